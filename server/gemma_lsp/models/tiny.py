@@ -1,0 +1,184 @@
+"""The `tiny` model: a seeded random Gemma 4 target, its matching assistant drafter and a fixture
+tokenizer, all built in code in about a second with no download.
+
+It exercises every code path a real checkpoint does (the chat template with tools and thinking,
+speculative decoding with the drafter, the tool-call tokens) and produces gibberish. It is for tests
+and smoke runs; the server logs a warning whenever it is used.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+# Gemma 4's special tokens (ids 0/1/2 are pad/eos/bos as in the released vocabulary). The rest are the
+# turn, tool, string-delimiter and thinking tokens the real chat template uses.
+SPECIAL_TOKENS = [
+    "<pad>",
+    "<eos>",
+    "<bos>",
+    "<unk>",
+    "<|turn>",
+    "<turn|>",
+    "<|tool>",
+    "<tool|>",
+    "<|tool_call>",
+    "<tool_call|>",
+    "<|tool_response>",
+    "<tool_response|>",
+    '<|"|>',
+    "<|think|>",
+    "<|channel>",
+    "<channel|>",
+]
+TINY_VOCAB_SIZE = 512
+TINY_SEED = 1234
+# Gemma4TextConfig takes global_head_dim as an init argument only (it becomes the per-layer head_dim of the
+# full-attention layers), so both configs read it from here.
+TINY_GLOBAL_HEAD_DIM = 16
+
+# A little code and prose to train the fixture tokenizer's merges on, so token counts of source text
+# are in a realistic range (a few characters per token) rather than one token per byte.
+_CORPUS = [
+    "def main():\n    return 0\n",
+    "import os\nimport sys\nfrom pathlib import Path\n",
+    "class Parser:\n    def __init__(self, text: str) -> None:\n        self.text = text\n",
+    "function add(a, b) {\n  return a + b;\n}\nconst x = add(1, 2);\n",
+    "for (int i = 0; i < n; i++) {\n    total += values[i];\n}\n",
+    "fn main() {\n    let mut v = Vec::new();\n    println!(\"{}\", v.len());\n}\n",
+    "package main\n\nfunc main() {\n\tfmt.Println(\"hello\")\n}\n",
+    "public static void main(String[] args) {\n    System.out.println(args.length);\n}\n",
+    "The test failed because the function returns None instead of the expected value.\n",
+    "Complete the code at the cursor. Reply with only the code to insert.\n",
+    "    if value is None:\n        raise ValueError(\"missing value\")\n    return value\n",
+    "assert result == expected, f\"got {result}\"\n",
+]
+
+
+@dataclass(frozen=True)
+class TinyPair:
+    target: Any
+    drafter: Any
+    tokenizer: Any
+
+
+def chat_template() -> str:
+    """Gemma 4's chat format as a Jinja template (turns, tool declarations, calls, thinking)."""
+    return resources.files("gemma_lsp.models").joinpath("chat_template.jinja").read_text("utf-8")
+
+
+def target_config() -> Any:
+    from transformers import Gemma4TextConfig
+
+    return Gemma4TextConfig(
+        vocab_size=TINY_VOCAB_SIZE,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        global_head_dim=TINY_GLOBAL_HEAD_DIM,
+        sliding_window=8,
+        hidden_size_per_layer_input=8,
+        vocab_size_per_layer_input=TINY_VOCAB_SIZE,
+        layer_types=["sliding_attention"] * 3 + ["full_attention"],
+        pad_token_id=0,
+        eos_token_id=1,
+        bos_token_id=2,
+        max_position_embeddings=8192,
+    )
+
+
+def drafter_config(target_cfg: Any) -> Any:
+    """A drafter config that pairs with `target_cfg` (same vocab, KV heads and head dims)."""
+    from transformers import Gemma4AssistantConfig
+
+    return Gemma4AssistantConfig(
+        backbone_hidden_size=target_cfg.hidden_size,
+        text_config={
+            "model_type": "gemma4_text",
+            "vocab_size": target_cfg.vocab_size,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "num_key_value_heads": target_cfg.num_key_value_heads,
+            "head_dim": target_cfg.head_dim,
+            "global_head_dim": TINY_GLOBAL_HEAD_DIM,
+            "sliding_window": target_cfg.sliding_window,
+            "layer_types": ["sliding_attention", "full_attention"],
+            "hidden_size_per_layer_input": 0,
+            "vocab_size_per_layer_input": 0,
+            "pad_token_id": 0,
+            "eos_token_id": 1,
+            "bos_token_id": 2,
+            "max_position_embeddings": target_cfg.max_position_embeddings,
+        },
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def build_tokenizer() -> Any:
+    """A byte-level BPE tokenizer with Gemma 4's special tokens and chat template."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=TINY_VOCAB_SIZE,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(_CORPUS * 4, trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe,
+        bos_token="<bos>",
+        eos_token="<eos>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        additional_special_tokens=SPECIAL_TOKENS[4:],
+    )
+    tokenizer.chat_template = chat_template()
+    return tokenizer
+
+
+def build(seed: int = TINY_SEED) -> TinyPair:
+    """Build the seeded random target, drafter and tokenizer (same weights for the same seed)."""
+    import torch
+    from transformers import Gemma4AssistantForCausalLM, Gemma4ForCausalLM
+
+    tokenizer = build_tokenizer()
+    t_cfg = target_config()
+    d_cfg = drafter_config(t_cfg)
+    turn_end = tokenizer.convert_tokens_to_ids("<turn|>")
+    tool_response = tokenizer.convert_tokens_to_ids("<|tool_response>")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        target = Gemma4ForCausalLM(t_cfg).eval()
+        drafter = Gemma4AssistantForCausalLM(d_cfg).eval()
+    # Generation ends at end of turn, and a turn that called tools stops where the response goes.
+    target.generation_config.eos_token_id = [1, turn_end, tool_response]
+    target.generation_config.pad_token_id = 0
+    target.generation_config.bos_token_id = 2
+    drafter.generation_config.num_assistant_tokens = 4
+    drafter.generation_config.num_assistant_tokens_schedule = "constant"
+    return TinyPair(target=target, drafter=drafter, tokenizer=tokenizer)
+
+
+def save(folder: Path, seed: int = TINY_SEED) -> tuple[Path, Path]:
+    """Save the tiny pair as two checkpoint folders (target with tokenizer, drafter) and return them."""
+    pair = build(seed)
+    target_dir = Path(folder) / "gemma-4-tiny-it"
+    drafter_dir = Path(folder) / "gemma-4-tiny-it-assistant"
+    pair.target.save_pretrained(target_dir)
+    pair.tokenizer.save_pretrained(target_dir)
+    pair.drafter.save_pretrained(drafter_dir)
+    pair.tokenizer.save_pretrained(drafter_dir)
+    return target_dir, drafter_dir
