@@ -73,6 +73,9 @@ class GenerationRequest:
     tools: Sequence[ToolSpec] | None = None
     thinking: bool = False
     priority: Priority = Priority.FOREGROUND
+    # What the request is for: "completion", "explain", "fix", "debug" (logs, and the scripted engine
+    # picks its canned replies by it).
+    purpose: str = ""
     # Requests with the same key supersede each other: a newer one cancels the older one.
     # Inline completion uses "completion:<uri>".
     supersede_key: str | None = None
