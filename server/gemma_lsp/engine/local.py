@@ -8,6 +8,7 @@ decoding step, so a cancel stops the model within one step.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import queue
@@ -148,12 +149,12 @@ class LocalEngine:
             job = self._jobs.get()
             if job.request is None:
                 return
-            emit = lambda kind, value, job=job: job.loop.call_soon_threadsafe(job.out.put_nowait, (kind, value))  # noqa: E731
+            emit = _emitter(job)
             if job.request.cancel.cancelled:
                 emit("error", Cancelled(job.request.cancel.reason))
                 continue
             try:
-                stats = self._run(job.request, lambda text: emit("text", text))
+                stats = self._run(job.request, functools.partial(emit, "text"))
                 emit("done", stats)
             except Cancelled as error:
                 emit("error", error)
@@ -222,6 +223,15 @@ class LocalEngine:
         stats.seconds = time.perf_counter() - started
         stats.finish_reason = assembler.finish_reason or "length"
         return stats
+
+
+def _emitter(job: _Job):
+    """A function the worker thread calls to hand (kind, value) to the waiting coroutine."""
+
+    def emit(kind: str, value: Any) -> None:
+        job.loop.call_soon_threadsafe(job.out.put_nowait, (kind, value))
+
+    return emit
 
 
 class TextAssembler:
