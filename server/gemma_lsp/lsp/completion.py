@@ -23,6 +23,8 @@ async def inline_completion(server: Any, params: types.InlineCompletionParams) -
     except DocumentNotOpen:
         log.info("inline completion for a document that is not open: %s", params.text_document.uri)
         return empty
+    if params.position.line > len(doc.lines):
+        return empty  # a stale or bogus position past the end of the document: nothing to complete
     try:
         engine = await server.get_engine()
     except ModelUnavailable:

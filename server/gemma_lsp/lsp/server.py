@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from gemma_lsp.config import Settings, cache_dir
 from gemma_lsp.engine.base import Engine, ModelUnavailable
 from gemma_lsp.engine.factory import create_engine
 from gemma_lsp.lsp.errors import DocumentNotOpen
+from gemma_lsp.lsp.protocol import GemmaProtocol, exit_process, serve_stdio
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,8 @@ FEATURES = ("completion", "code_actions", "debug", "context_command")
 
 class GemmaServer(LanguageServer):
     def __init__(self, settings: Settings | None = None, allow_download: bool = True) -> None:
-        super().__init__("gemma-lsp", __version__)
+        # GemmaProtocol answers malformed traffic and enforces the LSP lifecycle (lsp/protocol.py).
+        super().__init__("gemma-lsp", __version__, protocol_cls=GemmaProtocol)
         self.settings = settings or Settings()
         self.allow_download = allow_download
         self.workspace_root: Path | None = None
@@ -43,6 +46,14 @@ class GemmaServer(LanguageServer):
         self._load_task: asyncio.Task | None = None
         self.model_error: ModelUnavailable | None = None
         self._init_problems: list[str] = []
+
+    def start_io(self, stdin: Any = None, stdout: Any = None) -> None:  # type: ignore[override]
+        """Serve LSP on stdio until `exit` or end of input, then end the process with the exit code
+        the specification asks for (0 after shutdown then exit, 1 otherwise)."""
+        assert isinstance(self.protocol, GemmaProtocol)
+        code = serve_stdio(self.protocol, stdin or sys.stdin.buffer, stdout or sys.stdout.buffer,
+                           self.shutdown_engine)
+        exit_process(code)
 
     # ----- documents ------------------------------------------------------------------------
     def open_document(self, uri: str) -> Any:
