@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any
 
-from tests.conftest import server_command, server_env
+from tests.conftest import REPO, server_command, server_env
 
 
 def frame(body: bytes) -> bytes:
@@ -30,11 +30,16 @@ def encode(message: dict[str, Any]) -> bytes:
 class RawServer:
     """The server as a subprocess on pipes. Use as a context manager; `close()` kills what is left."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None, stderr_path: str | None = None) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None, stderr_path: str | None = None,
+                 module: str | None = None) -> None:
+        """Start `python -m gemma_lsp ARGS` (or `python -m MODULE ARGS`, a test wrapper from this repo)."""
         self._stderr = open(stderr_path, "wb") if stderr_path else subprocess.DEVNULL
+        command = server_command(*args)
+        if module:
+            command[2] = module
         self.proc = subprocess.Popen(
-            server_command(*args), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=self._stderr, env=env or server_env(),
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+            env=env or server_env(), cwd=REPO,
         )
         self.messages: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.notifications: list[dict[str, Any]] = []
@@ -167,10 +172,34 @@ class RawServer:
         self.notify("initialized", {})
         return reply
 
-    def wait_status(self, states: set[str], timeout: float = 60.0) -> dict[str, Any]:
+    def log_messages(self) -> list[str]:
+        """window/logMessage and window/showMessage texts received so far."""
+        self.drain()
+        return [n["params"]["message"] for n in self.notifications
+                if n.get("method") in ("window/logMessage", "window/showMessage")]
+
+    def wait_log(self, needle: str, timeout: float = 30.0) -> str:
+        """Wait for a log or shown message containing `needle`; return it."""
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while time.monotonic() < deadline:
+            texts = self.log_messages()
+            for text in texts[seen:]:
+                if needle in text:
+                    return text
+            seen = len(texts)
+            try:
+                if not self._pump(0.2):
+                    raise EOFError("the server exited")
+            except queue.Empty:
+                pass
+        raise TimeoutError(f"no log message with {needle!r} within {timeout}s")
+
+    def wait_status(self, states: set[str], timeout: float = 60.0, after: int = 0) -> dict[str, Any]:
+        """Wait for a gemma/status in `states` among the notifications from index `after` on."""
         deadline = time.monotonic() + timeout
         while True:
-            for n in self.notifications:
+            for n in self.notifications[after:]:
                 if n.get("method") == "gemma/status" and n["params"]["state"] in states:
                     return n["params"]
             if time.monotonic() > deadline:

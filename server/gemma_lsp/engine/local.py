@@ -66,6 +66,7 @@ class LocalEngine:
         self._worker: threading.Thread | None = None
         self._supersede = SupersedeRegistry()
         self._closed = False
+        self._current: _Job | None = None  # the job the worker is running
         self.last_stats: GenerationStats | None = None
 
     # ----- lifecycle -------------------------------------------------------------------------
@@ -89,6 +90,17 @@ class LocalEngine:
 
     async def close(self) -> None:
         self._closed = True
+        # Requests still queued would wait forever for a worker that is gone, and the running one
+        # would keep the model busy: end them now (the model is switched or the server stops).
+        if self._current is not None:
+            self._current.request.cancel.cancel("the model was unloaded")
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job.request is not None:
+                _emitter(job)("error", Cancelled("the model was unloaded"))
         self._jobs.put(_Job(-1, -1, None, None, None))  # type: ignore[arg-type]
         if self._worker:
             await asyncio.to_thread(self._worker.join, 5)
@@ -153,6 +165,7 @@ class LocalEngine:
             if job.request.cancel.cancelled:
                 emit("error", Cancelled(job.request.cancel.reason))
                 continue
+            self._current = job
             try:
                 stats = self._run(job.request, functools.partial(emit, "text"))
                 emit("done", stats)
@@ -161,6 +174,8 @@ class LocalEngine:
             except Exception as error:  # the worker survives; only this request fails
                 log.exception("generation failed")
                 emit("error", EngineError(f"generation failed: {type(error).__name__}: {error}"))
+            finally:
+                self._current = None
 
     def _run(self, request: GenerationRequest, on_text) -> GenerationStats:
         import torch
