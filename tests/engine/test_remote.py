@@ -292,10 +292,10 @@ async def test_a_stream_that_ends_unfinished_counts_as_a_drop(fake: Fake, engine
 
 async def test_a_stalled_server_times_out_and_the_request_is_closed(fake: Fake, engines: Any) -> None:
     fake.script({"content": ["a", "b"], "stall_after": 2})
-    engine = engines(fake.url, timeout=0.5)
+    engine = engines(fake.url, timeout=1.0)
     pieces, error = await collect(engine, GenerationRequest(messages=USER))
     assert pieces == ["a"]
-    assert isinstance(error, EngineError) and "sent nothing for 0.5 s" in str(error)
+    assert isinstance(error, EngineError) and "sent nothing for 1 s" in str(error)
     fake.outcome(0, "client_closed")
     assert len(fake.requests()) == 1
 
@@ -312,12 +312,24 @@ async def test_the_cancel_token_closes_the_request(fake: Fake, engines: Any) -> 
     assert fake.outcome(0, "client_closed")["chunks"] < 500
 
 
+async def streaming_started(fake: Fake) -> None:
+    """Wait (without blocking the loop) until the fake server has sent a few chunks."""
+    async with httpx.AsyncClient() as control:
+        for _ in range(int(DEADLINE_S / 0.02)):
+            if any(r["chunks"] > 2 for r in (await control.get(f"{fake.control}/_log")).json()["requests"]):
+                return
+            await asyncio.sleep(0.02)
+    pytest.fail("the fake server never started streaming")
+
+
 async def test_a_token_cancelled_generate_returns_the_text_so_far(fake: Fake, engines: Any) -> None:
     fake.script({"content": ["tok"] * 500, "delay": 0.01})
     request = GenerationRequest(messages=USER)
-    asyncio.get_running_loop().call_later(0.3, request.cancel.cancel)
-    completion = await engines(fake.url).generate(request)
-    assert completion.finish_reason == "cancelled"
+    generation = asyncio.create_task(engines(fake.url).generate(request))
+    await streaming_started(fake)
+    request.cancel.cancel()
+    completion = await generation
+    assert completion.finish_reason == "cancelled" and completion.text.startswith("tok")
     assert fake.outcome(0, "client_closed")["chunks"] < 500
     assert completion.text == "tok" * (len(completion.text) // 3)
 
@@ -376,10 +388,18 @@ async def test_prefill_written_again_by_the_model_is_stripped(fake: Fake, engine
     assert fake.requests()[0]["body"]["messages"] == USER
 
 
-async def test_a_server_error_mid_request_is_reported(fake: Fake, engines: Any) -> None:
-    fake.script({"status": 400, "error": "max_tokens is too large"})
-    pieces, error = await collect(engines(fake.url), GenerationRequest(messages=USER))
+async def test_server_errors_are_reported_with_the_servers_message(fake: Fake, engines: Any) -> None:
+    fake.script({"status": 400, "error": "max_tokens is too large"},
+                {"content": ["a", "b"], "error_after": 2, "error": "CUDA out of memory"},
+                {"json_body": {"choices": [{"message": {"content": "a"}}]}})
+    engine = engines(fake.url)
+    pieces, error = await collect(engine, GenerationRequest(messages=USER))
     assert pieces == [] and "HTTP 400" in str(error) and "max_tokens is too large" in str(error)
+    pieces, error = await collect(engine, GenerationRequest(messages=USER))
+    assert pieces == ["a"] and "error mid-stream: CUDA out of memory" in str(error)
+    pieces, error = await collect(engine, GenerationRequest(messages=USER))
+    assert pieces == [] and "did not stream" in str(error)
+    assert len(fake.requests()) == 3 and engine._sleep.delays == []  # none of these is retried
 
 
 async def test_history_with_tool_calls_is_sent_in_openai_form(fake: Fake, engines: Any) -> None:

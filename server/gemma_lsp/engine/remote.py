@@ -187,6 +187,10 @@ class RemoteEngine:
                     if response.status_code in RETRY_STATUSES:
                         raise _Retryable(str(error))
                     raise error
+                content_type = response.headers.get("content-type", "")
+                if not content_type.startswith("text/event-stream"):
+                    raise EngineError(f"The model server at {self.base_url} did not stream its reply "
+                                      f"(content-type {content_type or 'missing'}); is it OpenAI-compatible?")
                 async for event in _sse_events(response, request.cancel):
                     received = self._read_event(event, assembler, outcome) or received
                     text = assembler.take()
@@ -208,7 +212,6 @@ class RemoteEngine:
                 if out:
                     yield out
                 outcome.finish_reason = "stop" if stopped else outcome.server_finish_reason
-                stats.new_tokens = stats.new_tokens or outcome.deltas
                 return
             except (_Retryable, *CONNECTION_ERRORS) as exc:
                 if received:
@@ -232,6 +235,7 @@ class RemoteEngine:
                 if response is not None:
                     await response.aclose()
                 stats.seconds = time.monotonic() - started
+                stats.new_tokens = stats.new_tokens or outcome.deltas
 
     def _read_event(self, event: dict[str, Any], assembler: _DeltaAssembler, outcome: _Outcome) -> bool:
         """Fold one SSE chunk into the assembler and outcome; True when it carried reply text."""

@@ -16,7 +16,8 @@ prints one line `PORTS <main> <spare>` and serves until killed. Everything binds
   the argument JSON split into deltas), `finish` ("stop"), `usage` (bool, default true),
   `done` (send `data: [DONE]`, default true), `delay` (seconds before each chunk),
   `drop_after` (N: close the socket abruptly after N chunks), `stall_after` (N: send nothing more),
-  `status` + `error` (answer an HTTP error instead).
+  `status` + `error` (answer an HTTP error instead), `error_after` (N) + `error` (an error event in
+  place of chunk N), `json_body` (answer 200 with this JSON instead of a stream).
 - `POST /_reset`: forget the queued replies and the log.
 - `GET /_log`: every chat request so far: `{"body", "authorization", "outcome", "chunks"}`, where
   outcome is "completed", "dropped", "stalled", "client_closed" (the client went away first) or
@@ -96,6 +97,9 @@ class FakeServer:
         if "status" in reply:
             entry["outcome"] = "completed"
             return await send_json(writer, reply["status"], {"error": {"message": reply.get("error", "")}})
+        if "json_body" in reply:  # a server that ignores `stream: true`
+            entry["outcome"] = "completed"
+            return await send_json(writer, 200, reply["json_body"])
         writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
                      b"transfer-encoding: chunked\r\nconnection: close\r\n\r\n")
         # The request is fully read, so the next read returns b"" exactly when the client hangs up.
@@ -105,6 +109,8 @@ class FakeServer:
                 entry["outcome"] = "dropped"
                 writer.transport.abort()  # no terminating chunk: the body is cut short
                 return
+            if index == reply.get("error_after"):  # what `transformers serve` sends when generation fails
+                chunk = f'data: {{"error": "{reply["error"]}"}}\n\n'.encode()
             if index == reply.get("stall_after"):
                 entry["outcome"] = "stalled"
                 await client_gone
