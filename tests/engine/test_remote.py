@@ -378,6 +378,18 @@ async def test_prefill_continues_an_assistant_message_where_the_server_can(fake:
     assert body["continue_final_message"] is True and body["add_generation_prompt"] is False
 
 
+async def test_prefill_falls_back_to_stripping_when_the_server_refuses_to_continue(fake: Fake, engines: Any) -> None:
+    fake.script({"status": 400, "error": "Assistant response prefill is incompatible with enable_thinking."},
+                {"content": ["```python\n", "x = 1"]})
+    engine = engines(fake.url)
+    completion = await engine.generate(GenerationRequest(messages=USER, prefill="```python\n"))
+    assert completion.text == "x = 1" and engine.prefill_mode == "strip"
+    first, second = (r["body"] for r in fake.requests())
+    assert first["continue_final_message"] is True
+    assert "continue_final_message" not in second and second["messages"] == USER
+    assert engine._sleep.delays == []  # a change of form, not a retry after a failure
+
+
 async def test_prefill_written_again_by_the_model_is_stripped(fake: Fake, engines: Any) -> None:
     fake.script({"content": ["```py", "thon\nx = 1"]}, {"content": ["x = 2"]})
     engine = engines(fake.url, prefill_mode="strip")

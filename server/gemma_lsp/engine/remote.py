@@ -652,9 +652,12 @@ async def _sse_events(response: httpx.Response, cancel: CancelToken) -> AsyncIte
 
 
 def _rejects_continuation(error: EngineError) -> bool:
-    """Whether a 4xx answer is the server refusing the prefill fields (e.g. `transformers serve`)."""
+    """Whether a 4xx answer is the server refusing to continue an assistant message: unknown fields
+    (`transformers serve`: 422 "Unexpected fields"), or a template that cannot end on an assistant
+    message (llama.cpp with some templates: 400 "... assistant ... prefill ...")."""
     text = str(error)
-    return "HTTP 4" in text and ("continue_final_message" in text or "add_generation_prompt" in text)
+    signs = ("continue_final_message", "add_generation_prompt", "assistant", "prefill")
+    return "HTTP 4" in text and any(sign in text.lower() for sign in signs)
 
 
 def _auth_error(base_url: str, status: int, detail: str) -> ModelUnavailable:
