@@ -24,7 +24,8 @@ import json
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -148,21 +149,24 @@ class RemoteEngine:
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[str]:
         """Yield the reply as it arrives, in Gemma 4's text format. Raises Cancelled / EngineError."""
-        async for piece in self._generate(request, _Outcome()):
-            yield piece
+        # aclosing: when the caller stops early, the HTTP response is closed now, not at garbage collection.
+        async with aclosing(self._generate(request, _Outcome())) as pieces:
+            async for piece in pieces:
+                yield piece
 
     async def generate(self, request: GenerationRequest) -> Completion:
         """Run a request to the end. A CancelToken cancel returns the text so far as "cancelled"."""
         outcome = _Outcome()
         pieces: list[str] = []
         try:
-            async for piece in self._generate(request, outcome):
-                pieces.append(piece)
+            async with aclosing(self._generate(request, outcome)) as stream:
+                async for piece in stream:
+                    pieces.append(piece)
         except Cancelled:
             outcome.finish_reason = "cancelled"
         return Completion(text="".join(pieces), finish_reason=outcome.finish_reason, stats=outcome.stats)
 
-    async def _generate(self, request: GenerationRequest, outcome: _Outcome) -> AsyncIterator[str]:
+    async def _generate(self, request: GenerationRequest, outcome: _Outcome) -> AsyncGenerator[str, None]:
         """The request loop: send, read events, retry on connection loss before any output."""
         stats = outcome.stats
         started = time.monotonic()
@@ -176,7 +180,7 @@ class RemoteEngine:
             received = False
             response: httpx.Response | None = None
             try:
-                response = await _unless_cancelled(self._send(request, continuation), request.cancel)
+                response = await self._open(request, continuation)
                 if response.status_code != 200:
                     error = await self._error_from(response, request.cancel)
                     if continuation and self.prefill_mode == "auto" and _rejects_continuation(error):
@@ -262,10 +266,18 @@ class RemoteEngine:
             outcome.server_finish_reason = "tool_calls"
         return carried
 
-    async def _send(self, request: GenerationRequest, continuation: bool) -> httpx.Response:
-        body = self.request_body(request, continuation)
+    async def _open(self, request: GenerationRequest, continuation: bool) -> httpx.Response:
+        """Post the request and return the streaming response once its headers are in."""
         client = self._http()
-        return await client.send(client.build_request("POST", "chat/completions", json=body), stream=True)
+        http_request = client.build_request("POST", "chat/completions", json=self.request_body(request, continuation))
+        sending = asyncio.ensure_future(client.send(http_request, stream=True))
+        try:
+            return await _unless_cancelled(sending, request.cancel)
+        except BaseException:
+            # Cancelled just as the headers arrived: close the response nobody will read.
+            if sending.done() and not sending.cancelled() and sending.exception() is None:
+                await sending.result().aclose()
+            raise
 
     def request_body(self, request: GenerationRequest, continuation: bool) -> dict[str, Any]:
         """The JSON body of a streaming chat-completions call for `request`."""
