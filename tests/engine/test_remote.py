@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -347,6 +348,14 @@ async def test_cancelling_the_task_closes_the_request(fake: Fake, engines: Any) 
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+    assert fake.outcome(0, "client_closed")["chunks"] < 500
+
+
+async def test_a_caller_that_stops_reading_closes_the_request(fake: Fake, engines: Any) -> None:
+    fake.script({"content": ["tok"] * 500, "delay": 0.01})
+    async with aclosing(engines(fake.url).stream(GenerationRequest(messages=USER))) as pieces:
+        async for _ in pieces:
+            break
     assert fake.outcome(0, "client_closed")["chunks"] < 500
 
 
