@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -27,7 +28,7 @@ import psutil
 import pytest
 
 from gemma_lsp.engine.base import Cancelled, Engine, EngineError, GenerationRequest, ModelUnavailable
-from gemma_lsp.engine.remote import RemoteEngine, normalize_base_url, render_tool_call
+from gemma_lsp.engine.remote import RemoteEngine, from_settings, normalize_base_url, render_tool_call
 
 FAKE_SERVER = Path(__file__).parent / "remote_support" / "fake_openai_server.py"
 KEY = "test-key"
@@ -435,6 +436,14 @@ async def test_history_with_tool_calls_is_sent_in_openai_form(fake: Fake, engine
     assert call["type"] == "function" and json.loads(call["function"]["arguments"]) == {"path": "a.py"}
     assert sent[2]["tool_call_id"] == call["id"] and json.loads(sent[2]["content"]) == {"text": "x = 1"}
     assert history[1]["tool_calls"][0]["function"]["arguments"] == {"path": "a.py"}  # the caller's copy is untouched
+
+
+def test_settings_name_the_environment_variable_that_holds_the_key() -> None:
+    settings = SimpleNamespace(url="http://gpu:8000/v1", model=None, api_key_env="TEAM_KEY", timeout_seconds=30)
+    engine = from_settings(settings, environ={"TEAM_KEY": "s3cret"})
+    assert (engine.base_url, engine.requested_model, engine.api_key, engine.timeout) == (
+        "http://gpu:8000/v1", None, "s3cret", 30.0)
+    assert from_settings(settings, environ={}).api_key is None
 
 
 def test_token_counts_are_exact_with_a_tokenizer_and_estimated_without() -> None:

@@ -23,8 +23,9 @@ import asyncio
 import json
 import logging
 import math
+import os
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -375,6 +376,14 @@ class RemoteEngine:
         if self.tokenizer is not None:
             return self.tokenizer.apply_chat_template(messages, tokenize=False, **kwargs)
         return _bundled_template().render(messages=messages, bos_token="<bos>", **kwargs)
+
+
+def from_settings(remote: Any, tokenizer: Any = None, environ: Mapping[str, str] = os.environ) -> RemoteEngine:
+    """A RemoteEngine for the `remote.*` settings (`config.RemoteSettings`: url, model, api_key_env,
+    timeout_seconds). The key is read from the environment variable the settings name, never from the
+    settings themselves; an unset variable means no key (servers started without `--api-key`)."""
+    return RemoteEngine(remote.url, model=remote.model or None, api_key=environ.get(remote.api_key_env) or None,
+                        timeout=float(remote.timeout_seconds), tokenizer=tokenizer)
 
 
 # ----- the reply: deltas to Gemma 4 text, stop strings, early stops -----
