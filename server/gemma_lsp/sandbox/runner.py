@@ -32,6 +32,7 @@ from gemma_lsp.sandbox.bwrap import (
     sandbox_status,
 )
 from gemma_lsp.sandbox.cgroup import PidsCgroup, pids_cgroup_root
+from gemma_lsp.sandbox.seccomp import filter_fd
 
 log = logging.getLogger(__name__)
 
@@ -165,39 +166,62 @@ async def run_sandboxed(
     `cancel` is anything with a `.cancelled` attribute (engine.base.CancelToken).
     """
     limits = limits or SandboxLimits()
-    status = status or sandbox_status()
-    workspace = Path(workspace).resolve()
-    ro_paths = default_ro_paths() + list(extra_ro_paths or [])
-    inner = _limit_prefix(status.prlimit_path, limits) + list(command)
-    cgroup: PidsCgroup | None = None
-    if status.available and status.bwrap_path:
-        argv = build_argv(status.bwrap_path, workspace, inner, cwd=cwd, extra_ro_paths=ro_paths)
-        if status.process_limit == "cgroup":
-            root = pids_cgroup_root()
-            if root:
-                cgroup = PidsCgroup(root, limits.max_processes)
-                # Join the group before exec'ing bwrap, so nothing it starts escapes the count.
-                argv = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', cgroup.procs_file, *argv]
-        sandboxed = True
-    elif allow_unsandboxed:
-        log.warning("running WITHOUT the sandbox (allow_unsandboxed is set; %s): %s", status.reason, command)
-        argv, sandboxed = inner, False
-    else:
-        raise SandboxUnavailable(status.reason)
+    plan = _plan(command, Path(workspace), limits, status or sandbox_status(), env, cwd,
+                 extra_ro_paths or [], allow_unsandboxed)
     try:
-        return await _run(argv, limits, cancel, sandbox_env(ro_paths, env), cwd or workspace, sandboxed)
+        return await _run(plan, limits, cancel)
     finally:
-        if cgroup:
-            cgroup.remove()
+        if plan.cgroup:
+            plan.cgroup.remove()
 
 
-async def _run(argv: list[str], limits: SandboxLimits, cancel: Any, env: dict[str, str], cwd: Path,
-               sandboxed: bool) -> RunResult:
+@dataclass
+class _Plan:
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    sandboxed: bool
+    cgroup: PidsCgroup | None = None
+    seccomp_fd: int | None = None
+
+
+def _plan(command: list[str], workspace: Path, limits: SandboxLimits, status: SandboxStatus,
+          env: dict[str, str] | None, cwd: Path | None, extra_ro_paths: list[str],
+          allow_unsandboxed: bool) -> _Plan:
+    """Decide how to start the command: the bwrap line, its cgroup and seccomp fd, or refuse."""
+    workspace = workspace.resolve()
+    ro_paths = default_ro_paths() + extra_ro_paths
+    inner = _limit_prefix(status.prlimit_path, limits) + list(command)
+    full_env = sandbox_env(ro_paths, env)
+    if status.available and status.bwrap_path:
+        seccomp_fd = filter_fd() if status.seccomp else None
+        argv = build_argv(status.bwrap_path, workspace, inner, cwd=cwd, extra_ro_paths=ro_paths,
+                          seccomp_fd=seccomp_fd)
+        cgroup = None
+        root = pids_cgroup_root() if status.process_limit == "cgroup" else None
+        if root:
+            cgroup = PidsCgroup(root, limits.max_processes)
+            # Join the group before exec'ing bwrap, so nothing it starts escapes the count.
+            argv = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', cgroup.procs_file, *argv]
+        return _Plan(argv, full_env, cwd or workspace, True, cgroup, seccomp_fd)
+    if allow_unsandboxed:
+        log.warning("running WITHOUT the sandbox (allow_unsandboxed is set; %s): %s", status.reason, command)
+        return _Plan(inner, full_env, cwd or workspace, False)
+    raise SandboxUnavailable(status.reason)
+
+
+async def _run(plan: _Plan, limits: SandboxLimits, cancel: Any) -> RunResult:
     started = time.monotonic()
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, env=env, cwd=str(cwd), start_new_session=True,
-    )
+    fds = (plan.seccomp_fd,) if plan.seccomp_fd is not None else ()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *plan.argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, env=plan.env, cwd=str(plan.cwd), start_new_session=True,
+            pass_fds=fds,
+        )
+    finally:
+        for fd in fds:
+            os.close(fd)
     run = _Run(proc, (_CappedStream(limits.max_output_bytes), _CappedStream(limits.max_output_bytes)))
     run.readers = [asyncio.create_task(_pump(s, c)) for s, c in ((proc.stdout, run.streams[0]),
                                                                  (proc.stderr, run.streams[1]))]
@@ -212,13 +236,13 @@ async def _run(argv: list[str], limits: SandboxLimits, cancel: Any, env: dict[st
     code = proc.returncode
     if reason is None and code is not None and code < 0:
         reason = _signal_text(-code)
-    elif reason is None and sandboxed and code is not None and code > 128 and code - 128 in _SIGNALS:
+    elif reason is None and plan.sandboxed and code is not None and code > 128 and code - 128 in _SIGNALS:
         reason = _signal_text(code - 128)  # bwrap reports a child killed by signal N as 128+N
     out, err = run.streams
     return RunResult(
         exit_code=None if reason in ("timeout", "cancelled", "output limit") else code,
         stdout=out.text(), stderr=err.text(), duration_seconds=round(time.monotonic() - started, 3),
-        sandboxed=sandboxed, timed_out=reason == "timeout", cancelled=reason == "cancelled",
+        sandboxed=plan.sandboxed, timed_out=reason == "timeout", cancelled=reason == "cancelled",
         output_truncated=out.truncated or err.truncated, killed_reason=reason,
         stdout_bytes=out.total, stderr_bytes=err.total,
     )
