@@ -294,3 +294,14 @@ def _signal_text(number: int) -> str:
     name = _SIGNALS.get(number, "?")
     meaning = {"SIGXCPU": ", CPU time limit", "SIGXFSZ": ", file size limit", "SIGKILL": ""}.get(name, "")
     return f"signal {number} ({name}{meaning})"
+
+
+async def run_trusted(command: list[str], cwd: Path, limits: SandboxLimits, *, cancel: Any = None,
+                      status: SandboxStatus | None = None) -> RunResult:
+    """Run one of *our own* helper programs (never workspace code) outside the sandbox, with the same
+    rlimits, timeout, output cap and cancellation. For work that is risky only in time, such as
+    matching a model-written regular expression."""
+    status = status or sandbox_status()
+    argv = _limit_prefix(status.prlimit_path, limits) + list(command)
+    env = {"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
+    return await _run(_Plan(argv, env, cwd, False), limits, cancel)
