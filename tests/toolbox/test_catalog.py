@@ -30,6 +30,9 @@ def test_shipped_catalog_loads_with_the_four_builtins():
     assert read is not None and read.builtin == "read_file" and read.origin == "catalog"
     assert read.parameters["required"] == ["path"]
     assert catalog.problems == []
+    without_sandbox = [s["function"]["name"] for s in catalog.specs(include_sandboxed=False)]
+    assert "read_file" in without_sandbox and "run_tests" not in without_sandbox
+    assert "git_diff" not in without_sandbox
 
 
 def test_specs_render_through_the_chat_template():
