@@ -239,6 +239,20 @@ async def test_without_a_sandbox_commands_are_refused_but_file_tools_work(tmp_pa
     assert (await executor.execute(ToolCall("read_file", {"path": "calc.py"}))).ok
 
 
+async def test_a_sandbox_that_breaks_after_the_probe_is_reported(tmp_path):
+    import dataclasses
+
+    from gemma_lsp.sandbox import sandbox_status
+
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: Can't mount overlay on /x: Operation not permitted' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    status = dataclasses.replace(sandbox_status(), bwrap_path=str(fake), process_limit="rlimit")
+    ws = make_pytest_workspace(tmp_path)
+    result = await executor_for(ws, status=status).execute(ToolCall("run_tests", {}))
+    assert not result.ok and "the sandbox could not start: bwrap: Can't mount overlay" in result.error
+
+
 # ---- detection and parsing, without running anything -------------------------------------------
 
 
