@@ -245,7 +245,7 @@ async def test_a_sandbox_that_breaks_after_the_probe_is_reported(tmp_path):
     from gemma_lsp.sandbox import sandbox_status
 
     fake = tmp_path / "bwrap"
-    fake.write_text("#!/bin/sh\necho 'bwrap: Can't mount overlay on /x: Operation not permitted' >&2\nexit 1\n")
+    fake.write_text('#!/bin/sh\necho "bwrap: Can\x27t mount overlay on /x: Operation not permitted" >&2\nexit 1\n')
     fake.chmod(0o755)
     status = dataclasses.replace(sandbox_status(), bwrap_path=str(fake), process_limit="rlimit")
     ws = make_pytest_workspace(tmp_path)
