@@ -185,7 +185,8 @@ async def run_tests(args: dict[str, Any], ctx: ToolContext) -> Outcome:
     try:
         result = await run_sandboxed(
             runner.command, ctx.workspace, ctx.settings.limits(ctx.timeout_seconds), cancel=ctx.cancel,
-            extra_ro_paths=ctx.settings.extra_ro_paths, allow_unsandboxed=ctx.settings.allow_unsandboxed,
+            extra_ro_paths=[*ctx.settings.extra_ro_paths, *runner.extra_ro_paths],
+            allow_unsandboxed=ctx.settings.allow_unsandboxed,
             status=ctx.status,
         )
     except SandboxUnavailable as error:
