@@ -94,9 +94,11 @@ def setup_logging(level: str, log_file: str | None) -> None:
     root.addHandler(stderr)
     if log_file:
         path = Path(log_file).expanduser()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # Owner-only from the first byte, whatever the umask: logs may quote the user's code.
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
         handler = logging.FileHandler(path)
-        os.chmod(path, 0o600)
+        os.chmod(path, 0o600)  # a file that already existed keeps its old mode otherwise
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import queue
 import subprocess
 import threading
@@ -31,8 +32,9 @@ class RawServer:
     """The server as a subprocess on pipes. Use as a context manager; `close()` kills what is left."""
 
     def __init__(self, *args: str, env: dict[str, str] | None = None, stderr_path: str | None = None,
-                 module: str | None = None) -> None:
-        """Start `python -m gemma_lsp ARGS` (or `python -m MODULE ARGS`, a test wrapper from this repo)."""
+                 module: str | None = None, umask: int | None = None) -> None:
+        """Start `python -m gemma_lsp ARGS` (or `python -m MODULE ARGS`, a test wrapper from this repo),
+        optionally under another umask."""
         self._stderr = open(stderr_path, "wb") if stderr_path else subprocess.DEVNULL
         command = server_command(*args)
         if module:
@@ -40,6 +42,7 @@ class RawServer:
         self.proc = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
             env=env or server_env(), cwd=REPO,
+            preexec_fn=(lambda: os.umask(umask)) if umask is not None else None,  # noqa: PLW1509
         )
         self.messages: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.notifications: list[dict[str, Any]] = []
