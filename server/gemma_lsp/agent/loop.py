@@ -241,7 +241,7 @@ class ToolLoop:
             cancel.cancel(MAX_SECONDS)  # the engine and the sandbox both watch the token
             try:
                 await asyncio.wait_for(task, 10)
-            except (asyncio.TimeoutError, Cancelled, asyncio.CancelledError):
+            except (TimeoutError, Cancelled, asyncio.CancelledError):
                 task.cancel()
             raise Cancelled(MAX_SECONDS)
         return task.result()
