@@ -45,33 +45,35 @@ def list_actions(server: Any, params: lsp.CodeActionParams) -> list[lsp.CodeActi
     doc = server.workspace.text_documents.get(uri)
     version = doc.version if doc is not None else None
     lazy_edit = _client_resolves(server, "edit")
+    lazy_command = _client_resolves(server, "command")
     actions: list[lsp.CodeAction] = []
+
+    def action(title: str, kind: str, what: str, command: str, args: dict[str, Any],
+               diagnostic: lsp.Diagnostic | None = None) -> lsp.CodeAction:
+        # Clients that resolve get `data` only (and the edit or command on resolve); the others get
+        # the command now, which does the same work through workspace/executeCommand.
+        item = lsp.CodeAction(title=title, kind=kind, diagnostics=[diagnostic] if diagnostic else None,
+                              data={"action": what, **args})
+        lazy = lazy_edit if what == "fix" else lazy_command
+        if not lazy:
+            item.command = lsp.Command(title=title, command=command, arguments=[args])
+        return item
+
     for diagnostic in params.context.diagnostics:
         args = {"uri": uri, "range": targets.to_json(diagnostic.range),
                 "diagnostic": targets.to_json(diagnostic), "version": version}
         message = _short(diagnostic.message)
-        actions.append(lsp.CodeAction(
-            title=f"Explain: {message}", kind=EXPLAIN_KIND, diagnostics=[diagnostic],
-            command=lsp.Command(title=f"Explain: {message}", command=EXPLAIN, arguments=[args]),
-            data={"action": "explain", **args}))
-        fix = lsp.CodeAction(title=f"Fix: {message}", kind=FIX_KIND, diagnostics=[diagnostic],
-                             data={"action": "fix", **args})
-        if not lazy_edit:  # a client that cannot resolve edits gets the command (workspace/applyEdit)
-            fix.command = lsp.Command(title=f"Fix: {message}", command=FIX, arguments=[args])
-        actions.append(fix)
+        actions.append(action(f"Explain: {message}", EXPLAIN_KIND, "explain", EXPLAIN, args, diagnostic))
+        actions.append(action(f"Fix: {message}", FIX_KIND, "fix", FIX, args, diagnostic))
     selection = params.range
     if not params.context.diagnostics and selection.start != selection.end:
         args = {"uri": uri, "range": targets.to_json(selection), "version": version}
-        actions.append(lsp.CodeAction(
-            title="Explain selection", kind=SELECTION_EXPLAIN_KIND,
-            command=lsp.Command(title="Explain selection", command=EXPLAIN, arguments=[args]),
-            data={"action": "explain", **args}))
-        # The client asks the user what to change and adds it as `instruction` (see docs/protocol.md).
-        actions.append(lsp.CodeAction(
-            title="Fix/refactor selection…", kind=SELECTION_FIX_KIND,
-            command=lsp.Command(title="Fix/refactor selection…", command=FIX, arguments=[args])))
+        actions.append(action("Explain selection", SELECTION_EXPLAIN_KIND, "explain", EXPLAIN, args))
+        # Resolves to the gemma.fix command: the client asks the user what to change and adds it as
+        # `instruction` before running it (see docs/protocol.md).
+        actions.append(action("Fix/refactor selection…", SELECTION_FIX_KIND, "refactor", FIX, args))
     if params.context.only:
-        actions = [a for a in actions if _kind_matches(str(a.kind), params.context.only)]
+        actions = [a for a in actions if _kind_matches(_kind(a.kind), params.context.only)]
     log.debug("listed %d code actions in %.2f ms", len(actions), (time.perf_counter() - started) * 1000)
     return actions
 
@@ -81,9 +83,13 @@ def _short(message: str) -> str:
     return line if len(line) <= TITLE_CHARS else line[:TITLE_CHARS - 1] + "…"
 
 
-def _kind_matches(kind: str, only: list[str]) -> bool:
+def _kind(kind: Any) -> str:
+    return str(getattr(kind, "value", kind) or "")
+
+
+def _kind_matches(kind: str, only: list[Any]) -> bool:
     """LSP kinds are hierarchical: `quickfix` asks for `quickfix` and `quickfix.anything`."""
-    return any(kind == want or kind.startswith(f"{want}.") for want in map(str, only))
+    return any(kind == want or kind.startswith(f"{want}.") for want in map(_kind, only))
 
 
 def _client_resolves(server: Any, prop: str) -> bool:
@@ -98,12 +104,13 @@ def _client_resolves(server: Any, prop: str) -> bool:
 async def resolve(server: Any, action: lsp.CodeAction) -> lsp.CodeAction:
     """Fill in a chosen action: a Fix gets its versioned edit, an Explain its command."""
     data = action.data if isinstance(action.data, dict) else None
-    if data is None or data.get("action") not in ("fix", "explain"):
+    if data is None or data.get("action") not in ("fix", "explain", "refactor"):
         return action  # not one of ours
     args = {k: v for k, v in data.items() if k != "action"}
     target = targets.parse_target("codeAction/resolve", (args,))
-    if data["action"] == "explain":
-        action.command = lsp.Command(title=action.title, command=EXPLAIN, arguments=[args])
+    if data["action"] in ("explain", "refactor"):
+        command = EXPLAIN if data["action"] == "explain" else FIX
+        action.command = lsp.Command(title=action.title, command=command, arguments=[args])
         return action
     try:
         action.edit = await _fix_edit(server, target)
