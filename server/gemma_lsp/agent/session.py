@@ -20,7 +20,7 @@ from typing import Any
 from lsprotocol import types as lsp
 
 from gemma_lsp.agent import prompts
-from gemma_lsp.agent.codec import parse_model_output
+from gemma_lsp.agent.codec import ToolCall, parse_model_output
 from gemma_lsp.agent.edits import FixRefused, Snapshot, SnapshotSource, region_fix, search_replace_fix
 from gemma_lsp.agent.loop import ANSWERED, CANCELLED, ERROR, Executor, Limits, LoopResult, Step, ToolLoop
 from gemma_lsp.config import Settings
@@ -75,11 +75,13 @@ async def debug(engine: Engine, executor: Executor, tools: Sequence[ToolSpec], s
                 focus: prompts.CodeFocus, document: Snapshot, workspace: Path, snapshot_of: SnapshotSource,
                 cancel: CancelToken, *, question: str | None = None, test_id: str | None = None,
                 on_step: Callable[[Step], None] | None = None,
+                describe: Callable[[ToolCall], str] | None = None,
                 transcripts: Path | None = None) -> DebugOutcome:
     """Run an ask-to-debug session to its answer (or a limit) and turn its fix into a versioned edit."""
     limits = Limits(settings.debug.max_tool_calls, settings.debug.max_tokens, settings.debug.max_seconds)
+    extra = {"describe": describe} if describe is not None else {}
     loop = ToolLoop(engine, executor, tools, limits, thinking=settings.debug.thinking, purpose="debug",
-                    priority=Priority.BACKGROUND, on_step=on_step)
+                    priority=Priority.BACKGROUND, on_step=on_step, **extra)
     messages = prompts.debug_messages(focus, question, test_id)
     result = await loop.run(messages, cancel)
     edit, edit_message = None, ""

@@ -70,17 +70,20 @@ def _client_has_progress(server: Any) -> bool:
     return bool(caps and caps.work_done_progress)
 
 
-def _toolbox(workspace: Path, settings: Any) -> tuple[Any, list[Any]]:
-    """The executor and tool declarations for a workspace; RequestError when the tools cannot load."""
+def _toolbox(workspace: Path, settings: Any) -> tuple[Any, list[Any], Any]:
+    """(executor, tool declarations, describe) for a workspace; RequestError when the tools cannot load."""
     try:
-        from gemma_lsp.toolbox import ToolCatalog, ToolExecutor
+        from gemma_lsp.toolbox import ToolCatalog, ToolExecutor, ToolSettings, describe_call
     except ImportError as error:
         raise RequestError(f"the debug tools are not available in this build ({error})") from error
     try:
         catalog = ToolCatalog.load(workspace)
-        return ToolExecutor(catalog, workspace, settings), list(catalog.specs())
     except Exception as error:
         raise RequestError(f"the tool catalog could not be loaded: {error}") from error
+    for problem in getattr(catalog, "problems", []) or []:
+        log.warning("workspace tool skipped: %s", problem)
+    executor = ToolExecutor(catalog, workspace, ToolSettings.from_settings(settings))
+    return executor, list(catalog.specs()), lambda call: describe_call(call, catalog)
 
 
 async def debug_command(server: Any, args: tuple[Any, ...]) -> dict[str, Any]:
@@ -91,7 +94,7 @@ async def debug_command(server: Any, args: tuple[Any, ...]) -> dict[str, Any]:
     workspace = server.workspace_root or (doc.path.parent if doc.path else None)
     if workspace is None:
         raise RequestError("ask-to-debug needs a workspace folder (open a folder, or a file on disk)")
-    executor, specs = _toolbox(Path(workspace), server.settings)
+    executor, specs, describe = _toolbox(Path(workspace), server.settings)
     engine = await engine_of(server)
     focus = targets.focus_of(server, target, doc)
     cancel = CancelToken()
@@ -104,7 +107,7 @@ async def debug_command(server: Any, args: tuple[Any, ...]) -> dict[str, Any]:
         outcome = await session.debug(
             engine, executor, specs, server.settings, focus, doc, Path(workspace),
             targets.snapshot_source(server), cancel, question=target.question, test_id=target.test_id,
-            on_step=on_step, transcripts=server.cache_dir / "transcripts")
+            on_step=on_step, describe=describe, transcripts=server.cache_dir / "transcripts")
     except asyncio.CancelledError:
         cancel.cancel("cancelled")
         progress.end("cancelled")
