@@ -100,7 +100,7 @@ class LoopResult:
         return LIMIT_NAMES.get(self.stop_reason)
 
 
-def _describe(call: ToolCall) -> str:
+def default_describe(call: ToolCall) -> str:
     try:
         from gemma_lsp.toolbox import describe_call
 
@@ -115,7 +115,7 @@ class ToolLoop:
     def __init__(self, engine: Engine, executor: Executor, tools: Sequence[ToolSpec], limits: Limits, *,
                  thinking: bool = False, purpose: str = "debug", priority: Priority = Priority.BACKGROUND,
                  on_step: Callable[[Step], None] | None = None,
-                 describe: Callable[[ToolCall], str] = _describe,
+                 describe: Callable[[ToolCall], str] = default_describe,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.engine, self.executor, self.tools, self.limits = engine, executor, list(tools), limits
         self.thinking, self.purpose, self.priority = thinking, purpose, priority

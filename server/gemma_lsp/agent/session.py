@@ -22,7 +22,17 @@ from lsprotocol import types as lsp
 from gemma_lsp.agent import prompts
 from gemma_lsp.agent.codec import ToolCall, parse_model_output
 from gemma_lsp.agent.edits import FixRefused, Snapshot, SnapshotSource, region_fix, search_replace_fix
-from gemma_lsp.agent.loop import ANSWERED, CANCELLED, ERROR, Executor, Limits, LoopResult, Step, ToolLoop
+from gemma_lsp.agent.loop import (
+    ANSWERED,
+    CANCELLED,
+    ERROR,
+    Executor,
+    Limits,
+    LoopResult,
+    Step,
+    ToolLoop,
+    default_describe,
+)
 from gemma_lsp.config import Settings
 from gemma_lsp.engine.base import CancelToken, Engine, GenerationRequest, Message, Priority, ToolSpec
 
@@ -79,9 +89,8 @@ async def debug(engine: Engine, executor: Executor, tools: Sequence[ToolSpec], s
                 transcripts: Path | None = None) -> DebugOutcome:
     """Run an ask-to-debug session to its answer (or a limit) and turn its fix into a versioned edit."""
     limits = Limits(settings.debug.max_tool_calls, settings.debug.max_tokens, settings.debug.max_seconds)
-    extra = {"describe": describe} if describe is not None else {}
     loop = ToolLoop(engine, executor, tools, limits, thinking=settings.debug.thinking, purpose="debug",
-                    priority=Priority.BACKGROUND, on_step=on_step, **extra)
+                    priority=Priority.BACKGROUND, on_step=on_step, describe=describe or default_describe)
     messages = prompts.debug_messages(focus, question, test_id)
     result = await loop.run(messages, cancel)
     edit, edit_message = None, ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from lsprotocol import types as lsp
@@ -87,7 +88,7 @@ def _kind(kind: Any) -> str:
     return str(getattr(kind, "value", kind) or "")
 
 
-def _kind_matches(kind: str, only: list[Any]) -> bool:
+def _kind_matches(kind: str, only: Sequence[Any]) -> bool:
     """LSP kinds are hierarchical: `quickfix` asks for `quickfix` and `quickfix.anything`."""
     return any(kind == want or kind.startswith(f"{want}.") for want in map(_kind, only))
 

@@ -52,7 +52,7 @@ class Progress:
             server.work_done_progress.begin(token, lsp.WorkDoneProgressBegin(title=title, cancellable=True))
             future = server.work_done_progress.tokens.get(token)
             if future is not None:  # cancelled by the client's window/workDoneProgress/cancel
-                future.add_done_callback(lambda f: f.cancelled() and cancel.cancel("cancelled"))
+                future.add_done_callback(lambda f: _cancel_if(f.cancelled(), cancel))
         return progress
 
     def report(self, message: str) -> None:
@@ -63,6 +63,11 @@ class Progress:
         if self.token is not None:
             self.server.work_done_progress.end(self.token, lsp.WorkDoneProgressEnd(message=message))
             self.token = None
+
+
+def _cancel_if(cancelled: bool, cancel: CancelToken) -> None:
+    if cancelled:
+        cancel.cancel("cancelled")
 
 
 def _client_has_progress(server: Any) -> bool:
