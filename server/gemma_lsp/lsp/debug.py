@@ -30,6 +30,7 @@ from gemma_lsp.lsp.targets import RequestError
 log = logging.getLogger(__name__)
 
 DEBUG = "gemma.debug"
+_offers: set[asyncio.Future] = set()
 
 
 class Progress:
@@ -129,7 +130,9 @@ async def debug_command(server: Any, args: tuple[Any, ...]) -> dict[str, Any]:
                                            f"# Debugging {focus.path}\n\n{outcome.answer}\n")
         await deliver_markdown(server, f"Debugging {focus.path}", outcome.answer, answer_path)
         if outcome.edit is not None:
-            asyncio.ensure_future(_offer_edit(server, outcome.edit, outcome.edit_message))
+            task = asyncio.ensure_future(_offer_edit(server, outcome.edit, outcome.edit_message))
+            _offers.add(task)  # keep a reference until the user answers
+            task.add_done_callback(_offers.discard)
     return {
         "answer": outcome.answer,
         "edit": targets.to_json(outcome.edit) if outcome.edit is not None else None,
