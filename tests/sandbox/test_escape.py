@@ -341,6 +341,37 @@ async def test_privilege_escalation_fails(workspace):
     assert report["caps"] == "ok: ['0000000000000000']"
 
 
+async def test_kernel_knobs_in_proc_are_read_only(workspace):
+    # Every file of /proc outside the sandbox's own processes is opened for writing, never written:
+    # succeeding to open one is already the failure (as root, kernel.core_pattern would be a way out).
+    code = hostile("""
+        checked, writable = [], []
+        for root, dirs, files in os.walk("/proc"):
+            top = root.split("/")[2] if root.count("/") >= 2 else ""
+            if top.isdigit() or top in ("self", "thread-self"):
+                dirs[:] = []
+                continue
+            for name in files:
+                path = os.path.join(root, name)
+                checked.append(path)
+                try:
+                    os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+                    writable.append(path)
+                except OSError:
+                    pass
+        report["checked"] = len(checked)
+        report["core_pattern_checked"] = "/proc/sys/kernel/core_pattern" in checked
+        report["writable"] = writable
+        probe("sys_mounted", lambda: os.listdir("/sys"))
+        probe("kmsg", lambda: open("/dev/kmsg").read(1))
+    """)
+    result, report = await attack(workspace, code)
+    assert report is not None, result.stderr
+    assert report["core_pattern_checked"] and report["checked"] > 100
+    assert report["writable"] == []
+    assert report["sys_mounted"].startswith("error:") and report["kmsg"].startswith("error:")
+
+
 async def test_environment_is_scrubbed(workspace, monkeypatch):
     monkeypatch.setenv("GITHUB_TOKEN", "ghp_leak")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws_leak")

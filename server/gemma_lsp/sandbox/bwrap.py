@@ -41,6 +41,8 @@ ETC_ALLOW = (
     "mime.types", "locale.alias", "magic", "magic.mime", "terminfo", "inputrc", "bash.bashrc",
     "profile", "shells", "python3", "python3.11", "python3.12", "python3.13", "gitconfig",
 )
+PROC_READ_ONLY = ("/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/pressure",
+                  "/proc/fs", "/proc/driver", "/proc/acpi", "/proc/scsi")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -120,7 +122,13 @@ def build_argv(
             argv += ["--ro-bind", path, path]
     for name in ETC_ALLOW:
         argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-    argv += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--dir", SANDBOX_HOME]
+    argv += ["--dev", "/dev", "--proc", "/proc"]
+    # Kernel knobs read-only. bwrap covers only what its own (unprivileged) uid could write; when the
+    # server runs as root the sandbox's uid maps to host root, and sysctls such as
+    # kernel.core_pattern would otherwise be writable from inside.
+    for path in PROC_READ_ONLY:
+        argv += ["--ro-bind-try", path, path]
+    argv += ["--tmpfs", "/tmp", "--dir", SANDBOX_HOME]
     for path in extra_ro_paths if extra_ro_paths is not None else default_ro_paths():
         argv += ["--ro-bind-try", path, path]
     argv += ["--overlay-src", ws, "--tmp-overlay", ws]

@@ -53,7 +53,7 @@ class PidsCgroup:
 
     def remove(self) -> None:
         """Kill what is left and delete the group (retrying while killed processes are reaped)."""
-        for _ in range(100):
+        for _ in range(500):
             self.kill_all()
             try:
                 self.path.rmdir()
@@ -61,4 +61,4 @@ class PidsCgroup:
             except FileNotFoundError:
                 return
             except OSError:
-                time.sleep(0.01)
+                time.sleep(0.002)

@@ -69,6 +69,8 @@ class RunResult:
     killed_reason: str | None = None  # "timeout" | "cancelled" | "output limit" | "signal N (NAME)"
     stdout_bytes: int = 0
     stderr_bytes: int = 0
+    # bwrap itself failed before running the command (a mount or namespace it could not set up).
+    sandbox_error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -239,12 +241,15 @@ async def _run(plan: _Plan, limits: SandboxLimits, cancel: Any) -> RunResult:
     elif reason is None and plan.sandboxed and code is not None and code > 128 and code - 128 in _SIGNALS:
         reason = _signal_text(code - 128)  # bwrap reports a child killed by signal N as 128+N
     out, err = run.streams
+    sandbox_error = None
+    if plan.sandboxed and code == 1 and out.total == 0 and err.text().startswith("bwrap:"):
+        sandbox_error = err.text().strip()
     return RunResult(
         exit_code=None if reason in ("timeout", "cancelled", "output limit") else code,
         stdout=out.text(), stderr=err.text(), duration_seconds=round(time.monotonic() - started, 3),
         sandboxed=plan.sandboxed, timed_out=reason == "timeout", cancelled=reason == "cancelled",
         output_truncated=out.truncated or err.truncated, killed_reason=reason,
-        stdout_bytes=out.total, stderr_bytes=err.total,
+        stdout_bytes=out.total, stderr_bytes=err.total, sandbox_error=sandbox_error,
     )
 
 

@@ -192,6 +192,8 @@ async def run_tests(args: dict[str, Any], ctx: ToolContext) -> Outcome:
         raise ToolFailure(f"tests cannot run: the sandbox is unavailable ({error})") from None
     if result.cancelled:
         raise ToolFailure("cancelled")
+    if result.sandbox_error:
+        raise ToolFailure(f"the sandbox could not start: {result.sandbox_error}")
     output = result.stdout + ("\n" + result.stderr if result.stderr.strip() else "")
     counts = testrunners.parse_counts(runner.name, output)
     content: dict[str, Any] = {

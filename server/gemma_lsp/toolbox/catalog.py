@@ -45,6 +45,7 @@ WORKSPACE_TOOLS = Path(".gemma") / "tools"
 TOOL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}")
 _TOP_KEYS = {"name", "description", "progress", "parameters", "run"}
 _RUN_KEYS = {"builtin", "command", "timeout_seconds", "env"}
+SANDBOXED_BUILTINS = {"run_tests"}
 _CONTROL = re.compile(r"<\|[^<>\s]{1,24}>|<[^<>\s]{1,24}\|>")
 
 
@@ -64,6 +65,11 @@ class ToolDef:
     timeout_seconds: float | None = None
     env: dict[str, str] = field(default_factory=dict)
     progress: str | None = None
+
+    @property
+    def needs_sandbox(self) -> bool:
+        """Whether running it starts a process in the sandbox (commands and run_tests)."""
+        return self.command is not None or self.builtin in SANDBOXED_BUILTINS
 
     def spec(self) -> dict[str, Any]:
         """The OpenAI-style declaration apply_chat_template(tools=...) takes."""
@@ -191,9 +197,14 @@ class ToolCatalog:
     def names(self) -> list[str]:
         return sorted(self._tools)
 
-    def specs(self) -> list[dict[str, Any]]:
-        """OpenAI-style declarations for apply_chat_template(tools=...), sorted by name."""
-        return [self._tools[name].spec() for name in self.names()]
+    def specs(self, include_sandboxed: bool = True) -> list[dict[str, Any]]:
+        """OpenAI-style declarations for apply_chat_template(tools=...), sorted by name.
+
+        With include_sandboxed=False (the sandbox is unavailable and unsandboxed runs are not
+        allowed), tools that would start a process are left out so the model is not offered them.
+        """
+        tools = [self._tools[name] for name in self.names()]
+        return [t.spec() for t in tools if include_sandboxed or not t.needs_sandbox]
 
     def __contains__(self, name: object) -> bool:
         return name in self._tools

@@ -78,6 +78,8 @@ class ToolExecutor:
             raise ToolFailure(f"cannot start {argv[0]}: {error}") from None
         if result.cancelled:
             raise ToolFailure("cancelled")
+        if result.sandbox_error:
+            raise ToolFailure(f"the sandbox could not start: {result.sandbox_error}")
         content: dict[str, Any] = {"command": argv, "exit_code": result.exit_code, "stdout": result.stdout,
                                    "stderr": result.stderr, "sandboxed": result.sandboxed}
         if result.killed_reason:
