@@ -203,3 +203,33 @@ async def test_thinking_is_requested_and_thoughts_are_kept_apart():
     result, _ = await run(eng, FakeExecutor(GOOD), thinking=True)
     assert result.answer == "It is add." and result.thoughts == ["Probably add."]
     assert eng.calls[0].thinking
+
+
+async def test_an_engine_that_cancels_finished_requests_does_not_end_the_session():
+    class TidyEngine(ScriptedEngine):
+        """Like the local engine: cancels each request's token once the request is done."""
+
+        async def generate(self, request):
+            try:
+                return await super().generate(request)
+            finally:
+                request.cancel.cancel("consumer stopped")
+
+    eng = TidyEngine(script={"debug": [RUN_TESTS, "add subtracts."]})
+    result, _ = await run(eng, FakeExecutor(GOOD))
+    assert result.stop_reason == ANSWERED and result.answer == "add subtracts."
+
+
+async def test_a_cancelled_completion_ends_the_session_as_cancelled():
+    class QuietEngine(ScriptedEngine):
+        """Reports cancellation as a finish reason instead of raising (allowed by the interface)."""
+
+        async def generate(self, request):
+            completion = await super().generate(request)
+            cancel.cancel("user")
+            completion.finish_reason = "cancelled"
+            return completion
+
+    cancel = CancelToken()
+    result, _ = await run(QuietEngine(script={"debug": [RUN_TESTS]}), FakeExecutor(GOOD), cancel=cancel)
+    assert result.stop_reason == CANCELLED

@@ -6,6 +6,9 @@ changed, and an explanation still comes back as markdown: the real engine, promp
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import pytest
 import pytest_lsp
 from lsprotocol import types
@@ -16,15 +19,18 @@ from tests.conftest import server_command, server_env
 from tests.features.lsp_harness import code_actions, diagnostic
 from tests.lsp.lsp_support import initialize, open_document, record_status, wait_for_status
 
-URI = "file:///tmp/gemma-lsp-tiny-features/calc.py"
+WORKSPACE = Path(tempfile.mkdtemp(prefix="gemma-tiny-features-"))
 CALC = "def add(a, b):\n    return a - b\n"
+(WORKSPACE / "calc.py").write_text(CALC)
+URI = (WORKSPACE / "calc.py").as_uri()
 
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=server_command("--model", "tiny"),
                                               server_env=server_env()))
 async def client(lsp_client: LanguageClient):
     record_status(lsp_client)
-    await initialize(lsp_client, clientRendersExplanations=True)
+    await initialize(lsp_client, root_uri=WORKSPACE.as_uri(), clientRendersExplanations=True,
+                     debug={"maxTokens": 96, "maxToolCalls": 2})
     status = await wait_for_status(lsp_client, {"ready", "error"})
     assert status["state"] == "ready", status
     open_document(lsp_client, URI, CALC)
@@ -43,3 +49,11 @@ async def test_tiny_model_fix_is_refused_clearly_and_explain_runs(client: Langua
     result = await client.workspace_execute_command_async(types.ExecuteCommandParams(
         command=resolved.command.command, arguments=resolved.command.arguments))
     assert result["markdown"] and result["path"].endswith(".md")
+
+
+async def test_tiny_model_debug_session_ends_within_its_limits_with_no_edit(client: LanguageClient):
+    result = await client.workspace_execute_command_async(types.ExecuteCommandParams(
+        command="gemma.debug", arguments=[{"uri": URI, "position": {"line": 1, "character": 4}}]))
+    assert result["stopReason"] in {"answered", "max_tokens", "max_tool_calls"}
+    assert result["edit"] is None and result["editMessage"]
+    assert result["transcript"].endswith(".md")

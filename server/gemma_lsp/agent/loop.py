@@ -48,6 +48,25 @@ ERROR = "error"
 LIMIT_NAMES = {MAX_TOOL_CALLS: "tool calls", MAX_TOKENS: "generated tokens", MAX_SECONDS: "time"}
 
 
+class LinkedToken(CancelToken):
+    """A token for one request that is also cancelled when its session's token is.
+
+    Every engine request and tool run gets its own: an engine may cancel the token of a request it has
+    finished (to stop its worker), which must not end the whole session.
+    """
+
+    def __init__(self, parent: CancelToken) -> None:
+        super().__init__()
+        self.parent = parent
+
+    @property
+    def cancelled(self) -> bool:
+        return super().cancelled or self.parent.cancelled
+
+    def cause(self) -> str:
+        return self.parent.reason if self.parent.cancelled else self.reason
+
+
 class Executor(Protocol):
     """What the loop needs of `gemma_lsp.toolbox.ToolExecutor` (sync or async `execute`)."""
 
@@ -186,8 +205,10 @@ class ToolLoop:
         request = GenerationRequest(
             messages=list(history), max_new_tokens=min(TURN_TOKENS, self.limits.max_tokens - self.tokens),
             tools=self.tools or None, thinking=self.thinking, priority=self.priority, purpose=self.purpose,
-            cancel=cancel)
+            cancel=LinkedToken(cancel))
         completion = await self._bounded(self.engine.generate(request), cancel)
+        if completion.finish_reason == "cancelled" or cancel.cancelled:
+            raise Cancelled(cancel.reason or "cancelled")
         self.tokens += completion.stats.new_tokens or self.engine.count_tokens(completion.text)
         turn = parse_model_output(completion.text)
         log.info("%s turn: %d chars, %d calls, %d bad calls, finish %s", self.purpose, len(turn.text),
@@ -205,7 +226,7 @@ class ToolLoop:
         for call in calls:
             self.tool_calls += 1
             self._report("tool", self.describe(call))
-            outcome = await self._bounded(self._execute(call, cancel), cancel)
+            outcome = await self._bounded(self._execute(call, LinkedToken(cancel)), cancel)
             ok = bool(getattr(outcome, "ok", False))
             content = getattr(outcome, "content", None) if ok else {"error": getattr(outcome, "error", "failed")}
             result.tools.append(ToolRun(call.name, dict(call.arguments), ok,

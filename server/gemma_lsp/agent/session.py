@@ -34,7 +34,15 @@ from gemma_lsp.agent.loop import (
     default_describe,
 )
 from gemma_lsp.config import Settings
-from gemma_lsp.engine.base import CancelToken, Engine, GenerationRequest, Message, Priority, ToolSpec
+from gemma_lsp.engine.base import (
+    Cancelled,
+    CancelToken,
+    Engine,
+    GenerationRequest,
+    Message,
+    Priority,
+    ToolSpec,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +57,8 @@ async def explain(engine: Engine, focus: prompts.CodeFocus, cancel: CancelToken,
                                 max_new_tokens=EXPLAIN_TOKENS, priority=Priority.FOREGROUND,
                                 purpose="explain", cancel=cancel)
     completion = await engine.generate(request)
+    if completion.finish_reason == "cancelled":
+        raise Cancelled(cancel.reason or "cancelled")
     text = parse_model_output(completion.text).text.strip()
     if completion.finish_reason == "length":
         text += "\n\n_(The explanation was cut at its length limit.)_"
@@ -67,6 +77,8 @@ async def propose_fix(engine: Engine, focus: prompts.CodeFocus, document: Snapsh
     request = GenerationRequest(messages=prompts.fix_messages(focus, instruction), max_new_tokens=budget,
                                 priority=Priority.FOREGROUND, purpose="fix", cancel=cancel)
     completion = await engine.generate(request)
+    if completion.finish_reason == "cancelled":
+        raise Cancelled(cancel.reason or "cancelled")
     reply = parse_model_output(completion.text).text
     return region_fix(document, first, last, reply)
 
