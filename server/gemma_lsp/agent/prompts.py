@@ -77,10 +77,12 @@ def fix_messages(focus: CodeFocus, instruction: str | None = None) -> list[Messa
     region = "\n".join(focus.text.splitlines()[first:last + 1])
     if focus.diagnostic:
         goal = f"Fix this problem the editor reports at {_where(focus)}:\n\n> {focus.diagnostic}"
+        if instruction:
+            goal += f"\n\nThe developer's instruction: {instruction}"
+    elif instruction:
+        goal = f"Change the code at {_where(focus)} as the developer asks: {instruction}"
     else:
-        goal = f"Change the code at {_where(focus)} as the developer asks."
-    if instruction:
-        goal += f"\n\nThe developer's instruction: {instruction}"
+        goal = f"Fix any bug in the code at {_where(focus)}; if it has none, improve its clarity."
     rules = (f"Rewrite lines {first + 1}-{last + 1}, shown here without line numbers:\n"
              f"```{focus.language}\n{region}\n```\n\n"
              "Reply with the corrected version of exactly those lines in one fenced code block, keeping "
