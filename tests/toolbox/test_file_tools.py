@@ -29,6 +29,7 @@ def workspace(tmp_path):
     (ws / "escape_link").symlink_to(tmp_path / "outside.txt")
     (ws / "escape_dir").symlink_to(tmp_path)
     (ws / "inside_link.py").symlink_to(ws / "src" / "app.py")
+    (ws / "notes.txt").symlink_to(ws / ".env")
     return ws
 
 
@@ -82,7 +83,7 @@ async def test_absolute_path_inside_the_workspace_is_allowed(run, workspace):
     assert result.ok and result.content["content"].startswith("# demo")
 
 
-@pytest.mark.parametrize("path", [".env", "config/.env.production", "deploy_key.pem"])
+@pytest.mark.parametrize("path", [".env", "config/.env.production", "deploy_key.pem", "notes.txt"])
 async def test_secrets_are_refused_by_default(run, path):
     result = await run("read_file", path=path)
     assert not result.ok and "secret" in result.error

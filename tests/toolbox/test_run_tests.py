@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import sys
+import sysconfig
 import textwrap
 
 import psutil
@@ -116,6 +118,27 @@ async def test_node_test_runner_workspace(tmp_path):
     result = await executor_for(ws).execute(ToolCall("run_tests", {}))
     c = result.content
     assert (c["runner"], c["passed"], c["failed"]) == ("node", 1, 1), c
+
+
+async def test_a_workspace_virtualenv_is_used_with_its_base_python(tmp_path):
+    ws = make_pytest_workspace(tmp_path)
+    base = tmp_path / "elsewhere" / "python-install"
+    (base / "bin").mkdir(parents=True)
+    (base / "bin" / "python3").symlink_to(sys.executable)
+    (ws / ".venv" / "bin").mkdir(parents=True)
+    (ws / ".venv" / "bin" / "python").symlink_to(base / "bin" / "python3")
+    (ws / ".venv" / "pyvenv.cfg").write_text(f"home = {base / 'bin'}\ninclude-system-site-packages = false\n")
+    # Its packages: a .pth pointing at this venv's (pytest lives there; it is mounted by default).
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    site = ws / ".venv" / "lib" / version / "site-packages"
+    site.mkdir(parents=True)
+    (site / "outer.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    runner = detect(ws)
+    assert runner.command[0] == str(ws / ".venv" / "bin" / "python")
+    assert runner.extra_ro_paths == (str(base),)
+    # It runs: the base installation outside the workspace is mounted for it.
+    result = await executor_for(ws).execute(ToolCall("run_tests", {}))
+    assert result.ok and (result.content["passed"], result.content["failed"]) == (2, 1), result.content
 
 
 async def test_settings_override_the_command(tmp_path):

@@ -113,6 +113,9 @@ def _list_files(args: dict[str, Any], ctx: ToolContext) -> Outcome:
 _MATCHER = str(Path(__file__).with_name("matcher.py"))
 
 
+MAX_SEARCH_FILES = 10_000  # names go to the matcher on its command line (ARG_MAX is ~2 MB)
+
+
 def _search_files(args: dict[str, Any], ctx: ToolContext) -> tuple[Path, list[str]]:
     start = resolve_in_workspace(ctx.workspace, args.get("path") or ".")
     deny = DenyList(ctx.settings.deny)
@@ -130,7 +133,7 @@ def _search_files(args: dict[str, Any], ctx: ToolContext) -> tuple[Path, list[st
         if (ctx.workspace / rel).is_symlink():
             continue  # may point outside; the target is listed where it really lives
         files.append(rel)
-        if len(files) >= 20_000:
+        if len(files) >= MAX_SEARCH_FILES:
             break
     return start, files
 
@@ -168,6 +171,8 @@ async def search_text(args: dict[str, Any], ctx: ToolContext) -> Outcome:
         raise ToolFailure(f"search failed: {result.stderr.strip()[-500:]}")
     content = {"pattern": args["pattern"], "path": relative(ctx.workspace, start), "matches": matches,
                "count": len(matches), "files_searched": len(files), "truncated": truncated}
+    if len(files) >= MAX_SEARCH_FILES:
+        content["note"] = f"only the first {MAX_SEARCH_FILES} files were searched; narrow with path or glob"
     return content, f"{len(matches)}{'+' if truncated else ''} matches for {args['pattern']!r}"
 
 
@@ -185,7 +190,8 @@ async def run_tests(args: dict[str, Any], ctx: ToolContext) -> Outcome:
     try:
         result = await run_sandboxed(
             runner.command, ctx.workspace, ctx.settings.limits(ctx.timeout_seconds), cancel=ctx.cancel,
-            extra_ro_paths=ctx.settings.extra_ro_paths, allow_unsandboxed=ctx.settings.allow_unsandboxed,
+            extra_ro_paths=[*ctx.settings.extra_ro_paths, *runner.extra_ro_paths],
+            allow_unsandboxed=ctx.settings.allow_unsandboxed,
             status=ctx.status,
         )
     except SandboxUnavailable as error:

@@ -21,6 +21,8 @@ _NPM_DEFAULT_TEST = "no test specified"
 class TestRunner:
     name: str  # "pytest", "unittest", "npm", "node", "go", "cargo", "custom"
     command: list[str]
+    # Read-only paths the command needs besides the system's: a workspace virtualenv's base Python.
+    extra_ro_paths: tuple[str, ...] = ()
 
 
 def _read(path: Path) -> str:
@@ -37,13 +39,16 @@ def _python_test_files(ws: Path) -> list[Path]:
     return sorted(set(found))
 
 
-def _python(ws: Path) -> str:
-    """The workspace's own virtualenv's python if it has one, else `python` from the sandbox PATH."""
+def _python(ws: Path) -> tuple[str, tuple[str, ...]]:
+    """The workspace's own virtualenv's python if it has one (plus the base installation it links to,
+    which the sandbox must then mount), else `python` from the sandbox PATH (the server's)."""
     for venv in (".venv", "venv"):
         candidate = ws / venv / "bin" / "python"
         if candidate.exists():
-            return str(candidate)
-    return "python"
+            home = re.search(r"^home\s*=\s*(.+)$", _read(ws / venv / "pyvenv.cfg"), re.M)
+            base = str(Path(home.group(1).strip()).parent) if home else None
+            return str(candidate), (base,) if base and base != "/usr" else ()
+    return "python", ()
 
 
 def detect(ws: Path, override: list[str] | None = None, target: str | None = None) -> TestRunner | None:
@@ -61,14 +66,14 @@ def detect(ws: Path, override: list[str] | None = None, target: str | None = Non
         or any(re.search(r"^\s*(import pytest|from pytest)", _read(f), re.M) for f in files[:50])
     )
     if uses_pytest or files:
-        python = _python(ws)
+        python, paths = _python(ws)
         if uses_pytest:
             # -p no:cacheprovider: nothing to cache (writes are discarded); -rfE lists failures at the end.
             command = [python, "-m", "pytest", "-q", "-rfE", "--color=no", "-p", "no:cacheprovider"]
-            return TestRunner("pytest", command + ([target] if target else []))
+            return TestRunner("pytest", command + ([target] if target else []), paths)
         module = target.replace("/", ".").removesuffix(".py") if target else None
         command = [python, "-m", "unittest"] + ([module] if module else ["discover", "-v"])
-        return TestRunner("unittest", command + (["-v"] if module else []))
+        return TestRunner("unittest", command + (["-v"] if module else []), paths)
     package = ws / "package.json"
     if package.exists():
         try:
