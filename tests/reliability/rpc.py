@@ -173,6 +173,7 @@ class RawServer:
         reply = self.request("initialize", {"processId": None, "rootUri": root_uri, "capabilities": caps,
                                             "initializationOptions": options})
         self.notify("initialized", {})
+        self.capabilities = reply.get("result", {}).get("capabilities", {})
         return reply
 
     def log_messages(self) -> list[str]:

@@ -33,6 +33,7 @@ REQUEST_METHODS = ["textDocument/inlineCompletion", "workspace/executeCommand", 
                    "textDocument/codeAction", "codeAction/resolve", "gemma/unknown", "$/unknown"]
 NOTIFICATION_METHODS = ["textDocument/didChange", "textDocument/didClose", "textDocument/didSave",
                         "$/cancelRequest", "$/setTrace", "window/workDoneProgress/cancel", "gemma/unknown"]
+COMMANDS = ["gemma.status", "gemma.nope", "gemma.explain", "gemma.fix", "gemma.debug"]
 _converter = default_converter()
 
 
@@ -115,7 +116,11 @@ def test_malformed_envelopes_get_invalid_request(raw_server: RawServer, msg_id: 
            "position": st.fixed_dictionaries({"line": st.integers(-5, 2**32), "character": st.integers(-5, 2**32)})
            | json_values,
            "context": st.just({"triggerKind": 1}) | json_values,
-           "command": st.sampled_from(["gemma.status", "gemma.nope"]) | json_values,
+           "command": st.sampled_from(COMMANDS) | json_values,
+           "arguments": st.lists(st.fixed_dictionaries({}, optional={
+               "uri": st.sampled_from([DOC_URI, "file:///never/opened.py"]) | json_values,
+               "range": json_values, "position": json_values, "version": json_values,
+               "diagnostic": json_values, "question": json_values}) | json_values, max_size=2) | json_values,
        }))
 def test_requests_with_any_params_are_answered_once_and_correctly(raw_server: RawServer, msg_id: Any, method: str,
                                                                   params: Any):
@@ -125,20 +130,33 @@ def test_requests_with_any_params_are_answered_once_and_correctly(raw_server: Ra
     raw_server.send({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
     reply = raw_server.response(msg_id)
     assert raw_server.exchange(b"", ids=(None, msg_id)) == []  # answered exactly once
-    registered = method in ("textDocument/inlineCompletion", "workspace/executeCommand") or (
-        method.startswith(("textDocument/codeAction", "codeAction/")) and "error" in reply
-        and reply["error"]["code"] != METHOD_NOT_FOUND)
-    if not registered:
+    if method not in _served_methods(raw_server):
         assert reply["error"]["code"] in (METHOD_NOT_FOUND, INVALID_PARAMS), reply
         return
     if not _params_structure(method, params):
         assert reply["error"]["code"] == INVALID_PARAMS, reply
         return
-    # Well-typed params: a result, or an error that names a fault of the request, never a crash.
+    # Well-typed params: a result, or an error that names a fault of the request (or a feature's clear
+    # refusal: RequestFailed, ContentModified), never a crash (-32603).
     if "error" in reply:
-        assert reply["error"]["code"] in (INVALID_PARAMS, INVALID_REQUEST, -32800), reply
+        assert reply["error"]["code"] in (INVALID_PARAMS, INVALID_REQUEST, -32800, -32801, -32803), reply
+        return
     if method == "textDocument/inlineCompletion":
         _assert_items_inside_the_document(reply["result"], params)
+
+
+def _served_methods(server: RawServer) -> set[str]:
+    """The request methods the server advertised in its capabilities (the others get -32601)."""
+    caps = server.capabilities
+    # An empty options object ({}) still means "provided".
+    methods = {"workspace/executeCommand"} if "executeCommandProvider" in caps else set()
+    if "inlineCompletionProvider" in caps:
+        methods.add("textDocument/inlineCompletion")
+    if caps.get("codeActionProvider") not in (None, False):
+        methods.add("textDocument/codeAction")
+        if isinstance(caps["codeActionProvider"], dict) and caps["codeActionProvider"].get("resolveProvider"):
+            methods.add("codeAction/resolve")
+    return methods
 
 
 def _assert_items_inside_the_document(result: dict, params: dict) -> None:

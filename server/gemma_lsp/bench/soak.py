@@ -7,10 +7,13 @@ The server runs as a subprocess on stdio, exactly as an editor starts it. A simu
 code into several files of a throwaway workspace in bursts (keystrokes 30-150 ms apart, pauses to
 think), sends each keystroke as an incremental didChange, asks for an inline completion once typing
 pauses for the debounce (as VS Code and Neovim 0.12 do), cancels a completion still running when the
-next key comes ($/cancelRequest), accepts some completions, and now and then asks for code actions
-(and runs a command a code action offers) when the server has them.
+next key comes ($/cancelRequest), accepts some completions, now and then asks for code actions (and
+resolves or runs one, never applying its edit), and now and then starts an ask-to-debug session that
+runs in the background while typing goes on. `--scripted` swaps the model for canned replies whose
+debug sessions call real tools (run_tests starts sandboxed processes).
 
-The JSON report: `served`, `cancelled`, `failed` requests; completion latency `p50_ms`/`p95_ms`
+The JSON report: `served`, `cancelled`, `failed` requests (and `refused`: a feature's clear refusal,
+such as a fix that does not apply); completion latency `p50_ms`/`p95_ms`
 (served completions only); the server's resident memory, open file descriptors and threads at the
 start (after a warm-up, so lazily created pools are counted) and at the end; `orphans`, processes of
 the server's tree (sandbox children included) still alive after `exit`; `exit_code`; and
@@ -41,6 +44,21 @@ import psutil
 DEBOUNCE_S = 0.15
 REQUEST_TIMEOUT_S = 120.0
 CANCELLED = -32800
+# Clear refusals a feature gives by design: the model's fix did not apply (RequestFailed), the
+# document changed under the request (ContentModified). The user is told; nothing went wrong.
+REFUSALS = (-32803, -32801)
+
+# `--scripted`: canned Gemma 4 replies for every feature, so a soak runs fast and deterministically
+# and its debug sessions really call tools (run_tests starts sandboxed processes).
+SCRIPT = {
+    "completion": ["total = 0\n```", "return total\n```", "values.sort()\n```"],
+    "explain": ["`weight` is never defined in this scope: pass it in or give it a default."],
+    "fix": ["```python\nimport math\n```\n"],
+    "debug": ["<|tool_call>call:run_tests{}<tool_call|>",
+              'Let me read the code.<|tool_call>call:read_file{path:<|"|>stats.py<|"|>}<tool_call|>',
+              "**What is wrong:** nothing I can see; the tests pass.<turn|>"] * 50,
+}
+TEST_FILE = ("from stats import variance\n\n\ndef test_variance():\n    assert variance([1, 1]) == 0\n")
 
 # What the simulated user types: lines of code per language (ASCII and not, to exercise UTF-16).
 SNIPPETS = {
@@ -96,6 +114,7 @@ class Client:
                 with self._lock:
                     future = self._futures.pop(message.get("id"), None)
                 if future is not None:
+                    future.received = time.monotonic()  # type: ignore[attr-defined]
                     future.set_result(message)
         with self._lock:
             for future in self._futures.values():
@@ -130,7 +149,7 @@ class Tally:
     """Outcomes of the requests the editor sent."""
 
     def __init__(self) -> None:
-        self.served = self.cancelled = self.failed = 0
+        self.served = self.cancelled = self.refused = self.failed = 0
         self.latencies_ms: list[float] = []
         self.errors: list[str] = []
         self.by_kind: dict[str, int] = {}
@@ -146,13 +165,15 @@ class Tally:
         if "error" in reply:
             if reply["error"].get("code") == CANCELLED:
                 self.cancelled += 1
+            elif reply["error"].get("code") in REFUSALS:
+                self.refused += 1
             else:
                 self.failed += 1
                 self.errors.append(f"{kind}: {reply['error']}")
             return
         self.served += 1
         if kind == "completion":
-            self.latencies_ms.append((time.monotonic() - sent) * 1000)
+            self.latencies_ms.append((getattr(future, "received", time.monotonic()) - sent) * 1000)
 
 
 class Editor:
@@ -165,6 +186,9 @@ class Editor:
         self.docs: dict[str, list[str]] = {}  # uri -> lines (each without its newline)
         self.versions: dict[str, int] = {}
         self.pending: tuple[str, int, Future, float] | None = None  # kind, id, future, sent
+        self.debug: tuple[str, int, Future, float] | None = None  # runs while the user types on
+        commands = (capabilities.get("executeCommandProvider") or {}).get("commands") or []
+        self.can_debug = "gemma.debug" in commands
 
     # ----- documents ------------------------------------------------------------------------
     def open(self, path: Path) -> str:
@@ -253,6 +277,21 @@ class Editor:
                 "command": command["command"], "arguments": command.get("arguments") or []})
             self.tally.settle(f"command:{command['command']}", future, sent)
 
+    def ask_to_debug(self, uri: str, line: int) -> None:
+        """Start a debug session in the background (a new one only once the last has ended)."""
+        if not self.can_debug or (self.debug is not None and not self.debug[2].done()):
+            return
+        self.finish_debug()
+        msg_id, future = self.client.request("workspace/executeCommand", {"command": "gemma.debug", "arguments": [{
+            "uri": uri, "position": {"line": line, "character": 0}, "question": "Why do the tests fail?"}]})
+        self.debug = ("command:gemma.debug", msg_id, future, time.monotonic())
+
+    def finish_debug(self) -> None:
+        if self.debug is not None:
+            kind, _, future, sent = self.debug
+            self.tally.settle(kind, future, sent)
+            self.debug = None
+
     # ----- the user -------------------------------------------------------------------------
     def burst(self, path: Path) -> None:
         """Type one or two snippets at the end of a random line of `path`, completing on pauses."""
@@ -282,6 +321,8 @@ class Editor:
             self.insert(uri, line, col, items[0]["insertText"])
         if self.rng.random() < 0.15:
             self.code_actions(uri, line)
+        if self.rng.random() < 0.3:
+            self.ask_to_debug(uri, line)
 
 
 def _snapshot(workspace: Path) -> dict[str, str]:
@@ -309,10 +350,14 @@ def _percentile(values: list[float], q: float) -> float:
     return round(statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1], 1)
 
 
-def _server_command(args: argparse.Namespace, log_file: Path) -> list[str]:
+def _server_command(args: argparse.Namespace, log_file: Path, tmp_path: Path) -> list[str]:
     command = [sys.executable, "-m", "gemma_lsp", "--offline", "--log-file", str(log_file)]
-    if getattr(args, "script", None):
-        command += ["--script", str(args.script)]
+    script = getattr(args, "script", None)
+    if getattr(args, "scripted", False) and not script:
+        script = tmp_path / "soak-script.json"
+        script.write_text(json.dumps(SCRIPT))
+    if script:
+        command += ["--script", str(script)]
     command += ["--model", getattr(args, "model", None) or "tiny"]
     return command
 
@@ -329,6 +374,7 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
             workspace.mkdir()
             for name, text in SEED_FILES.items():
                 (workspace / name).write_text(text)
+            (workspace / "test_stats.py").write_text(TEST_FILE)
         report = _soak(args, minutes, rng, workspace, tmp_path)
     text = json.dumps(report, indent=2)
     print(text)
@@ -348,10 +394,12 @@ def _soak(args: argparse.Namespace, minutes: float, rng: random.Random, workspac
     env["PYTHONPATH"] = os.pathsep.join([package_root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     env.setdefault("XDG_CACHE_HOME", str(tmp_path / "cache"))
     stderr = open(tmp_path / "stderr.log", "wb")
-    client = Client(_server_command(args, tmp_path / "server.log"), env, workspace, stderr)
+    client = Client(_server_command(args, tmp_path / "server.log", tmp_path), env, workspace, stderr)
     server = psutil.Process(client.proc.pid)
     tally = Tally()
-    options = {"gemma": {"maxNewTokens": int(getattr(args, "max_new_tokens", 16) or 16)}}
+    # Debug sessions bounded so a gibberish-speaking tiny model cannot hold the worker for minutes.
+    options = {"gemma": {"maxNewTokens": int(getattr(args, "max_new_tokens", 16) or 16),
+                         "debug": {"maxTokens": 256, "maxSeconds": 30, "maxToolCalls": 4}}}
     init = client.call("initialize", {
         "processId": os.getpid(), "rootUri": workspace.as_uri(), "initializationOptions": options,
         "capabilities": {"window": {"workDoneProgress": True},
@@ -371,6 +419,14 @@ def _soak(args: argparse.Namespace, minutes: float, rng: random.Random, workspac
     editor = Editor(client, workspace, rng, tally, caps)
     files = sorted(p for p in workspace.rglob("*") if p.suffix in LANGUAGE)
     seen: set[psutil.Process] = set()
+    sampling = threading.Event()
+
+    def sample_tree() -> None:
+        # Sandboxed tool runs live for a fraction of a second: look often to catch every child.
+        while not sampling.wait(0.05):
+            seen.update(_tree(server))
+
+    threading.Thread(target=sample_tree, daemon=True).start()
 
     # Warm-up: every file opened, a few completions and code actions, so lazily created thread
     # pools and caches exist before the start figures are taken.
@@ -383,18 +439,19 @@ def _soak(args: argparse.Namespace, minutes: float, rng: random.Random, workspac
     editor.burst(files[0])
     time.sleep(1.0)
     rss_start, fds_start, threads_start = _usage(server)
-    warm = (tally.served, tally.cancelled, tally.failed, len(tally.latencies_ms))
+    warm = (tally.served, tally.cancelled, tally.failed, len(tally.latencies_ms), tally.refused)
     warm_kinds = dict(tally.by_kind)
     started = time.monotonic()
     while time.monotonic() - started < minutes * 60:
         path = rng.choice(files)
         editor.burst(path)
-        seen |= _tree(server)
         if rng.random() < 0.05 and len(editor.docs) > 1:
             editor.close(path.as_uri())
     editor.wait_pending()
+    editor.finish_debug()
     time.sleep(1.0)  # let the last cancellations and log lines settle
     rss_end, fds_end, threads_end = _usage(server)
+    sampling.set()
     seen |= _tree(server)
     elapsed = time.monotonic() - started
     shutdown = client.call("shutdown", timeout=60)
@@ -416,10 +473,12 @@ def _soak(args: argparse.Namespace, minutes: float, rng: random.Random, workspac
     latencies = tally.latencies_ms[warm[3]:]
     return {
         "minutes": round(elapsed / 60, 2),
-        "engine": "scripted" if getattr(args, "script", None) else (getattr(args, "model", None) or "tiny"),
+        "engine": "scripted" if getattr(args, "script", None) or getattr(args, "scripted", False)
+        else (getattr(args, "model", None) or "tiny"),
         "served": tally.served - warm[0],
         "cancelled": tally.cancelled - warm[1],
         "failed": tally.failed - warm[2],
+        "refused": tally.refused - warm[4],
         "p50_ms": _percentile(latencies, 50),
         "p95_ms": _percentile(latencies, 95),
         "rss_start_mb": round(rss_start, 1),
@@ -429,6 +488,7 @@ def _soak(args: argparse.Namespace, minutes: float, rng: random.Random, workspac
         "threads_start": threads_start,
         "threads_end": threads_end,
         "orphans": len(orphans),
+        "children_seen": len(seen),  # processes the server started during the run (sandboxed tools)
         "exit_code": exit_code,
         "shutdown_ok": "result" in shutdown and shutdown["result"] is None,
         "requests": {k: n - warm_kinds.get(k, 0) for k, n in tally.by_kind.items() if n > warm_kinds.get(k, 0)},
@@ -442,6 +502,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--minutes", type=float, default=1.0, help="how long to type (default 1)")
     parser.add_argument("--model", default="tiny", help="the server's --model (default tiny)")
     parser.add_argument("--script", default=None, help="answer from a scripted-engine file instead of a model")
+    parser.add_argument("--scripted", action="store_true",
+                        help="answer from built-in canned replies (fast; debug sessions run real sandboxed tools)")
     parser.add_argument("--max-new-tokens", type=int, default=16, help="tokens per completion (default 16)")
     parser.add_argument("--workspace", default=None, help="a folder to type into (only in the editor buffers: "
                         "the folder is hashed before and after; default: a throwaway sample workspace)")
