@@ -421,10 +421,16 @@ def _soak(args: argparse.Namespace, minutes: float, rng: random.Random, workspac
     seen: set[psutil.Process] = set()
     sampling = threading.Event()
 
+    rss_series: list[float] = []
+
     def sample_tree() -> None:
         # Sandboxed tool runs live for a fraction of a second: look often to catch every child.
+        ticks = 0
         while not sampling.wait(0.05):
             seen.update(_tree(server))
+            ticks += 1
+            if ticks % 200 == 0:  # every 10 s: memory over time tells a leak from a high-water mark
+                rss_series.append(round(_usage(server)[0], 1))
 
     threading.Thread(target=sample_tree, daemon=True).start()
 
@@ -437,6 +443,8 @@ def _soak(args: argparse.Namespace, minutes: float, rng: random.Random, workspac
         editor.wait_pending()
         editor.code_actions(uri, 0)
     editor.burst(files[0])
+    editor.ask_to_debug(editor.open(files[0]), 0)  # loads the tool and sandbox modules
+    editor.finish_debug()
     time.sleep(1.0)
     rss_start, fds_start, threads_start = _usage(server)
     warm = (tally.served, tally.cancelled, tally.failed, len(tally.latencies_ms), tally.refused)
@@ -488,7 +496,8 @@ def _soak(args: argparse.Namespace, minutes: float, rng: random.Random, workspac
         "threads_start": threads_start,
         "threads_end": threads_end,
         "orphans": len(orphans),
-        "children_seen": len(seen),  # processes the server started during the run (sandboxed tools)
+        "children_seen": len(seen),
+        "rss_series_mb": rss_series,  # processes the server started during the run (sandboxed tools)
         "exit_code": exit_code,
         "shutdown_ok": "result" in shutdown and shutdown["result"] is None,
         "requests": {k: n - warm_kinds.get(k, 0) for k, n in tally.by_kind.items() if n > warm_kinds.get(k, 0)},
