@@ -176,18 +176,18 @@ class RawServer:
         self.capabilities = reply.get("result", {}).get("capabilities", {})
         return reply
 
-    def log_messages(self) -> list[str]:
-        """window/logMessage and window/showMessage texts received so far."""
+    def log_messages(self, after: int = 0) -> list[str]:
+        """window/logMessage and window/showMessage texts among the notifications from index `after` on."""
         self.drain()
-        return [n["params"]["message"] for n in self.notifications
+        return [n["params"]["message"] for n in self.notifications[after:]
                 if n.get("method") in ("window/logMessage", "window/showMessage")]
 
-    def wait_log(self, needle: str, timeout: float = 30.0) -> str:
-        """Wait for a log or shown message containing `needle`; return it."""
+    def wait_log(self, needle: str, timeout: float = 30.0, after: int = 0) -> str:
+        """Wait for a log or shown message containing `needle` (from notification `after` on); return it."""
         deadline = time.monotonic() + timeout
         seen = 0
         while time.monotonic() < deadline:
-            texts = self.log_messages()
+            texts = self.log_messages(after)
             for text in texts[seen:]:
                 if needle in text:
                     return text

@@ -56,8 +56,8 @@ def test_editor_settings_cannot_allow_unsandboxed_runs_or_switch_to_a_script(tmp
         mark = len(server.notifications)
         server.notify("workspace/didChangeConfiguration", {"settings": sneaky})
         server.notify("workspace/didChangeConfiguration", {"settings": {"gemma.sandbox.allowUnsandboxed": True}})
-        server.wait_log("gemma.script: unknown setting")
-        server.wait_log("sandbox.allowUnsandboxed: unknown setting (ignored)")  # the dotted form, too
+        server.wait_log("gemma.script: unknown setting", after=mark)
+        server.wait_log("gemma.gemma.sandbox.allowUnsandboxed: unknown setting (ignored)", after=mark)
         shown = [n["params"]["message"] for n in server.notifications[mark:] if n["method"] == "window/showMessage"]
         assert "gemma-lsp settings: gemma.sandbox.allowUnsandboxed: unknown setting (ignored)" in shown, shown
         # Still the model the command line chose, not the script; and no reload was triggered.
@@ -67,3 +67,41 @@ def test_editor_settings_cannot_allow_unsandboxed_runs_or_switch_to_a_script(tmp
                 if n["method"] == "gemma/status" and n["params"]["state"] == "loading"] == []
         initial = [n["params"]["message"] for n in server.notifications[:mark] if n["method"] == "window/showMessage"]
         assert any("allowUnsandboxed: unknown setting" in m for m in initial), initial
+
+
+def test_a_debug_session_that_reaches_for_secrets_leaves_them_out_of_transcripts_and_logs(tmp_path: Path):
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "calc.py").write_text("def add(a, b):\n    return a - b\n")
+    (workspace / ".env").write_text(f"API_KEY={SECRET}\n")
+    (workspace / "deploy.pem").write_text(f"-----BEGIN PRIVATE KEY-----\n{SECRET}\n")
+    before = {p: p.read_bytes() for p in workspace.rglob("*")}
+    script = write_script(tmp_path, {"debug": [
+        '<|tool_call>call:read_file{path:<|"|>.env<|"|>}<tool_call|>',
+        '<|tool_call>call:search_text{pattern:<|"|>sk-live<|"|>}<tool_call|>',
+        '<|tool_call>call:read_file{path:<|"|>deploy.pem<|"|>}<tool_call|>',
+        "I could not read the secrets, and I should not.<turn|>"]})
+    cache = tmp_path / "cache"
+    log_file = cache / "gemma-lsp" / "server.log"
+    env = server_env(XDG_CACHE_HOME=str(cache))
+    with RawServer("--model", "tiny", "--script", str(script), "--log-file", str(log_file), "--log-level", "DEBUG",
+                   env=env, umask=0o022, stderr_path=str(tmp_path / "stderr.log")) as server:
+        server.initialize(root_uri=workspace.as_uri())
+        server.wait_status({"ready"})
+        uri = (workspace / "calc.py").as_uri()
+        open_doc(server, uri, (workspace / "calc.py").read_text())
+        reply = server.request("workspace/executeCommand", {"command": "gemma.debug", "arguments": [{
+            "uri": uri, "position": {"line": 1, "character": 4}, "question": "What is in .env?"}]}, timeout=120)
+        result = reply["result"]
+        assert result["stopReason"] == "answered", result
+        server.request("shutdown")
+        server.notify("exit")
+        assert server.wait_exit() == 0
+    transcript = Path(result["transcript"])
+    assert transcript.is_relative_to(cache) and stat.S_IMODE(transcript.stat().st_mode) == 0o600
+    assert "read_file" in transcript.read_text()  # the refused calls are on record, their targets are not
+    for path in [*cache.rglob("*"), tmp_path / "stderr.log"]:
+        if path.is_file():
+            assert SECRET not in path.read_text(errors="replace"), path
+            assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0 or path.name == "stderr.log", path
+    assert {p: p.read_bytes() for p in workspace.rglob("*")} == before
