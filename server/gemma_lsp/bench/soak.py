@@ -15,7 +15,8 @@ debug sessions call real tools (run_tests starts sandboxed processes).
 The JSON report: `served`, `cancelled`, `failed` requests (and `refused`: a feature's clear refusal,
 such as a fix that does not apply); completion latency `p50_ms`/`p95_ms`
 (served completions only); the server's resident memory, open file descriptors and threads at the
-start (after a warm-up, so lazily created pools are counted) and at the end; `orphans`, processes of
+start (after a warm-up of a quarter of the run, so lazily created pools and the model's working set
+are counted) and at the end; `orphans`, processes of
 the server's tree (sandbox children included) still alive after `exit`; `exit_code`; and
 `workspace_modified`, files of the workspace whose bytes changed (nothing may write to them).
 """
@@ -77,6 +78,18 @@ SEED_FILES = {
     "notes.py": "# scratch file\n\n",
 }
 LANGUAGE = {".py": "python", ".js": "javascript", ".go": "go"}
+# Files stay between these sizes: the user types, and now and then deletes a block (as real editing
+# does), so prompt sizes reach a steady state and memory figures compare like with like.
+MIN_LINES, MAX_LINES = 35, 45
+
+
+def seed_text(name: str, head: str) -> str:
+    """A sample file of about MIN_LINES lines: `head`, then code lines of its language."""
+    snippets = itertools.cycle(SNIPPETS.get(Path(name).suffix, SNIPPETS[".py"]))
+    text = head
+    while text.count("\n") < MIN_LINES:
+        text += next(snippets)
+    return text
 
 
 def utf16_len(text: str) -> int:
@@ -204,6 +217,15 @@ class Editor:
         self.client.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
         del self.docs[uri]
 
+    def delete_lines(self, uri: str, start: int, end: int) -> None:
+        """Delete lines start..end-1 (a block the user selected and removed)."""
+        self.versions[uri] += 1
+        self.client.notify("textDocument/didChange", {
+            "textDocument": {"uri": uri, "version": self.versions[uri]},
+            "contentChanges": [{"range": {"start": {"line": start, "character": 0},
+                                          "end": {"line": end, "character": 0}}, "text": ""}]})
+        del self.docs[uri][start:end]
+
     def insert(self, uri: str, line: int, col: int, text: str) -> tuple[int, int]:
         """Insert `text` at (line, col in characters) as an incremental didChange; return the new cursor."""
         lines = self.docs[uri]
@@ -323,6 +345,9 @@ class Editor:
             self.code_actions(uri, line)
         if self.rng.random() < 0.3:
             self.ask_to_debug(uri, line)
+        if len(lines) > MAX_LINES:
+            start = self.rng.randrange(1, len(lines) - (len(lines) - MIN_LINES))
+            self.delete_lines(uri, start, start + len(lines) - MIN_LINES)
 
 
 def _snapshot(workspace: Path) -> dict[str, str]:
@@ -373,7 +398,7 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
         if not getattr(args, "workspace", None):
             workspace.mkdir()
             for name, text in SEED_FILES.items():
-                (workspace / name).write_text(text)
+                (workspace / name).write_text(seed_text(name, text))
             (workspace / "test_stats.py").write_text(TEST_FILE)
         report = _soak(args, minutes, rng, workspace, tmp_path)
     text = json.dumps(report, indent=2)
@@ -445,6 +470,14 @@ def _soak(args: argparse.Namespace, minutes: float, rng: random.Random, workspac
     editor.burst(files[0])
     editor.ask_to_debug(editor.open(files[0]), 0)  # loads the tool and sandbox modules
     editor.finish_debug()
+    # Then plain editing until the server's memory has met its working set (the model's activations
+    # for the largest prompts, the allocator's arenas): a quarter of the run, at least 15 s.
+    warmup_s = max(15.0, minutes * 15)
+    warm_until = time.monotonic() + warmup_s
+    while time.monotonic() < warm_until:
+        editor.burst(rng.choice(files))
+    editor.wait_pending()
+    editor.finish_debug()
     time.sleep(1.0)
     rss_start, fds_start, threads_start = _usage(server)
     warm = (tally.served, tally.cancelled, tally.failed, len(tally.latencies_ms), tally.refused)
@@ -481,6 +514,7 @@ def _soak(args: argparse.Namespace, minutes: float, rng: random.Random, workspac
     latencies = tally.latencies_ms[warm[3]:]
     return {
         "minutes": round(elapsed / 60, 2),
+        "warmup_s": round(warmup_s),
         "engine": "scripted" if getattr(args, "script", None) or getattr(args, "scripted", False)
         else (getattr(args, "model", None) or "tiny"),
         "served": tally.served - warm[0],
