@@ -1,0 +1,151 @@
+"""Definitions in a syntax tree, rendered the way the prompt shows them: the signature plus its
+docstring or doc comment, never the whole body (a type, constant or interface is shown whole, up to a
+few lines, because there the body is the definition)."""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+
+from tree_sitter import Node, QueryCursor, Tree
+
+from .languages import LANGUAGES, definitions_query
+
+MAX_HEADER_LINES = 6
+MAX_DOC_LINES = 8
+MAX_WHOLE_LINES = 12
+MAX_DEFINITION_CHARS = 1200
+# Kinds shown as signature + doc; every other kind is shown whole (capped).
+HEADER_KINDS = frozenset({"function", "method", "class", "module"})
+# Nodes that wrap a definition and belong to its header: decorators, `export`, `template<...>`.
+_WRAPPERS = frozenset({"decorated_definition", "export_statement", "template_declaration"})
+
+
+@dataclass(frozen=True)
+class Definition:
+    name: str
+    kind: str  # function, method, class, module, type, interface, constant
+    uri: str
+    line: int  # 0-based line of the definition's first line (decorators and doc comments excluded)
+    end_line: int
+    text: str  # what the prompt shows
+    language: str | None = None
+
+    @property
+    def origin(self) -> str:
+        return f"{self.uri}:{self.line + 1}"
+
+
+def _node_text(data: bytes, start: int, end: int) -> str:
+    return data[start:end].decode("utf-8", errors="replace")
+
+
+def _line_start(data: bytes, byte: int) -> int:
+    return data.rfind(b"\n", 0, byte) + 1
+
+
+def _body(node: Node) -> Node | None:
+    """The body of a definition, also when it hides in a child (`const f = () => {...}`)."""
+    body = node.child_by_field_name("body")
+    if body is not None:
+        return body
+    for child in node.named_children:
+        for grandchild in (child, child.child_by_field_name("value")):
+            if grandchild is not None and grandchild.id != node.id:
+                body = grandchild.child_by_field_name("body")
+                if body is not None:
+                    return body
+    return None
+
+
+def _anchor(node: Node) -> Node:
+    while node.parent is not None and node.parent.type in _WRAPPERS:
+        node = node.parent
+    return node
+
+
+def _python_docstring(body: Node, data: bytes) -> str:
+    first = body.named_children[0] if body.named_children else None
+    if first is not None and first.type == "expression_statement" and first.named_children:
+        if first.named_children[0].type == "string":
+            return _node_text(data, first.start_byte, first.end_byte)
+    return ""
+
+
+def _doc_comment(anchor: Node, data: bytes, comment_types: frozenset[str]) -> str:
+    """Comments directly above `anchor` (no blank line between), top to bottom."""
+    comments: list[Node] = []
+    below = anchor
+    sibling = anchor.prev_sibling
+    while sibling is not None and sibling.type in comment_types and below.start_point[0] - sibling.end_point[0] <= 1:
+        comments.append(sibling)
+        below, sibling = sibling, sibling.prev_sibling
+    if not comments:
+        return ""
+    lines = _dedent(data, comments[-1].start_byte, comments[0].end_byte).splitlines()
+    return "\n".join(lines[-MAX_DOC_LINES:])
+
+
+def _dedent(data: bytes, start: int, end: int) -> str:
+    """Text from `start` to `end`, dedented as a block: when only indentation precedes `start` on its
+    line, it is included so later lines keep their indentation relative to the first."""
+    line_start = _line_start(data, start)
+    if not data[line_start:start].strip():
+        start = line_start
+    return textwrap.dedent(_node_text(data, start, end)).strip("\n")
+
+
+def _cap(text: str, max_lines: int) -> str:
+    lines = text.splitlines()
+    if len(lines) > max_lines:
+        lines = lines[:max_lines] + ["…"]
+    text = "\n".join(lines)
+    return text if len(text) <= MAX_DEFINITION_CHARS else text[:MAX_DEFINITION_CHARS] + "…"
+
+
+def header_text(node: Node, data: bytes, language: str, kind: str = "function") -> str:
+    """How the prompt shows definition or scope `node`: doc comment, signature, docstring, elided body."""
+    spec = LANGUAGES[language]
+    anchor = _anchor(node)
+    doc = _doc_comment(anchor, data, spec.comment_types)
+    body = _body(node) if kind in HEADER_KINDS else None
+    if body is None or body.start_byte <= anchor.start_byte:
+        shown = _cap(_dedent(data, anchor.start_byte, anchor.end_byte), MAX_WHOLE_LINES)
+        return f"{doc}\n{shown}" if doc else shown
+    header = _cap(_dedent(data, anchor.start_byte, body.start_byte).rstrip(), MAX_HEADER_LINES)
+    if language == "python":
+        docstring = _python_docstring(body, data)
+        if docstring:
+            # The string's first line starts at the body's column; give it that indentation back.
+            docstring = textwrap.dedent(" " * body.start_point[1] + docstring)
+        inner = textwrap.indent(_cap(docstring, MAX_DOC_LINES), "    ") if docstring else ""
+        parts = [doc, header, inner, "    ..."]
+    else:
+        parts = [doc, f"{header} {spec.block_opener} … }}" if body.type != "expression_statement" else header]
+    return "\n".join(part for part in parts if part)
+
+
+def extract_definitions(language: str, tree: Tree, data: bytes, uri: str, *,
+                        start_byte: int = 0, end_byte: int | None = None,
+                        limit: int = 5000) -> list[Definition]:
+    """The definitions `tree` holds (in document order), rendered for the prompt."""
+    cursor = QueryCursor(definitions_query(language))
+    if start_byte or end_byte is not None:
+        cursor.set_byte_range(start_byte, end_byte if end_byte is not None else len(data))
+    found: list[Definition] = []
+    for _, captures in cursor.matches(tree.root_node):
+        names = captures.get("name")
+        kind_and_nodes = [(key.split(".", 1)[1], nodes) for key, nodes in captures.items()
+                          if key.startswith("definition.")]
+        if not names or not kind_and_nodes:
+            continue
+        kind, nodes = kind_and_nodes[0]
+        node = nodes[0]
+        name = _node_text(data, names[0].start_byte, names[0].end_byte)
+        found.append(Definition(
+            name=name, kind=kind, uri=uri, line=node.start_point[0], end_line=node.end_point[0],
+            text=header_text(node, data, language, kind), language=language,
+        ))
+        if len(found) >= limit:
+            break
+    return found
