@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -32,7 +32,7 @@ from .documents import Document, DocumentStore, UnknownDocument
 from .languages import LANGUAGES, identifiers_query
 from .positions import byte_offset
 from .shape import decide_shape
-from .symbols import Definition, extract_definitions, header_text
+from .symbols import Definition, header_text, render
 
 if TYPE_CHECKING:
     from .index import WorkspaceIndex
@@ -114,7 +114,6 @@ class ContextBuilder:
         self.count_tokens = count_tokens
         self.index = index
         self._line_tokens: dict[str, int] = {}
-        self._defs: OrderedDict[str, tuple[int, dict[str, list[Definition]]]] = OrderedDict()
         self._recent: deque[_Place] = deque(maxlen=RECENT_PLACES)
         self._lock = threading.Lock()
 
@@ -285,12 +284,16 @@ class ContextBuilder:
         spec = LANGUAGES[doc.language or ""]
         pieces: list[str] = []
         first_line: int | None = None
+        since_import = 0
         for child in root.children:
-            if child.start_point[0] >= window_start:
-                break
+            if child.start_point[0] >= window_start or since_import > 50:
+                break  # imports sit at the top: stop looking well after the last one
             if child.type in spec.import_types:
                 pieces.append(doc.data[child.start_byte:child.end_byte].decode("utf-8", errors="replace"))
                 first_line = child.start_point[0] if first_line is None else first_line
+                since_import = 0
+            else:
+                since_import += 1
         if not pieces:
             return None
         text = "\n".join(pieces)
@@ -314,34 +317,20 @@ class ContextBuilder:
                 seen.setdefault(word, None)
         return list(seen)[:MAX_NAMES]
 
-    def _document_definitions(self, doc: Document) -> dict[str, list[Definition]]:
-        """Definitions of an open document by name, cached per version."""
-        with self._lock:
-            cached = self._defs.get(doc.uri)
-        if cached is not None and cached[0] == doc.version:
-            return cached[1]
-        by_name: dict[str, list[Definition]] = {}
-        if doc.tree is not None and doc.language is not None:
-            for definition in extract_definitions(doc.language, doc.tree, doc.data, doc.uri):
-                by_name.setdefault(definition.name, []).append(definition)
-        with self._lock:
-            self._defs[doc.uri] = (doc.version, by_name)
-            self._defs.move_to_end(doc.uri)
-            while len(self._defs) > 64:
-                self._defs.popitem(last=False)
-        return by_name
-
     def _definitions(self, doc: Document, names: list[str], window: tuple[int, int],
                      scope_lines: set[int]) -> list[Definition]:
         if not names:
             return []
-        sources = [self._document_definitions(doc)]
         others = [d for d in self.store.documents() if d.uri != doc.uri and d.tree is not None]
-        sources += [self._document_definitions(other) for other in others]
-        open_uris = {doc.uri, *(d.uri for d in others)}
+        documents = [doc, *others]
+        open_uris = {d.uri for d in documents}
+        wanted = set(names)
+        matches = [(d, table.named(wanted)) for d in documents if (table := d.symbol_table()) is not None]
         found: list[Definition] = []
         for name in names:
-            candidates = [d for source in sources for d in source.get(name, ())]
+            candidates = [render(symbol, d.tree, d.data, d.uri, d.language or "")
+                          for d, by_name in matches if d.tree is not None
+                          for symbol in by_name.get(name, ())[:MAX_DEFS_PER_NAME * 2]]
             if self.index is not None:
                 # The index's copy of an open file may be stale: the open document wins.
                 candidates += [d for d in self.index.lookup(name) if d.uri not in open_uris]

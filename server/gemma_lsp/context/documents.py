@@ -16,6 +16,7 @@ from tree_sitter import Parser, Tree
 
 from .languages import language_for, new_parser
 from .positions import LineIndex, byte_offset, check_encoding, end_point, ts_point
+from .symbols import SymbolTable
 
 
 class UnknownDocument(LookupError):
@@ -33,6 +34,7 @@ class Document:
     data: bytes = b""  # `text` in UTF-8, what `tree` was parsed from
     parser: Parser | None = field(default=None, repr=False)
     _lines: LineIndex | None = field(default=None, repr=False)
+    _symbols: SymbolTable | None = field(default=None, repr=False)
 
     @property
     def lines(self) -> LineIndex:
@@ -40,6 +42,13 @@ class Document:
         if self._lines is None or self._lines.text is not self.text:
             self._lines = LineIndex(self.text)
         return self._lines
+
+    def symbol_table(self) -> SymbolTable | None:
+        """This version's definitions (None for plain text): scanned on first use, then kept up to date
+        by each single-range edit, so typing does not rescan the file."""
+        if self._symbols is None and self.tree is not None and self.language is not None:
+            self._symbols = SymbolTable.build(self.language, self.tree, self.data)
+        return self._symbols
 
 
 class DocumentStore:
@@ -72,13 +81,14 @@ class DocumentStore:
         # Edit a copy: a reader on another thread may still be walking the old tree.
         text, tree = old.text, old.tree.copy() if old.tree is not None else None
         lines = old.lines
+        edit: tuple[int, int, int] | None = None
         for change in changes:
             if isinstance(change, types.TextDocumentContentChangePartial):
                 start = lines.offset_at(change.range.start.line, change.range.start.character, self.encoding)
                 end = lines.offset_at(change.range.end.line, change.range.end.character, self.encoding)
                 start, end = min(start, end), max(start, end)
                 if tree is not None:
-                    tree = _edit_tree(tree, text, start, end, change.text)
+                    tree, edit = _edit_tree(tree, text, start, end, change.text)
                 text = text[:start] + change.text + text[end:]
             else:
                 text = change.text
@@ -90,6 +100,9 @@ class DocumentStore:
         if doc.parser is not None:
             doc.data = text.encode("utf-8")
             doc.tree = doc.parser.parse(doc.data, tree) if tree is not None else doc.parser.parse(doc.data)
+            if old._symbols is not None and tree is not None and edit is not None and len(changes) == 1:
+                changed = [(r.start_byte, r.end_byte) for r in tree.changed_ranges(doc.tree)]
+                doc._symbols = old._symbols.updated(edit, changed, doc.tree)
         with self._lock:
             self._docs[uri] = doc
 
@@ -120,18 +133,20 @@ class DocumentStore:
         return types.Position(line=line, character=column)
 
 
-def _edit_tree(tree: Tree, text: str, start: int, end: int, new_text: str) -> Tree:
-    """Tell `tree` that text[start:end] was replaced by `new_text` (offsets in code points)."""
+def _edit_tree(tree: Tree, text: str, start: int, end: int, new_text: str) -> tuple[Tree, tuple[int, int, int]]:
+    """Tell `tree` that text[start:end] was replaced by `new_text` (offsets in code points); returns it
+    with the edit in bytes (start, old end, new end)."""
     start_byte = byte_offset(text, start)
     old_end_byte = start_byte + len(text[start:end].encode("utf-8"))
+    new_end_byte = start_byte + len(new_text.encode("utf-8"))
     start_point = ts_point(text, start)
     old_end_point = end_point(start_point, text[start:end])
     tree.edit(
         start_byte=start_byte,
         old_end_byte=old_end_byte,
-        new_end_byte=start_byte + len(new_text.encode("utf-8")),
+        new_end_byte=new_end_byte,
         start_point=start_point,
         old_end_point=old_end_point,
         new_end_point=end_point(start_point, new_text),
     )
-    return tree
+    return tree, (start_byte, old_end_byte, new_end_byte)

@@ -12,6 +12,7 @@ import bisect
 from itertools import accumulate
 
 ENCODINGS = ("utf-8", "utf-16", "utf-32")
+_PLUS_ONE = (1).__add__  # a line's length plus its "\n", mapped in C
 
 
 def check_encoding(encoding: str) -> str:
@@ -62,7 +63,7 @@ class LineIndex:
     def __init__(self, text: str) -> None:
         self.text = text
         # starts[i] is the offset of line i's first character; a final line without "\n" counts too.
-        self.starts = [0, *accumulate(len(line) + 1 for line in text.split("\n"))][:-1]
+        self.starts = [0, *accumulate(map(_PLUS_ONE, map(len, text.split("\n"))))][:-1]
 
     def line_of(self, offset: int) -> int:
         return bisect.bisect_right(self.starts, offset) - 1

@@ -45,7 +45,9 @@ def completion_messages(ctx: CompletionContext) -> tuple[list[dict], str]:
     """Gemma 4 chat messages for a completion at `ctx`, and the text to pre-fill the model's turn with."""
     fence = ctx.fence
     extras = [_section(part, fence) for part in ctx.parts if part.source not in ("prefix", "suffix")]
-    file_block = f"File: {ctx.path} ({ctx.language or 'plain text'})\n{FENCE}{fence}\n{ctx.prefix}{CURSOR}{ctx.suffix}\n{FENCE}"
+    code = f"{ctx.prefix}{CURSOR}{ctx.suffix}"
+    newline = "" if code.endswith("\n") else "\n"
+    file_block = f"File: {ctx.path} ({ctx.language or 'plain text'})\n{FENCE}{fence}\n{code}{newline}{FENCE}"
     user = "\n\n".join([*extras, file_block, SINGLE if ctx.mode == "single" else MULTI])
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
     return messages, f"{FENCE}{fence}\n"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from tree_sitter import Node, QueryCursor, Tree
 
@@ -126,26 +127,93 @@ def header_text(node: Node, data: bytes, language: str, kind: str = "function") 
 
 
 def extract_definitions(language: str, tree: Tree, data: bytes, uri: str, *,
-                        start_byte: int = 0, end_byte: int | None = None,
                         limit: int = 5000) -> list[Definition]:
     """The definitions `tree` holds (in document order), rendered for the prompt."""
+    return [render(symbol, tree, data, uri, language) for symbol in scan(language, tree, 0, len(data), limit)]
+
+
+class Symbol(NamedTuple):
+    """Where a definition is in the current tree (cheap to keep and to shift; rendered on demand)."""
+
+    name: str
+    kind: str
+    node_type: str
+    start_byte: int
+    end_byte: int
+
+
+def scan(language: str, tree: Tree, start_byte: int, end_byte: int, limit: int = 100_000) -> list[Symbol]:
+    """The definitions whose node intersects bytes [start_byte, end_byte) of `tree`."""
     cursor = QueryCursor(definitions_query(language))
-    if start_byte or end_byte is not None:
-        cursor.set_byte_range(start_byte, end_byte if end_byte is not None else len(data))
-    found: list[Definition] = []
+    cursor.set_byte_range(start_byte, max(start_byte, end_byte))
+    found: list[Symbol] = []
     for _, captures in cursor.matches(tree.root_node):
         names = captures.get("name")
-        kind_and_nodes = [(key.split(".", 1)[1], nodes) for key, nodes in captures.items()
-                          if key.startswith("definition.")]
-        if not names or not kind_and_nodes:
+        definition = next(((key, nodes) for key, nodes in captures.items() if key.startswith("definition.")), None)
+        if not names or definition is None:
             continue
-        kind, nodes = kind_and_nodes[0]
-        node = nodes[0]
-        name = _node_text(data, names[0].start_byte, names[0].end_byte)
-        found.append(Definition(
-            name=name, kind=kind, uri=uri, line=node.start_point[0], end_line=node.end_point[0],
-            text=header_text(node, data, language, kind), language=language,
-        ))
+        node = definition[1][0]
+        name = names[0].text.decode("utf-8", errors="replace") if names[0].text is not None else ""
+        found.append(Symbol(name, definition[0].split(".", 1)[1], node.type, node.start_byte, node.end_byte))
         if len(found) >= limit:
             break
     return found
+
+
+def render(symbol: Symbol, tree: Tree, data: bytes, uri: str, language: str) -> Definition:
+    """The prompt's view of `symbol` in `tree` (parsed from `data`)."""
+    node = tree.root_node.descendant_for_byte_range(symbol.start_byte, symbol.end_byte)
+    while node is not None and node.type != symbol.node_type and node.parent is not None:
+        node = node.parent
+    assert node is not None
+    return Definition(
+        name=symbol.name, kind=symbol.kind, uri=uri, line=node.start_point[0], end_line=node.end_point[0],
+        text=header_text(node, data, language, symbol.kind), language=language,
+    )
+
+
+class SymbolTable:
+    """The definitions of one document's current tree, kept up to date edit by edit: after an edit only
+    the edited region and the ranges whose syntax changed are scanned again; the rest is shifted."""
+
+    def __init__(self, language: str, symbols: list[Symbol]) -> None:
+        self.language = language
+        self.symbols = symbols
+
+    @classmethod
+    def build(cls, language: str, tree: Tree, data: bytes) -> SymbolTable:
+        return cls(language, scan(language, tree, 0, len(data)))
+
+    def named(self, names: set[str]) -> dict[str, list[Symbol]]:
+        """The symbols called one of `names`, by name (one pass, allocating only for matches)."""
+        found: dict[str, list[Symbol]] = {}
+        for symbol in self.symbols:
+            if symbol.name in names:
+                found.setdefault(symbol.name, []).append(symbol)
+        return found
+
+    def updated(self, edit: tuple[int, int, int], changed: list[tuple[int, int]], tree: Tree) -> SymbolTable:
+        """The table after bytes [start, old_end) became [start, new_end) and the new `tree` was parsed
+        (`changed`: byte ranges in the new tree whose syntax changed)."""
+        start, old_end, new_end = edit
+        delta = new_end - old_end
+        # Symbols clear of the edit stay (shifted when after it); those touching it are scanned again.
+        kept = [sym for sym in self.symbols if sym.end_byte < start]
+        kept += [Symbol(sym.name, sym.kind, sym.node_type, sym.start_byte + delta, sym.end_byte + delta)
+                 for sym in self.symbols if sym.start_byte > old_end]
+        dirty = [(start, new_end), *changed]
+        if changed:
+            kept = [sym for sym in kept
+                    if not any(sym.start_byte <= hi and lo <= sym.end_byte for lo, hi in changed)]
+        seen = {(sym.start_byte, sym.name) for sym in kept}
+        for lo, hi in dirty:
+            for sym in scan(self.language, tree, lo, hi):
+                if (sym.start_byte, sym.name) not in seen:
+                    seen.add((sym.start_byte, sym.name))
+                    kept.append(sym)
+        kept.sort(key=_start)
+        return SymbolTable(self.language, kept)
+
+
+def _start(symbol: Symbol) -> int:
+    return symbol.start_byte
