@@ -22,7 +22,7 @@ HEADER_KINDS = frozenset({"function", "method", "class", "module"})
 _WRAPPERS = frozenset({"decorated_definition", "export_statement", "template_declaration"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Definition:
     name: str
     kind: str  # function, method, class, module, type, interface, constant
