@@ -221,21 +221,27 @@ class ContextBuilder:
         return ContextPart("suffix", text, self.tokens(text), f"{doc.uri}:{cursor_line + 1}"), end
 
     def _statement_start(self, doc: Document, line: int, limit: int, *, forward: bool) -> int:
-        """The nearest line from `line` (towards `limit`, at most BOUNDARY_SEARCH_LINES away) whose
-        first token starts a statement or definition; `line` itself when there is no tree or none."""
+        """The line, from `line` towards `limit` and at most BOUNDARY_SEARCH_LINES away, whose first
+        token starts a statement or definition: going forward (where the prefix window starts) the
+        outermost one, nearest among equals; going backward (where the suffix window ends) the nearest.
+        `line` itself when there is no tree or no such line."""
         if doc.tree is None:
             return line
         lines = doc.lines
         step = 1 if forward else -1
+        best: tuple[int, int] | None = None  # (depth, line)
         candidate = line
         for _ in range(BOUNDARY_SEARCH_LINES):
             if (forward and candidate > limit) or (not forward and candidate < limit):
                 break
             text = lines.line_text(candidate)
-            if text.strip() and _starts_statement(doc, candidate, text):
-                return candidate
+            depth = _statement_depth(doc, candidate, text) if text.strip() else None
+            if depth is not None and (best is None or depth < best[0]):
+                best = (depth, candidate)
+                if not forward:
+                    break  # the window's end: the nearest statement start will do
             candidate += step
-        return line
+        return best[1] if best is not None else line
 
     def _extras(self, doc: Document, offset: int, cursor_line: int, root: Node | None,
                 window: tuple[int, int], cap: int) -> list[ContextPart]:
@@ -289,7 +295,8 @@ class ContextBuilder:
             if child.start_point[0] >= window_start or since_import > 50:
                 break  # imports sit at the top: stop looking well after the last one
             if child.type in spec.import_types:
-                pieces.append(doc.data[child.start_byte:child.end_byte].decode("utf-8", errors="replace"))
+                piece = doc.data[child.start_byte:child.end_byte].decode("utf-8", errors="replace")
+                pieces.append(piece.rstrip())  # #include nodes hold their newline
                 first_line = child.start_point[0] if first_line is None else first_line
                 since_import = 0
             else:
@@ -377,8 +384,9 @@ class ContextBuilder:
         return [part for _, _, part in scored[:MAX_RECENT_PARTS]]
 
 
-def _starts_statement(doc: Document, line: int, text: str) -> bool:
-    """Whether `line`'s first token begins a statement, definition or other block-level node."""
+def _statement_depth(doc: Document, line: int, text: str) -> int | None:
+    """How deeply nested the statement or definition that `line`'s first token begins is (0: top
+    level), or None when that token does not begin one (e.g. it continues an argument list)."""
     assert doc.tree is not None
     column = len(text) - len(text.lstrip())
     start = (line, len(text[:column].encode("utf-8")))
@@ -386,9 +394,15 @@ def _starts_statement(doc: Document, line: int, text: str) -> bool:
     while node is not None and node.parent is not None and node.parent.start_point == node.start_point:
         node = node.parent
     if node is None or node.start_point != start or node.parent is None:
-        return node is not None and node.start_point == start
-    # A node at the start of the line whose parent is a block (not a call's argument list, etc.).
-    return node.parent.parent is None or node.parent.type in _BLOCKS
+        return None
+    if node.parent.parent is not None and node.parent.type not in _BLOCKS:
+        return None
+    depth = 0
+    parent = node.parent
+    while parent is not None:
+        depth += 1
+        parent = parent.parent
+    return depth
 
 
 def _covered(part: ContextPart, uri: str, first: int, last: int) -> bool:

@@ -111,6 +111,8 @@ def decide_shape(lines: LineIndex, offset: int, language: str | None, root: Node
         indent = line_prefix
     elif opens_block(above, language):
         indent = leading_ws(above) + unit
+    elif below is None:
+        indent = ""  # an empty last line: the cursor is where the file's top level continues
     else:
         indent = leading_ws(above)
     if above.lstrip().startswith("@"):
