@@ -22,6 +22,7 @@ import re
 
 from .builder import CompletionContext
 from .prompt import CURSOR, FENCE
+from .shape import opens_block
 
 _SPECIAL = re.compile(r"<\|[a-z_\"]+>|<[a-z_\"]+\|>|<(?:eos|bos|pad|unk)>")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -30,6 +31,8 @@ _CHATTER = re.compile(
     r"|i (?:have|added|completed|will)|to complete|explanation|note:)",
     re.IGNORECASE,
 )
+# A sentence: a capitalised word, then at least three more words, ending in ":" or ".".
+_PROSE = re.compile(r"^[A-Z][a-z]+(?: [A-Za-z'`,]+){3,}[:.]\s*$")
 _OPEN = {"(": ")", "[": "]", "{": "}"}
 _CLOSE = {v: k for k, v in _OPEN.items()}
 _QUOTES = "\"'`"
@@ -77,17 +80,16 @@ def _strip_fences_and_chatter(raw: str) -> str | None:
             return body[:close] if close >= 0 else body
         text = before
     lines = text.split("\n")
-    while lines and _CHATTER.match(lines[-1]):
-        lines.pop()  # a trailing explanation after the code
-    if lines and _CHATTER.match(lines[0]):
+    while lines and (not lines[-1].strip() or _is_chatter(lines[-1])):
+        lines.pop()  # a trailing explanation after the code (and blank lines)
+    if lines and _is_chatter(lines[0]):
         return None
     return "\n".join(lines)
 
 
 def _is_chatter(text: str) -> bool:
     first = next((line for line in text.split("\n") if line.strip()), "")
-    return bool(_CHATTER.match(first)) or (first.rstrip().endswith(":") and " " in first.strip()
-                                           and not first.startswith((" ", "\t")) and "(" not in first)
+    return bool(_CHATTER.match(first) or _PROSE.match(first)) and not any(ch in first for ch in "(){}[]=;<>")
 
 
 def _drop_repeated_line_start(text: str, ctx: CompletionContext) -> str:
@@ -124,39 +126,49 @@ def _drop_following_lines(text: str, ctx: CompletionContext) -> str:
 
 
 def _reindent(text: str, ctx: CompletionContext) -> str:
-    """Put the block at the cursor's indentation, in the file's style, keeping its relative shape."""
+    """Put the block at the cursor's indentation, in the file's style, keeping its relative shape.
+
+    Models write a block's indentation either relative to the block (first line at column 0) or as in
+    the file; the first line may also leave out the indentation the cursor already has. The base the
+    model used is taken from its first line, except that a first line at column 0 after indentation
+    the user typed counts as "at the cursor", and the following lines are then read as relative when
+    second is indented less than it would be in the file, else as written for the file.
+    """
     lines = text.split("\n")
     unit = ctx.indent_unit
 
-    def normalize(ws: str) -> str:
-        # The file's style: tabs where it indents with tabs, spaces otherwise.
-        if unit == "\t":
-            return "\t" * (len(ws.expandtabs(4)) // 4) + " " * (len(ws.expandtabs(4)) % 4)
-        return ws.expandtabs(len(unit) or 4)
+    def width(line: str) -> int:
+        return len(line[: len(line) - len(line.lstrip(" \t"))].expandtabs(4))
 
-    content = [i for i, line in enumerate(lines) if line.strip()]
-    if not content:
-        return text
+    def indentation(columns: int) -> str:
+        if unit == "\t":
+            return "\t" * (columns // 4) + " " * (columns % 4)
+        return " " * columns
+
     on_blank_line = not ctx.line_prefix.strip()
-    # Lines that start a new line in the file (the first one continues the cursor's line unless the
-    # cursor sits in a blank line's indentation).
-    starts = [i for i in content if i > 0 or on_blank_line]
+    # Lines that begin a line of the file (the first continues the cursor's line unless the cursor
+    # sits in a blank line's indentation).
+    starts = [i for i, line in enumerate(lines) if line.strip() and (i > 0 or on_blank_line)]
     if not starts:
         return text
-    widths = {i: len(normalize(lines[i][: len(lines[i]) - len(lines[i].lstrip())])) for i in starts}
-    base = min(widths.values()) if 0 not in starts else widths[0]
-    target = normalize(ctx.indent)
+    target = len(ctx.indent.expandtabs(4))
+    first = starts[0]
+    base = width(lines[first])
+    others = [width(lines[i]) for i in starts if i != first]
+    at_cursor = first == 0 and base == 0 and bool(ctx.line_prefix)
+    if at_cursor and others:
+        # Where the second line would be if the model wrote the file's indentation.
+        expected = target + (len(unit.expandtabs(4)) if opens_block(lines[0], ctx.language) else 0)
+        if others[0] >= expected:
+            base = target
     out = list(lines)
     for i in starts:
-        line = lines[i]
-        stripped = line.lstrip()
-        extra = max(0, widths[i] - base)
-        indent = normalize(target + " " * extra) if unit != "\t" else target + normalize(" " * extra)
-        out[i] = indent + stripped
-    if on_blank_line and 0 in starts:
+        extra = 0 if (i == first and at_cursor) else width(lines[i]) - base
+        out[i] = indentation(max(0, target + extra)) + lines[i].lstrip(" \t")
+    if on_blank_line and first == 0:
         # The cursor already has part of the indentation: insert only what is missing.
         typed = ctx.line_prefix
-        out[0] = out[0][len(typed):] if out[0].startswith(typed) else out[0].lstrip()
+        out[0] = out[0][len(typed):] if out[0].startswith(typed) else out[0].lstrip(" \t")
     return "\n".join(out)
 
 
