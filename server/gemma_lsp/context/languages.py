@@ -31,7 +31,9 @@ class LanguageSpec:
     comment_types: frozenset[str]
     # Nodes that name something; the identifiers near the cursor are looked up as definitions.
     identifier_types: tuple[str, ...]
-    # Captures @name and @definition.<kind> for every definition the index and builder know.
+    # Captures @name and @definition.<kind> for every definition the index and builder know. Patterns
+    # are not anchored at the root (so a definition can be matched from its own node); "constant"
+    # definitions count only at the top level, which the scan checks.
     definitions_query: str
     line_comment: str
     block_opener: str  # ":" for Python, "{" elsewhere
@@ -41,7 +43,7 @@ class LanguageSpec:
 _PY_DEFS = """
 (function_definition name: (identifier) @name) @definition.function
 (class_definition name: (identifier) @name) @definition.class
-(module (expression_statement (assignment left: (identifier) @name)) @definition.constant)
+(expression_statement (assignment left: (identifier) @name)) @definition.constant
 """
 
 _JS_DEFS = """
@@ -66,8 +68,8 @@ _GO_DEFS = """
 (function_declaration name: (identifier) @name) @definition.function
 (method_declaration name: (field_identifier) @name) @definition.method
 (type_declaration (type_spec name: (type_identifier) @name)) @definition.type
-(source_file (const_declaration (const_spec name: (identifier) @name)) @definition.constant)
-(source_file (var_declaration (var_spec name: (identifier) @name)) @definition.constant)
+(const_declaration (const_spec name: (identifier) @name)) @definition.constant
+(var_declaration (var_spec name: (identifier) @name)) @definition.constant
 """
 
 _RUST_DEFS = """

@@ -143,21 +143,47 @@ class Symbol(NamedTuple):
 
 
 def scan(language: str, tree: Tree, start_byte: int, end_byte: int, limit: int = 100_000) -> list[Symbol]:
-    """The definitions whose node intersects bytes [start_byte, end_byte) of `tree`."""
+    """The definitions whose node lies in bytes [start_byte, end_byte) of `tree` (a definition that
+    starts before the range is found by `scan_around`)."""
     cursor = QueryCursor(definitions_query(language))
     cursor.set_byte_range(start_byte, max(start_byte, end_byte))
+    return _symbols(cursor, tree.root_node, limit)
+
+
+def scan_around(language: str, tree: Tree, start_byte: int, end_byte: int) -> list[Symbol]:
+    """`scan` of the range plus the definitions that enclose it (a query restricted to a byte range
+    misses a definition whose name lies before the range)."""
+    found = scan(language, tree, max(0, start_byte - 1), end_byte + 1)
+    node = tree.root_node.descendant_for_byte_range(start_byte, max(start_byte, end_byte))
+    cursor = QueryCursor(definitions_query(language))
+    cursor.set_max_start_depth(0)
+    while node is not None and node.parent is not None:
+        found += _symbols(cursor, node, 100)
+        node = node.parent
+    return found
+
+
+def _symbols(cursor: QueryCursor, node: Node, limit: int) -> list[Symbol]:
     found: list[Symbol] = []
-    for _, captures in cursor.matches(tree.root_node):
+    for _, captures in cursor.matches(node):
         names = captures.get("name")
         definition = next(((key, nodes) for key, nodes in captures.items() if key.startswith("definition.")), None)
         if not names or definition is None:
             continue
-        node = definition[1][0]
+        outer = definition[1][0]
+        kind = definition[0].split(".", 1)[1]
+        if kind == "constant" and outer.type in _TOP_LEVEL_ONLY and outer.parent is not None \
+                and outer.parent.parent is not None:
+            continue
         name = names[0].text.decode("utf-8", errors="replace") if names[0].text is not None else ""
-        found.append(Symbol(name, definition[0].split(".", 1)[1], node.type, node.start_byte, node.end_byte))
+        found.append(Symbol(name, kind, outer.type, outer.start_byte, outer.end_byte))
         if len(found) >= limit:
             break
     return found
+
+
+# Python assignments and Go const/var declarations are definitions at the top level only.
+_TOP_LEVEL_ONLY = frozenset({"expression_statement", "const_declaration", "var_declaration"})
 
 
 def render(symbol: Symbol, tree: Tree, data: bytes, uri: str, language: str) -> Definition:
@@ -182,7 +208,7 @@ class SymbolTable:
 
     @classmethod
     def build(cls, language: str, tree: Tree, data: bytes) -> SymbolTable:
-        return cls(language, scan(language, tree, 0, len(data)))
+        return cls(language, sorted(scan(language, tree, 0, len(data)), key=_order))
 
     def named(self, names: set[str]) -> dict[str, list[Symbol]]:
         """The symbols called one of `names`, by name (one pass, allocating only for matches)."""
@@ -205,15 +231,15 @@ class SymbolTable:
         if changed:
             kept = [sym for sym in kept
                     if not any(sym.start_byte <= hi and lo <= sym.end_byte for lo, hi in changed)]
-        seen = {(sym.start_byte, sym.name) for sym in kept}
+        seen = set(kept)
         for lo, hi in dirty:
-            for sym in scan(self.language, tree, lo, hi):
-                if (sym.start_byte, sym.name) not in seen:
-                    seen.add((sym.start_byte, sym.name))
+            for sym in scan_around(self.language, tree, lo, hi):
+                if sym not in seen:
+                    seen.add(sym)
                     kept.append(sym)
-        kept.sort(key=_start)
+        kept.sort(key=_order)
         return SymbolTable(self.language, kept)
 
 
-def _start(symbol: Symbol) -> int:
-    return symbol.start_byte
+def _order(symbol: Symbol) -> tuple[int, int, str, str]:
+    return symbol.start_byte, symbol.end_byte, symbol.name, symbol.node_type
