@@ -1,5 +1,9 @@
 """The document store: incremental and full changes, and incremental parsing that matches a fresh
-parse (and keeps the symbol table equal to a fresh scan) after random edit sequences in every language."""
+parse (and keeps the symbol table equal to a fresh scan) after random edit sequences in every language.
+
+Where the edited text has a syntax error, tree-sitter's own incremental parse may place ERROR nodes
+differently from a fresh parse (checked with the raw library and exact edits), so there the test
+requires only that both trees see the error; `test_raw_tree_sitter_differs_on_errors` pins that down."""
 
 from __future__ import annotations
 
@@ -98,9 +102,33 @@ def test_incremental_parse_matches_fresh_parse(language, data):
         doc = store.get(uri)
         assert doc.text == expected
         fresh = new_parser(language).parse(expected.encode())
-        assert str(doc.tree.root_node) == str(fresh.root_node)
-        assert doc.symbol_table().symbols == SymbolTable.build(language, fresh, expected.encode()).symbols
+        if fresh.root_node.has_error:
+            # Tree-sitter's error recovery may shape ERROR nodes differently when it reuses an old
+            # tree (the raw library does the same with exact edits); both must see the error.
+            assert doc.tree.root_node.has_error
+        else:
+            assert str(doc.tree.root_node) == str(fresh.root_node)
+        # The symbol table kept up to date edit by edit equals a full scan of the same tree.
+        assert doc.symbol_table().symbols == SymbolTable.build(language, doc.tree, doc.data).symbols
 
 
 def test_every_language_has_a_sample():
     assert set(SAMPLES) == set(LANGUAGES)
+
+
+def test_raw_tree_sitter_differs_on_errors():
+    """Why the property test compares error-free trees only: the library itself, given exact edits."""
+    text = (FIXTURES / "java/Library.java").read_bytes()
+    start, end, inserted = 505, 516, b")"
+    new = text[:start] + inserted + text[end:]
+
+    def point(data: bytes, offset: int) -> tuple[int, int]:
+        return data[:offset].count(b"\n"), offset - (data.rfind(b"\n", 0, offset) + 1)
+
+    parser = new_parser("java")
+    tree = parser.parse(text)
+    tree.edit(start_byte=start, old_end_byte=end, new_end_byte=start + 1, start_point=point(text, start),
+              old_end_point=point(text, end), new_end_point=point(new, start + 1))
+    incremental, fresh = parser.parse(new, tree), new_parser("java").parse(new)
+    assert fresh.root_node.has_error and incremental.root_node.has_error
+    assert str(incremental.root_node) != str(fresh.root_node)
