@@ -66,13 +66,22 @@ def stop_check_for(ctx: CompletionContext) -> Callable[[str], int | None]:
     """
     base = len(ctx.indent.expandtabs(4))
 
+    def opening(text: str) -> int:
+        """Where the code starts: after a second opening fence, if the model wrote one."""
+        if not text.startswith(FENCE):
+            return 0
+        newline = text.find("\n")
+        return newline + 1 if newline >= 0 else len(text)
+
     def fence_at(text: str) -> int | None:
-        start = text.find("\n") + 1 if text.startswith(FENCE) else 0
-        index = text.find(FENCE, start)
+        index = text.find(FENCE, opening(text))
         return index if index >= 0 else None
 
     def single(text: str) -> int | None:
-        cuts = [i for i in (fence_at(text), text.find("\n")) if i is not None and i >= 0]
+        start = opening(text)
+        if start == len(text):
+            return None
+        cuts = [i for i in (fence_at(text), text.find("\n", start)) if i is not None and i >= 0]
         return min(cuts) if cuts else None
 
     def multi(text: str) -> int | None:
