@@ -195,8 +195,9 @@ class ContextBuilder:
                 break
             used += cost
             first -= 1
-        if first > 0:
-            first = self._statement_start(doc, first, cursor_line, forward=True)
+        if 0 < first < cursor_line:
+            # Start where a statement starts, if one does before the cursor's line; else whole lines.
+            first = self._statement_start(doc, first, cursor_line - 1, forward=True)
         text = doc.text[lines.starts[first]:offset]
         return ContextPart("prefix", text, self.tokens(text), f"{doc.uri}:{first + 1}"), first
 
