@@ -132,3 +132,17 @@ def test_raw_tree_sitter_differs_on_errors():
     incremental, fresh = parser.parse(new, tree), new_parser("java").parse(new)
     assert fresh.root_node.has_error and incremental.root_node.has_error
     assert str(incremental.root_node) != str(fresh.root_node)
+
+
+def test_symbol_table_compacts_its_pending_edits(monkeypatch):
+    monkeypatch.setattr(SymbolTable, "MAX_PENDING", 2)
+    text = (FIXTURES / "python/inventory.py.txt").read_text("utf-8")
+    store = DocumentStore()
+    store.open("file:///a.py", "python", 1, text)
+    store.get("file:///a.py").symbol_table()
+    for version, line in enumerate([3, 20, 40, 12, 30, 50, 5], start=2):
+        store.change("file:///a.py", version, [edit((line, 0), (line, 0), "def added_%d(): pass\n" % version)])
+    doc = store.get("file:///a.py")
+    table = doc.symbol_table()
+    assert table.symbols == SymbolTable.build("python", doc.tree, doc.data).symbols
+    assert [s.name for s in table.named({"added_5"})["added_5"]] == ["added_5"]

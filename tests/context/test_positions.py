@@ -80,3 +80,12 @@ def test_round_trip_every_offset(text, data):
     assert lines.offset_at(line, column, encoding) == offset
     assert text[: lines.starts[line]].count("\n") == line
     assert char_offset(text.encode(), byte_offset(text, offset)) == offset
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(_chars, max_size=40), new=st.text(_chars, max_size=8), data=st.data())
+def test_line_index_after_a_replacement_equals_a_fresh_one(text, new, data):
+    start = data.draw(st.integers(0, len(text)))
+    end = data.draw(st.integers(start, len(text)))
+    result = text[:start] + new + text[end:]
+    assert LineIndex(text).replaced(start, end, new, result).starts == LineIndex(result).starts

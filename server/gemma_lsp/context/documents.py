@@ -89,14 +89,15 @@ class DocumentStore:
                 start, end = min(start, end), max(start, end)
                 if tree is not None:
                     tree, edit = _edit_tree(tree, text, start, end, change.text)
-                text = text[:start] + change.text + text[end:]
+                new_text = text[:start] + change.text + text[end:]
+                lines = lines.replaced(start, end, change.text, new_text)
+                text = new_text
             else:
                 text = change.text
                 tree = None  # a whole-text change tells us nothing about what moved: parse afresh
-            if len(changes) > 1:
                 lines = LineIndex(text)
         doc = Document(uri=uri, language_id=old.language_id, version=version, text=text,
-                       language=old.language, parser=old.parser)
+                       language=old.language, parser=old.parser, _lines=lines)
         if doc.parser is not None:
             doc.data = text.encode("utf-8")
             doc.tree = doc.parser.parse(doc.data, tree) if tree is not None else doc.parser.parse(doc.data)

@@ -60,10 +60,22 @@ def chars_to_column(line: str, chars: int, encoding: str) -> int:
 class LineIndex:
     """Start offsets of the lines of one text, for O(log n) offset <-> (line, column) lookups."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, starts: list[int] | None = None) -> None:
         self.text = text
         # starts[i] is the offset of line i's first character; a final line without "\n" counts too.
-        self.starts = [0, *accumulate(map(_PLUS_ONE, map(len, text.split("\n"))))][:-1]
+        self.starts = starts if starts is not None else \
+            [0, *accumulate(map(_PLUS_ONE, map(len, text.split("\n"))))][:-1]
+
+    def replaced(self, start: int, end: int, new_text: str, text: str) -> LineIndex:
+        """The index of `text`, which is this index's text with [start:end] replaced by `new_text`
+        (cheaper than a fresh index: only the line starts after the edit move)."""
+        first = self.line_of(start)
+        last = self.line_of(end)
+        delta = len(new_text) - (end - start)
+        inserted = [start + i + 1 for i, ch in enumerate(new_text) if ch == "\n"] if "\n" in new_text else []
+        tail = self.starts[last + 1:]
+        moved = list(map(delta.__add__, tail)) if delta else tail
+        return LineIndex(text, self.starts[: first + 1] + inserted + moved)
 
     def line_of(self, offset: int) -> int:
         return bisect.bisect_right(self.starts, offset) - 1

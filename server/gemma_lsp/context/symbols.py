@@ -133,13 +133,14 @@ def extract_definitions(language: str, tree: Tree, data: bytes, uri: str, *,
 
 
 class Symbol(NamedTuple):
-    """Where a definition is in the current tree (cheap to keep and to shift; rendered on demand)."""
+    """Where a definition is in the current tree (cheap to keep and to shift; rendered on demand).
+    Fields are in sort order: symbols sort by position as plain tuples."""
 
+    start_byte: int
+    end_byte: int
     name: str
     kind: str
     node_type: str
-    start_byte: int
-    end_byte: int
 
 
 def scan(language: str, tree: Tree, start_byte: int, end_byte: int, limit: int = 100_000) -> list[Symbol]:
@@ -176,7 +177,7 @@ def _symbols(cursor: QueryCursor, node: Node, limit: int) -> list[Symbol]:
                 and outer.parent.parent is not None:
             continue
         name = names[0].text.decode("utf-8", errors="replace") if names[0].text is not None else ""
-        found.append(Symbol(name, kind, outer.type, outer.start_byte, outer.end_byte))
+        found.append(Symbol(outer.start_byte, outer.end_byte, name, kind, outer.type))
         if len(found) >= limit:
             break
     return found
@@ -198,48 +199,81 @@ def render(symbol: Symbol, tree: Tree, data: bytes, uri: str, language: str) -> 
     )
 
 
-class SymbolTable:
-    """The definitions of one document's current tree, kept up to date edit by edit: after an edit only
-    the edited region and the ranges whose syntax changed are scanned again; the rest is shifted."""
+class _Edit(NamedTuple):
+    start: int  # bytes [start, old_end) became [start, new_end)
+    old_end: int
+    new_end: int
+    dirty: tuple[tuple[int, int], ...]  # ranges (after the edit) whose symbols were scanned again
+    added: tuple[Symbol, ...]  # what that scan found, in coordinates after the edit
 
-    def __init__(self, language: str, symbols: list[Symbol]) -> None:
+
+def _through(symbol: Symbol, edits: tuple[_Edit, ...]) -> Symbol | None:
+    """`symbol` moved through `edits`, or None if one of them touched it (it was scanned again)."""
+    start, end = symbol.start_byte, symbol.end_byte
+    for edit in edits:
+        if end >= edit.start and start <= edit.old_end:
+            return None
+        if start > edit.old_end:
+            delta = edit.new_end - edit.old_end
+            start, end = start + delta, end + delta
+        for lo, hi in edit.dirty:
+            if start <= hi and lo <= end:
+                return None
+    if start == symbol.start_byte:
+        return symbol
+    return Symbol(start, end, symbol.name, symbol.kind, symbol.node_type)
+
+
+class SymbolTable:
+    """The definitions of one document's current tree, kept up to date edit by edit.
+
+    After an edit only the edited region, the ranges whose syntax changed and the definitions that
+    enclose them are scanned again. The edits are recorded rather than applied to every symbol: a
+    lookup moves only the symbols it returns through them, and every MAX_PENDING edits the table is
+    rebuilt from the records, so a keystroke costs a small scan, not a pass over the file's symbols.
+    """
+
+    MAX_PENDING = 64
+
+    def __init__(self, language: str, base: list[Symbol], edits: tuple[_Edit, ...] = ()) -> None:
         self.language = language
-        self.symbols = symbols
+        self._base = base  # sorted, in coordinates before `edits`
+        self._edits = edits
 
     @classmethod
     def build(cls, language: str, tree: Tree, data: bytes) -> SymbolTable:
-        return cls(language, sorted(scan(language, tree, 0, len(data)), key=_order))
+        return cls(language, sorted(scan(language, tree, 0, len(data))))
+
+    @property
+    def symbols(self) -> list[Symbol]:
+        """All symbols in current coordinates, sorted."""
+        current = [moved for symbol in self._base if (moved := _through(symbol, self._edits)) is not None]
+        for index, edit in enumerate(self._edits):
+            later = self._edits[index + 1:]
+            current += [moved for symbol in edit.added if (moved := _through(symbol, later)) is not None]
+        return sorted(set(current))
 
     def named(self, names: set[str]) -> dict[str, list[Symbol]]:
-        """The symbols called one of `names`, by name (one pass, allocating only for matches)."""
-        found: dict[str, list[Symbol]] = {}
-        for symbol in self.symbols:
-            if symbol.name in names:
-                found.setdefault(symbol.name, []).append(symbol)
-        return found
+        """The symbols called one of `names`, by name, in current coordinates."""
+        found: dict[str, set[Symbol]] = {}
+        edits = self._edits
+        for symbol in self._base:
+            if symbol.name in names and (moved := _through(symbol, edits)) is not None:
+                found.setdefault(symbol.name, set()).add(moved)
+        for index, edit in enumerate(edits):
+            for symbol in edit.added:
+                if symbol.name in names and (moved := _through(symbol, edits[index + 1:])) is not None:
+                    found.setdefault(symbol.name, set()).add(moved)
+        return {name: sorted(symbols) for name, symbols in found.items()}
 
     def updated(self, edit: tuple[int, int, int], changed: list[tuple[int, int]], tree: Tree) -> SymbolTable:
         """The table after bytes [start, old_end) became [start, new_end) and the new `tree` was parsed
         (`changed`: byte ranges in the new tree whose syntax changed)."""
         start, old_end, new_end = edit
-        delta = new_end - old_end
-        # Symbols clear of the edit stay (shifted when after it); those touching it are scanned again.
-        kept = [sym for sym in self.symbols if sym.end_byte < start]
-        kept += [Symbol(sym.name, sym.kind, sym.node_type, sym.start_byte + delta, sym.end_byte + delta)
-                 for sym in self.symbols if sym.start_byte > old_end]
-        dirty = [(start, new_end), *changed]
-        if changed:
-            kept = [sym for sym in kept
-                    if not any(sym.start_byte <= hi and lo <= sym.end_byte for lo, hi in changed)]
-        seen = set(kept)
-        for lo, hi in dirty:
-            for sym in scan_around(self.language, tree, lo, hi):
-                if sym not in seen:
-                    seen.add(sym)
-                    kept.append(sym)
-        kept.sort(key=_order)
-        return SymbolTable(self.language, kept)
-
-
-def _order(symbol: Symbol) -> tuple[int, int, str, str]:
-    return symbol.start_byte, symbol.end_byte, symbol.name, symbol.node_type
+        dirty = ((start, new_end), *changed)
+        added = tuple(sym for lo, hi in dirty for sym in scan_around(self.language, tree, lo, hi))
+        record = _Edit(start, old_end, new_end, tuple(changed), added)
+        if len(self._edits) >= self.MAX_PENDING:
+            table = SymbolTable(self.language, self.symbols)
+            return SymbolTable(self.language, table._base, (record,))
+        return SymbolTable(self.language, self._base, (*self._edits, record))
