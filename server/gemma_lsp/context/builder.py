@@ -31,7 +31,7 @@ from tree_sitter import Node, QueryCursor
 from .documents import Document, DocumentStore, UnknownDocument
 from .languages import LANGUAGES, identifiers_query
 from .positions import byte_offset
-from .shape import decide_shape
+from .shape import decide_shape, indent_unit_around
 from .symbols import Definition, header_text, render
 
 if TYPE_CHECKING:
@@ -49,7 +49,8 @@ RECENT_PLACES = 32
 RECENT_SNIPPET_LINES = 8  # each side of the place
 MAX_RECENT_PARTS = 3
 BOUNDARY_SEARCH_LINES = 20
-PART_HEADER_TOKENS = 12  # the prompt's heading around each extra part
+PART_HEADER_TOKENS = 12
+INDENT_REFRESH = 100  # the prompt's heading around each extra part
 # Containers whose children are statements or declarations, across the eight grammars.
 _BLOCKS = frozenset({
     "module", "block", "program", "statement_block", "class_body", "source_file", "translation_unit",
@@ -115,6 +116,9 @@ class ContextBuilder:
         self.index = index
         self._line_tokens: dict[str, int] = {}
         self._recent: deque[_Place] = deque(maxlen=RECENT_PLACES)
+        self._units: dict[str, tuple[int, str]] = {}
+        # Statement depths of lines, for the current build's document version only.
+        self._depths: dict[tuple[str, int, int], int | None] = {}
         self._lock = threading.Lock()
 
     # -- recent places ---------------------------------------------------------------------------------
@@ -131,6 +135,20 @@ class ContextBuilder:
                 if place.uri == uri and abs(place.line - line) <= RECENT_SNIPPET_LINES:
                     self._recent.remove(place)
             self._recent.append(_Place(uri, line, time.monotonic()))
+
+    def _indent_unit(self, doc: Document, line: int) -> str:
+        """The document's indentation step, detected again every INDENT_REFRESH versions (it rarely
+        changes, and detecting it reads 200 lines)."""
+        with self._lock:
+            cached = self._units.get(doc.uri)
+        if cached is not None and 0 <= doc.version - cached[0] < INDENT_REFRESH:
+            return cached[1]
+        unit = indent_unit_around(doc.lines, line, doc.language)
+        with self._lock:
+            if len(self._units) > 256:
+                self._units.clear()
+            self._units[doc.uri] = (doc.version, unit)
+        return unit
 
     # -- token counting --------------------------------------------------------------------------------
     def tokens(self, text: str) -> int:
@@ -156,10 +174,12 @@ class ContextBuilder:
         if budget_tokens <= 0:
             raise ValueError(f"budget_tokens must be positive, got {budget_tokens}")
         lines = doc.lines
+        if len(self._depths) > 1000:
+            self._depths.clear()
         offset = lines.offset_at(position.line, position.character, self.store.encoding)
         cursor_line = lines.line_of(offset)
         root = doc.tree.root_node if doc.tree is not None else None
-        shape = decide_shape(lines, offset, doc.language, root)
+        shape = decide_shape(lines, offset, doc.language, root, self._indent_unit(doc, cursor_line))
 
         from .prompt import overhead_text  # the prompt module imports this one
 
@@ -236,7 +256,9 @@ class ContextBuilder:
             if (forward and candidate > limit) or (not forward and candidate < limit):
                 break
             text = lines.line_text(candidate)
-            depth = _statement_depth(doc, candidate, text) if text.strip() else None
+            key = (doc.uri, doc.version, candidate)
+            depth = self._depths[key] if key in self._depths else \
+                self._depths.setdefault(key, _statement_depth(doc, candidate, text) if text.strip() else None)
             if depth is not None and (best is None or depth < best[0]):
                 best = (depth, candidate)
                 if not forward:

@@ -61,6 +61,14 @@ def detect_indent_unit(lines: list[str], default: str) -> str:
     return " " * steps.most_common(1)[0][0]
 
 
+def indent_unit_around(lines: LineIndex, line: int, language: str | None) -> str:
+    """The indentation step of the 200 lines around `line`."""
+    spec = LANGUAGES.get(language or "")
+    count = len(lines.starts)
+    window = [lines.line_text(i) for i in range(max(0, line - 100), min(count, line + 100))]
+    return detect_indent_unit(window, spec.indent_unit if spec else "    ")
+
+
 def _inside(node: Node | None, byte: int, types: frozenset[str]) -> bool:
     while node is not None:
         if node.type in types and node.start_byte < byte < node.end_byte:
@@ -76,8 +84,10 @@ def opens_block(line: str, language: str | None) -> bool:
     return stripped.endswith("{")
 
 
-def decide_shape(lines: LineIndex, offset: int, language: str | None, root: Node | None) -> Shape:
-    """Single line or block at code-point `offset` of `lines.text`; `root` is its tree (or None)."""
+def decide_shape(lines: LineIndex, offset: int, language: str | None, root: Node | None,
+                 unit: str | None = None) -> Shape:
+    """Single line or block at code-point `offset` of `lines.text`; `root` is its tree (or None);
+    `unit` is the file's indentation step when known (else detected around the cursor)."""
     text = lines.text
     cursor_line = lines.line_of(offset)
     line = lines.line_text(cursor_line)
@@ -85,8 +95,8 @@ def decide_shape(lines: LineIndex, offset: int, language: str | None, root: Node
     line_prefix, line_suffix = line[: offset - line_start], line[offset - line_start:]
     spec = LANGUAGES.get(language or "")
     count = len(lines.starts)
-    window = [lines.line_text(i) for i in range(max(0, cursor_line - 100), min(count, cursor_line + 100))]
-    unit = detect_indent_unit(window, spec.indent_unit if spec else "    ")
+    if unit is None:
+        unit = indent_unit_around(lines, cursor_line, language)
 
     def shape(mode: Mode, reason: str, indent: str) -> Shape:
         return Shape(mode, reason, indent, unit, line_prefix, line_suffix)

@@ -253,18 +253,25 @@ class SymbolTable:
             current += [moved for symbol in edit.added if (moved := _through(symbol, later)) is not None]
         return sorted(set(current))
 
-    def named(self, names: set[str]) -> dict[str, list[Symbol]]:
-        """The symbols called one of `names`, by name, in current coordinates."""
-        found: dict[str, set[Symbol]] = {}
-        edits = self._edits
+    def named(self, names: set[str], limit: int = 8) -> dict[str, list[Symbol]]:
+        """The symbols called one of `names`, by name, in current coordinates. A name defined more
+        than `limit` times (`__init__`, `new`) is too ambiguous to help a prompt and is left out."""
+        found: dict[str, list[tuple[Symbol, int]]] = {}  # with the index of the first edit to apply
         for symbol in self._base:
-            if symbol.name in names and (moved := _through(symbol, edits)) is not None:
-                found.setdefault(symbol.name, set()).add(moved)
-        for index, edit in enumerate(edits):
+            if symbol.name in names:
+                found.setdefault(symbol.name, []).append((symbol, 0))
+        for index, edit in enumerate(self._edits):
             for symbol in edit.added:
-                if symbol.name in names and (moved := _through(symbol, edits[index + 1:])) is not None:
-                    found.setdefault(symbol.name, set()).add(moved)
-        return {name: sorted(symbols) for name, symbols in found.items()}
+                if symbol.name in names:
+                    found.setdefault(symbol.name, []).append((symbol, index + 1))
+        result: dict[str, list[Symbol]] = {}
+        for name, candidates in found.items():
+            if sum(1 for _, first in candidates if first == 0) > limit:
+                continue
+            moved = {m for symbol, first in candidates if (m := _through(symbol, self._edits[first:])) is not None}
+            if 0 < len(moved) <= limit:
+                result[name] = sorted(moved)
+        return result
 
     def updated(self, edit: tuple[int, int, int], changed: list[tuple[int, int]], tree: Tree) -> SymbolTable:
         """The table after bytes [start, old_end) became [start, new_end) and the new `tree` was parsed
