@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lsprotocol import types
 
-from gemma_lsp.context.documents import DocumentStore, UnknownDocument
+from gemma_lsp.context.documents import DocumentStore, StaleVersion, UnknownDocument
 from gemma_lsp.context.languages import LANGUAGES, new_parser
 from gemma_lsp.context.symbols import SymbolTable
 
@@ -58,6 +58,14 @@ def test_unknown_language_is_plain_text():
 def test_change_to_a_closed_document_is_a_clear_error():
     with pytest.raises(UnknownDocument, match="not open"):
         DocumentStore().change("file:///nope.py", 1, [edit((0, 0), (0, 0), "x")])
+
+
+def test_a_stale_version_is_refused_and_changes_nothing():
+    store = DocumentStore()
+    store.open("file:///a.py", "python", 5, "x = 1\n")
+    with pytest.raises(StaleVersion, match="older"):
+        store.change("file:///a.py", 4, [edit((0, 0), (0, 0), "y")])
+    assert store.get("file:///a.py").text == "x = 1\n" and store.get("file:///a.py").version == 5
 
 
 def test_a_reader_keeps_a_consistent_snapshot():
@@ -141,7 +149,7 @@ def test_symbol_table_compacts_its_pending_edits(monkeypatch):
     store.open("file:///a.py", "python", 1, text)
     store.get("file:///a.py").symbol_table()
     for version, line in enumerate([3, 20, 40, 12, 30, 50, 5], start=2):
-        store.change("file:///a.py", version, [edit((line, 0), (line, 0), "def added_%d(): pass\n" % version)])
+        store.change("file:///a.py", version, [edit((line, 0), (line, 0), f"def added_{version}(): pass\n")])
     doc = store.get("file:///a.py")
     table = doc.symbol_table()
     assert table.symbols == SymbolTable.build("python", doc.tree, doc.data).symbols

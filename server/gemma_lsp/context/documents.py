@@ -23,6 +23,10 @@ class UnknownDocument(LookupError):
     """A request named a document that is not open."""
 
 
+class StaleVersion(ValueError):
+    """A change carried a version older than the document's: it was applied to other text."""
+
+
 @dataclass
 class Document:
     uri: str
@@ -73,11 +77,15 @@ class DocumentStore:
 
     def change(self, uri: str, version: int,
                changes: list[types.TextDocumentContentChangeEvent]) -> None:
-        """Apply LSP content changes in order (range edits and whole-text replacements)."""
+        """Apply LSP content changes in order (range edits and whole-text replacements). All or
+        nothing: on an error (unknown document, stale version) the document stays as it was."""
         with self._lock:
             old = self._docs.get(uri)
         if old is None:
             raise UnknownDocument(f"didChange for a document that is not open: {uri}")
+        if version < old.version:
+            raise StaleVersion(f"didChange version {version} for {uri} is older than the open version "
+                               f"{old.version}; the change was not applied")
         # Edit a copy: a reader on another thread may still be walking the old tree.
         text, tree = old.text, old.tree.copy() if old.tree is not None else None
         lines = old.lines
