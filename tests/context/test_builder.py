@@ -147,3 +147,16 @@ def test_unknown_document_and_bad_budget_are_clear_errors():
 def test_after_a_decorator_is_multi_line():
     ctx = build_at("import functools\n\n@functools.cache\n|\n")
     assert (ctx.mode, ctx.reason, ctx.indent) == ("multi", "after a decorator", "")
+
+
+def test_utf16_cursor_after_emoji_and_cjk():
+    store = DocumentStore()  # UTF-16 positions, as most editors send
+    text = 'greeting = "😀世界"\nname = greeting\n'
+    open_text(store, "file:///w/u.py", text)
+    builder = ContextBuilder(store, count_tokens)
+    # Column 14 in UTF-16: `greeting = "` is 12 units, the emoji 2.
+    ctx = builder.build("file:///w/u.py", Position(line=0, character=14), 2000)
+    assert ctx.prefix == 'greeting = "😀' and ctx.suffix.startswith('世界"\n')
+    assert (ctx.mode, ctx.reason) == ("single", "in a string")
+    ctx = builder.build("file:///w/u.py", Position(line=1, character=15), 2000)
+    assert ctx.prefix.endswith("name = greeting") and ctx.mode == "single"

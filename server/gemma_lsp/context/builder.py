@@ -421,10 +421,10 @@ def _statement_depth(doc: Document, line: int, text: str) -> int | None:
     if node.parent.parent is not None and node.parent.type not in _BLOCKS:
         return None
     depth = 0
-    parent = node.parent
-    while parent is not None:
+    ancestor: Node | None = node.parent
+    while ancestor is not None:
         depth += 1
-        parent = parent.parent
+        ancestor = ancestor.parent
     return depth
 
 

@@ -15,6 +15,7 @@ import logging
 import multiprocessing
 import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -99,6 +100,9 @@ def definitions_in_file(path: Path) -> list[_Row] | None:
 
 def _worker(tasks: multiprocessing.Queue, results: multiprocessing.Queue) -> None:
     """The worker process: scan a workspace or single files, send back batches of definitions."""
+    # The server may speak LSP on its stdout, which this process inherited: never write there.
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     try:
         os.nice(10)  # typing in the editor comes first
     except OSError:
