@@ -340,7 +340,7 @@ class ContextBuilder:
             cursor = QueryCursor(identifiers_query(doc.language))
             cursor.set_byte_range(max(0, byte - NEAR_BYTES_BEFORE), min(len(doc.data), byte + NEAR_BYTES_AFTER))
             words = [(abs(node.start_byte - byte), doc.data[node.start_byte:node.end_byte].decode("utf-8", "replace"))
-                     for node in cursor.captures(root).get("id", [])]
+                     for node in cursor.captures(root).get("id", []) if not _names_a_definition(node)]
         seen: dict[str, None] = {}
         for _, word in sorted(words):
             if len(word) > 1:
@@ -426,6 +426,16 @@ def _statement_depth(doc: Document, line: int, text: str) -> int | None:
         depth += 1
         ancestor = ancestor.parent
     return depth
+
+
+def _names_a_definition(node: Node) -> bool:
+    """Whether `node` is the name a definition with a body gives (`def f(): ...`, `class A {...}`):
+    those are not uses (`struct buffer *b`, a C struct without a body, is one)."""
+    parent = node.parent
+    if parent is None:
+        return False
+    named = parent.child_by_field_name("name")
+    return named is not None and named.id == node.id and parent.child_by_field_name("body") is not None
 
 
 def _covered(part: ContextPart, uri: str, first: int, last: int) -> bool:
