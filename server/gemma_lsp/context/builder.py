@@ -49,7 +49,6 @@ RECENT_PLACES = 32
 RECENT_SNIPPET_LINES = 8  # each side of the place
 MAX_RECENT_PARTS = 3
 BOUNDARY_SEARCH_LINES = 20
-PART_HEADER_TOKENS = 12
 INDENT_REFRESH = 100  # the prompt's heading around each extra part
 # Containers whose children are statements or declarations, across the eight grammars.
 _BLOCKS = frozenset({
@@ -183,15 +182,16 @@ class ContextBuilder:
 
         from .prompt import overhead_text  # the prompt module imports this one
 
-        available = max(16, budget_tokens - self.tokens(overhead_text(doc.language)))
+        path = uri.removeprefix("file://")
+        available = max(16, budget_tokens - self.tokens(overhead_text(doc.language, path)))
         suffix_part, suffix_end = self._suffix(doc, offset, cursor_line, int(available * SUFFIX_SHARE))
         prefix_cap = available - suffix_part.tokens - int(available * EXTRAS_SHARE)
         prefix_part, prefix_start = self._prefix(doc, offset, cursor_line, prefix_cap)
         window = (prefix_start, lines.line_of(suffix_end))
         extras_cap = available - prefix_part.tokens - suffix_part.tokens
-        extras = self._extras(doc, offset, cursor_line, root, window, extras_cap)
+        extras, extras_cost = self._extras(doc, offset, cursor_line, root, window, extras_cap)
         # The prefix takes whatever the extras left over; extras it now covers are dropped.
-        spare = extras_cap - sum(part.tokens for part in extras)
+        spare = extras_cap - extras_cost
         if spare > 0 and prefix_start > 0:
             prefix_part, prefix_start = self._prefix(doc, offset, cursor_line, prefix_part.tokens + spare)
             extras = [part for part in extras if not _covered(part, uri, prefix_start, window[1])]
@@ -267,13 +267,16 @@ class ContextBuilder:
         return best[1] if best is not None else line
 
     def _extras(self, doc: Document, offset: int, cursor_line: int, root: Node | None,
-                window: tuple[int, int], cap: int) -> list[ContextPart]:
+                window: tuple[int, int], cap: int) -> tuple[list[ContextPart], int]:
+        """The related parts that fit in `cap` tokens, with their headings' cost included."""
+        from .prompt import section_header
+
         chosen: list[ContextPart] = []
         used = 0
 
         def add(part: ContextPart) -> bool:
             nonlocal used
-            cost = part.tokens + PART_HEADER_TOKENS
+            cost = part.tokens + self.tokens(section_header(part, doc.language or ""))
             if used + cost > cap:
                 return False
             chosen.append(part)
@@ -282,9 +285,11 @@ class ContextBuilder:
 
         scope_lines: set[int] = set()
         if root is not None and doc.language is not None:
-            for part, line in self._scopes(doc, offset, root, window[0]):
+            # The innermost scope matters most: choose from the inside out, show from the outside in.
+            for part, line in reversed(self._scopes(doc, offset, root, window[0])):
                 scope_lines.add(line)
                 add(part)
+            chosen.reverse()
             imports = self._imports(doc, root, window[0])
             if imports is not None:
                 add(imports)
@@ -293,7 +298,7 @@ class ContextBuilder:
             add(ContextPart("definition", definition.text, self.tokens(definition.text), definition.origin))
         for part in self._recent_parts(doc, names, window):
             add(part)
-        return chosen
+        return chosen, used
 
     def _scopes(self, doc: Document, offset: int, root: Node, window_start: int):
         spec = LANGUAGES[doc.language or ""]

@@ -30,10 +30,18 @@ _TITLES = {
 }
 
 
-def overhead_text(language: str | None) -> str:
-    """The prompt's own text, which the context budget must leave room for."""
-    return "\n".join([SYSTEM, MULTI, f"File: x ({language})", f"{FENCE}{language or ''}", CURSOR, FENCE,
-                      "<|turn>system\n<turn|>\n<|turn>user\n<turn|>\n<|turn>model\n"])
+def overhead_text(language: str | None, path: str = "x") -> str:
+    """The prompt's own text around the file and the parts, which the context budget must leave room
+    for (the chat template's turn markers included)."""
+    return "\n".join([SYSTEM, MULTI, f"File: {path} ({language or 'plain text'})", f"{FENCE}{language or ''}",
+                      CURSOR, FENCE, "<|turn>system\n<turn|>\n<|turn>user\n<turn|>\n<|turn>model\n",
+                      f"{FENCE}{language or ''}"])
+
+
+def section_header(part: ContextPart, fence: str) -> str:
+    """The text the prompt puts around one related part."""
+    where = f" ({part.origin})" if part.origin else ""
+    return f"{_TITLES.get(part.source, part.source)}{where}:\n{FENCE}{fence}\n\n{FENCE}\n\n"
 
 
 def _section(part: ContextPart, fence: str) -> str:
@@ -45,7 +53,7 @@ def completion_messages(ctx: CompletionContext) -> tuple[list[dict], str]:
     """Gemma 4 chat messages for a completion at `ctx`, and the text to pre-fill the model's turn with."""
     fence = ctx.fence
     extras = [_section(part, fence) for part in ctx.parts if part.source not in ("prefix", "suffix")]
-    code = f"{ctx.prefix}{CURSOR}{ctx.suffix}"
+    code = f"{ctx.prefix}{CURSOR}{ctx.suffix}"  # the file block that overhead_text() accounts for
     newline = "" if code.endswith("\n") else "\n"
     file_block = f"File: {ctx.path} ({ctx.language or 'plain text'})\n{FENCE}{fence}\n{code}{newline}{FENCE}"
     user = "\n\n".join([*extras, file_block, SINGLE if ctx.mode == "single" else MULTI])
