@@ -54,6 +54,8 @@ def clean_completion(raw: str, ctx: CompletionContext) -> str:
     text = _drop_suffix_overlap(text, ctx)
     text = _balance_brackets(text, ctx)
     text = "\n".join(line.rstrip() for line in text.split("\n")).rstrip()
+    if ctx.mode == "multi":
+        text = _drop_following_lines(text, ctx)  # again: cutting at a bracket may have made one
     if ctx.line_prefix.strip() and ctx.line_prefix.endswith((" ", "\t")):
         text = text.lstrip(" \t")  # the cursor already follows a space
     if not text.strip():
