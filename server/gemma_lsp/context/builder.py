@@ -336,21 +336,25 @@ class ContextBuilder:
 
     def _names_near(self, doc: Document, offset: int, root: Node | None) -> list[str]:
         """Identifiers around the cursor, nearest first (syntax nodes, or words without a tree)."""
+        words: list[tuple[int, str, Node | None]]
         if root is None or doc.language is None:
             start = max(0, offset - NEAR_BYTES_BEFORE)
-            words = [(abs(m.start() + start - offset), m.group())
+            words = [(abs(m.start() + start - offset), m.group(), None)
                      for m in _WORD.finditer(doc.text, start, offset + NEAR_BYTES_AFTER)]
         else:
             byte = byte_offset(doc.text, offset)
             cursor = QueryCursor(identifiers_query(doc.language))
             cursor.set_byte_range(max(0, byte - NEAR_BYTES_BEFORE), min(len(doc.data), byte + NEAR_BYTES_AFTER))
-            words = [(abs(node.start_byte - byte), doc.data[node.start_byte:node.end_byte].decode("utf-8", "replace"))
-                     for node in cursor.captures(root).get("id", []) if not _names_a_definition(node)]
-        seen: dict[str, None] = {}
-        for _, word in sorted(words):
-            if len(word) > 1:
-                seen.setdefault(word, None)
-        return list(seen)[:MAX_NAMES]
+            words = [(abs(node.start_byte - byte), doc.data[node.start_byte:node.end_byte].decode("utf-8", "replace"),
+                      node) for node in cursor.captures(root).get("id", [])]
+        words.sort(key=lambda item: item[0])
+        chosen: dict[str, None] = {}
+        for _, word, node in words:
+            if len(word) > 1 and word not in chosen and (node is None or not _names_a_definition(node)):
+                chosen[word] = None
+                if len(chosen) >= MAX_NAMES:
+                    break
+        return list(chosen)
 
     def _definitions(self, doc: Document, names: list[str], window: tuple[int, int],
                      scope_lines: set[int]) -> list[Definition]:
