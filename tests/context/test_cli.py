@@ -49,3 +49,15 @@ def test_bad_location_is_a_clear_error(tmp_path):
     assert result.returncode == 2 and "1-based" in result.stderr
     result = _run("missing.py:1:1", cwd=tmp_path)
     assert result.returncode == 2 and "missing.py" in result.stderr
+
+
+def test_tokenizer_from_a_model_folder(tmp_path):
+    """--tokenizer reads a saved tokenizer folder offline (here the tiny one, saved by transformers)."""
+    from gemma_lsp.models.tiny import build_tokenizer
+
+    build_tokenizer().save_pretrained(tmp_path / "tok")
+    (tmp_path / "a.py").write_text("x = 1\n")
+    result = _run("a.py:1:5", "--tokenizer", "tok", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["tokenizer"] == "tok" and report["prompt"].startswith("<bos><|turn>system")

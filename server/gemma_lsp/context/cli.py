@@ -58,12 +58,18 @@ def parse_location(location: str) -> tuple[Path, int, int]:
     return Path(path), int(line), int(rest)
 
 
-def tiny_tokenizer_functions() -> tuple[Callable[[str], int], Render]:
-    """Token counting and prompt rendering with the tiny fixture tokenizer (Gemma 4's chat format,
-    but not its vocabulary: counts are indicative only)."""
-    from gemma_lsp.models.tiny import build_tokenizer
+def tiny_tokenizer_functions(folder: Path | None = None) -> tuple[Callable[[str], int], Render]:
+    """Token counting and prompt rendering with the tokenizer in `folder` (a model or tokenizer folder,
+    loaded offline), or else with the tiny fixture tokenizer (Gemma 4's chat format, but not its
+    vocabulary: counts are indicative only)."""
+    if folder is not None:
+        from transformers import AutoTokenizer
 
-    tokenizer = build_tokenizer()
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    else:
+        from gemma_lsp.models.tiny import build_tokenizer
+
+        tokenizer = build_tokenizer()
     backend = tokenizer.backend_tokenizer
 
     def count(text: str) -> int:
@@ -82,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=int, default=4096, help="prompt token budget (default 4096)")
     parser.add_argument("--open", type=Path, action="append", default=[],
                         help="also treat this file as open in the editor (repeatable)")
+    parser.add_argument("--tokenizer", type=Path,
+                        help="count tokens with the tokenizer in this model folder (default: the tiny fixture one)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         path, line, column = parse_location(args.location)
@@ -90,10 +98,12 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--budget must be positive, got {args.budget}")
         if args.workspace is not None and not args.workspace.is_dir():
             raise ValueError(f"--workspace is not a folder: {args.workspace}")
+        if args.tokenizer is not None and not args.tokenizer.is_dir():
+            raise ValueError(f"--tokenizer is not a folder: {args.tokenizer}")
     except (OSError, ValueError) as error:
         print(f"gemma-lsp context: {error}", file=sys.stderr)
         return 2
-    count, render = tiny_tokenizer_functions()
+    count, render = tiny_tokenizer_functions(args.tokenizer)
     store = DocumentStore(encoding="utf-32")  # COL counts characters
     for other in args.open:
         store.open(other.resolve().as_uri(), language_for(None, str(other)) or "plaintext", 0,
@@ -111,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if index is not None:
             index.close()
-    result["tokenizer"] = "tiny fixture tokenizer (Gemma 4 chat format; counts are indicative)"
+    result["tokenizer"] = (str(args.tokenizer) if args.tokenizer is not None
+                           else "tiny fixture tokenizer (Gemma 4 chat format; counts are indicative)")
     json.dump(result, sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
     return 0
