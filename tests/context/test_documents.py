@@ -55,6 +55,15 @@ def test_unknown_language_is_plain_text():
     assert doc.text == "hello world" and doc.tree is None and doc.language is None
 
 
+def test_huge_files_are_plain_text():
+    from gemma_lsp.context.documents import MAX_PARSE_BYTES
+
+    store = DocumentStore()
+    store.open("file:///huge.py", "python", 1, "x = 1\n" * (MAX_PARSE_BYTES // 6 + 1))
+    store.open("file:///small.py", "python", 1, "x = 1\n")
+    assert store.get("file:///huge.py").tree is None and store.get("file:///small.py").tree is not None
+
+
 def test_change_to_a_closed_document_is_a_clear_error():
     with pytest.raises(UnknownDocument, match="not open"):
         DocumentStore().change("file:///nope.py", 1, [edit((0, 0), (0, 0), "x")])

@@ -18,6 +18,9 @@ from .languages import language_for, new_parser
 from .positions import LineIndex, byte_offset, check_encoding, end_point, ts_point
 from .symbols import SymbolTable
 
+# Past this size a document is served as plain text: parsing it would hold up every request.
+MAX_PARSE_BYTES = 4_000_000
+
 
 class UnknownDocument(LookupError):
     """A request named a document that is not open."""
@@ -67,6 +70,8 @@ class DocumentStore:
 
     def open(self, uri: str, language_id: str, version: int, text: str) -> None:
         language = language_for(language_id, uri)
+        if language is not None and len(text) * 4 > MAX_PARSE_BYTES and len(text.encode("utf-8")) > MAX_PARSE_BYTES:
+            language = None  # served as plain text (the cheap length test skips encoding small files)
         doc = Document(uri=uri, language_id=language_id, version=version, text=text, language=language)
         if language is not None:
             doc.parser = new_parser(language)
