@@ -147,6 +147,19 @@ class _Typist:
         return elapsed
 
 
+PACE_SECONDS = 0.01
+
+
+def _paced(typist: _Typist, count: int) -> list[float]:
+    """Requests at the cadence used while the index builds (a pause before each), so that both sides
+    of the slowdown ratio see the same cache and scheduler effects."""
+    latencies = []
+    for _ in range(count):
+        time.sleep(PACE_SECONDS)
+        latencies.append(typist.key())
+    return latencies
+
+
 def _tokenizer_counter() -> Callable[[str], int]:
     from gemma_lsp.models.tiny import build_tokenizer
 
@@ -187,14 +200,14 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
         repo = root / "repo"
         repo.mkdir()
         generate_repo(repo, args.files)
-        before = [typist.key() for _ in range(args.requests // 2)]
+        before = _paced(typist, args.requests // 2)
         rss_before = process.memory_info().rss
         index = WorkspaceIndex()
         builder.index = index
         index.start(repo)
         during: list[float] = []
         worker_rss = 0
-        while not index.wait(0.01):  # a request every ~10 ms while the index builds
+        while not index.wait(PACE_SECONDS):  # a request every ~10 ms while the index builds
             during.append(typist.key())
             if len(during) % 50 == 0 and index._process is not None and index._process.pid:
                 try:
@@ -207,7 +220,7 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
         results["index_seconds"] = round(index.stats.seconds, 3)
         results["index_rss_mb"] = round(max(0, process.memory_info().rss - rss_before) / 2**20, 1)
         results["index_worker_rss_mb"] = round(worker_rss / 2**20, 1)
-        after = [typist.key() for _ in range(args.requests // 2)]
+        after = _paced(typist, args.requests // 2)
         index.close()
         baseline = statistics.median(before + after)
         results["baseline_p50_ms"] = round(baseline, 3)
