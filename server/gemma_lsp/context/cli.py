@@ -76,7 +76,8 @@ def tiny_tokenizer_functions(folder: Path | None = None) -> tuple[Callable[[str]
         return len(backend.encode(text, add_special_tokens=False).ids)
 
     def render(messages: list[dict], prefill: str) -> str:
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) + prefill
+        prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return str(prompt) + prefill
 
     return count, render
 
