@@ -232,6 +232,7 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
         results["during_index_requests"] = len(during)
         results["during_index_slowdown"] = (round(statistics.median(during) / baseline - 1, 3)
                                             if during else None)
+    gc.unfreeze()
     results["load_average_1m"] = round(os.getloadavg()[0], 2)
     results["cpu_count"] = os.cpu_count()
     return results
