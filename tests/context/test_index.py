@@ -89,3 +89,30 @@ def test_limits_bound_files_and_definitions(tmp_path):
 def test_missing_workspace_is_a_clear_error(tmp_path):
     with pytest.raises(NotADirectoryError, match="does not exist"):
         WorkspaceIndex().start(tmp_path / "nope")
+
+
+def test_a_dead_worker_falls_back_to_in_process(tmp_path):
+    import os
+    import signal
+    import time
+
+    root = _workspace(tmp_path)
+    index = WorkspaceIndex()
+    index.start(root)
+    deadline = time.monotonic() + 30
+    while (index._process is None or index._process.pid is None) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(index._process.pid, signal.SIGKILL)  # the worker this test started
+    index._process.join(10)
+    index.start(root)  # sent to a dead worker: must still be indexed
+    try:
+        assert index.wait(60)
+        deadline = time.monotonic() + 30
+        while not index.stats.in_process and time.monotonic() < deadline:
+            time.sleep(0.05)
+        index.start(root)
+        assert index.wait(60)
+        assert index.stats.in_process
+        assert len(index.lookup("checksum")) == 1
+    finally:
+        index.close()

@@ -187,31 +187,43 @@ class WorkspaceIndex:
                 log.warning("workspace index: no worker process (%s); indexing in-process", error)
                 self._process = None
         self.stats.in_process = self._process is None
-        pending = 0  # scans sent to the worker and not finished
+        inflight: list[tuple[str, str]] = []  # tasks sent to the worker and not finished, in order
         while True:
             try:
-                task = self._tasks.get(timeout=0.05 if pending else None)
+                task = self._tasks.get(timeout=0.05 if inflight else None)
             except queue.Empty:
                 task = ("poll", "")
             if task is None:
                 if tasks is not None:
                     tasks.put(None)
                 if self._process is not None:
-                    self._process.join(timeout=5)
+                    self._process.join(timeout=2)
+                    if self._process.is_alive():
+                        self._process.terminate()  # still busy with a big scan: stop it
                 return
             kind, payload = task
             if kind != "poll":
                 if self._process is not None and tasks is not None:
                     tasks.put((kind, payload, self.max_files))
-                    pending += 1
+                    inflight.append((kind, payload))
                 else:
                     self._index_in_process(kind, payload)
             if results is not None:
-                pending -= self._drain(results)
+                del inflight[: self._drain(results)]  # the worker finishes tasks in order
+                if inflight and self._process is not None and not self._process.is_alive():
+                    log.warning("workspace index: the worker process died (exit code %s); indexing in-process",
+                                self._process.exitcode)
+                    self._process, tasks, results = None, None, None
+                    self.stats.in_process = True
+                    for kind, payload in inflight:
+                        self._index_in_process(kind, payload)
+                    inflight = []
 
-    def _drain(self, results: multiprocessing.Queue) -> int:
+    def _drain(self, results: multiprocessing.Queue, limit: int = 16) -> int:
+        """Merge up to `limit` messages from the worker (then look at new tasks); returns how many
+        tasks it finished."""
         finished = 0
-        while True:
+        for _ in range(limit):
             try:
                 kind, batch = results.get(timeout=0.05)
             except queue.Empty:
@@ -223,6 +235,7 @@ class WorkspaceIndex:
                 finished += 1
                 if batch == "scan":
                     self._finish_scan()
+        return finished
 
     def _index_in_process(self, kind: str, payload: str) -> None:
         paths = iter_source_files(Path(payload), self.max_files) if kind == "scan" else iter([Path(payload)])
