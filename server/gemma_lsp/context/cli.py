@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if index is not None:
             index.close()
+    result["location"] = f"{path}:{line}:{column}"  # as given: 1-based line and column
     result["tokenizer"] = (str(args.tokenizer) if args.tokenizer is not None
                            else "tiny fixture tokenizer (Gemma 4 chat format; counts are indicative)")
     json.dump(result, sys.stdout, indent=2, ensure_ascii=False)
