@@ -29,7 +29,7 @@ import logging
 import re
 import sys
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any, BinaryIO
 
 from lsprotocol import types
@@ -153,8 +153,11 @@ class GemmaProtocol(LanguageServerProtocol):
         return False
 
     @lsp_method(types.EXIT)
-    def lsp_exit(self, *args: Any) -> None:
-        """Remember the exit code the specification asks for and stop the read loop."""
+    def lsp_exit(self, *args: Any) -> Generator[Any, Any, None]:
+        """Remember the exit code the specification asks for and stop the read loop (after a
+        feature's own exit handler, as pygls does); the process ends in serve_stdio's caller."""
+        if (user_handler := self.fm.features.get(types.EXIT)) is not None:
+            yield user_handler, args, None
         self.exit_code = 0 if self._shutdown else 1
         if self.on_exit is not None:
             self.on_exit()
