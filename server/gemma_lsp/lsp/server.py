@@ -24,6 +24,7 @@ from gemma_lsp.engine.base import Engine, ModelUnavailable
 from gemma_lsp.engine.factory import create_engine
 from gemma_lsp.lsp.errors import DocumentNotOpen
 from gemma_lsp.lsp.protocol import GemmaProtocol, exit_process, serve_stdio
+from gemma_lsp.memory import return_freed_memory_to_os
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class GemmaServer(LanguageServer):
         """Serve LSP on stdio until `exit` or end of input, then end the process with the exit code
         the specification asks for (0 after shutdown then exit, 1 otherwise)."""
         assert isinstance(self.protocol, GemmaProtocol)
+        return_freed_memory_to_os()  # a server that runs all day must not keep every peak (memory.py)
         code = serve_stdio(self.protocol, stdin or sys.stdin.buffer, stdout or sys.stdout.buffer,
                            self.shutdown_engine)
         exit_process(code)
