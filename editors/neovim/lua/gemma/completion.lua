@@ -95,6 +95,14 @@ function M.visible_text(bufnr)
   return nil
 end
 
+--- The id of the buffer's inline completion request in flight, or nil.
+---@param bufnr integer|nil
+---@return integer|nil
+function M.pending_request(bufnr)
+  local st = states[bufnr or vim.api.nvim_get_current_buf()]
+  return st and st.pending and st.pending.id or nil
+end
+
 --- Byte column of an LSP position on line `row`.
 local function byte_col(bufnr, row, character, encoding)
   local line = vim.api.nvim_buf_get_lines(bufnr, row, row + 1, false)[1] or ''
@@ -416,9 +424,15 @@ local function feed(key)
   vim.api.nvim_feedkeys(vim.keycode(key), 'n', false)
 end
 
---- Maps the configured insert-mode keys. A key whose action does not apply (nothing shown) falls
---- through to its normal meaning, so mapping <Tab> is safe.
+local mapped = {} ---@type string[] keys mapped by the last set_keymaps()
+
+--- Maps the configured insert-mode keys (removing those of an earlier call). A key whose action
+--- does not apply (nothing shown) falls through to its normal meaning, so mapping <Tab> is safe.
 function M.set_keymaps()
+  for _, key in ipairs(mapped) do
+    pcall(vim.keymap.del, 'i', key)
+  end
+  mapped = {}
   local keys = require('gemma.config').current.completion.keymaps
   local actions = {
     accept = function()
@@ -448,6 +462,7 @@ function M.set_keymaps()
           feed(key)
         end
       end, { desc = 'Gemma: ' .. name:gsub('_', ' ') .. ' suggestion', silent = true })
+      mapped[#mapped + 1] = key
     end
   end
 end
