@@ -81,14 +81,14 @@ def wait_for(nvim: pynvim.Nvim, condition: str, timeout_s: float = 30.0, what: s
     ms = int(timeout_s * 1000)
     ok, value = nvim.exec_lua(
         f"local v; local ok = vim.wait({ms}, function() v = ({condition}); return v and true or false end, 10)\n"
-        "return { ok, v }"
+        "return { ok, v == nil and vim.NIL or v }"
     )
     if not ok:
         state = nvim.exec_lua(
             "return { vim.api.nvim_get_mode().mode, vim.api.nvim_buf_get_lines(0, 0, -1, false),"
-            " vim.api.nvim_win_get_cursor(0), vim.fn.execute('messages') }"
+            " vim.api.nvim_win_get_cursor(0), vim.fn.execute('messages'), _G.seen }"
         )
-        pytest.fail(f"timed out waiting for {what or condition}; mode, lines, cursor, messages: {state}")
+        pytest.fail(f"timed out waiting for {what or condition}; mode, lines, cursor, messages: {state}"[:3000])
     return value
 
 

@@ -7,7 +7,8 @@ local M = {}
 ---@class gemma.DebugSession
 ---@field client vim.lsp.Client
 ---@field request_id integer
----@field token string
+---@field token string the workDoneToken we sent
+---@field tokens table<string, true> progress tokens the server began during the session
 ---@field bufnr integer
 
 --- The session in flight, if any (one at a time).
@@ -104,7 +105,17 @@ function M.start(question, line1, line2)
     show_result(client, M.last_result)
   end, { workDoneToken = token })
   if id then
-    M.session = { client = client, request_id = id, token = token, bufnr = bufnr }
+    M.session = { client = client, request_id = id, token = token, tokens = {}, bufnr = bufnr }
+  end
+end
+
+--- Notes a progress token the session's server began (see cancel()).
+---@param client_id integer
+---@param token string|integer
+function M.on_progress_begin(client_id, token)
+  local s = M.session
+  if s and s.client.id == client_id then
+    s.tokens[tostring(token)] = true
   end
 end
 
@@ -118,7 +129,11 @@ function M.cancel()
     return false
   end
   M.session = nil
-  s.client:notify('window/workDoneProgress/cancel', { token = s.token })
+  -- The server may report under our token or under one it created: cancel every one it began.
+  s.tokens[s.token] = true
+  for token in pairs(s.tokens) do
+    s.client:notify('window/workDoneProgress/cancel', { token = token })
+  end
   s.client:cancel_request(s.request_id)
   M.last_result = { cancelled = true }
   log.add('INFO', 'debug: cancelled')

@@ -70,7 +70,11 @@ local function check_server()
     })
   end
   health.info('Filetypes: ' .. table.concat(cfg.filetypes, ', '))
-  health.info('Model setting: ' .. tostring(cfg.settings.model or 'auto (server default)'))
+  if cfg.settings.model then
+    health.info('Model setting: ' .. tostring(cfg.settings.model))
+  else
+    health.info('Model setting: not set (the server command\'s --model, else auto)')
+  end
 end
 
 local function check_running()
@@ -116,8 +120,8 @@ local function check_running()
     else
       health.error('Weights not found', { tostring(status.message or 'See the README for downloads') })
     end
-  else
-    health.info('Weights: see the model state above (the server did not report them separately)')
+  elseif status.state == 'ready' then
+    health.ok('Weights loaded')
   end
   local sandbox = status.sandbox
   if type(sandbox) == 'table' then

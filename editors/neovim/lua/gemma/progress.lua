@@ -44,6 +44,7 @@ function M.on_progress(args)
   local key = tostring(params.token)
   if value.kind == 'begin' then
     titles[key] = value.title
+    require('gemma.debug').on_progress_begin(client.id, params.token)
   end
   local text = 'gemma: ' .. M.format(value, titles[key])
   if value.kind == 'end' then
