@@ -1,0 +1,113 @@
+"""The plugin without a running server: help, configuration errors, health, commands' messages.
+
+Fixture: `nvim` — an embedded Neovim with the plugin on 'runtimepath' and no server started.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pynvim
+import pytest
+
+from tests.neovim.nvim_support import PLUGIN, lua, nvim_session, requires_nvim
+
+pytestmark = requires_nvim
+
+DOC = PLUGIN / "doc" / "gemma.txt"
+
+
+@pytest.fixture
+def nvim(tmp_path: Path) -> Iterator[pynvim.Nvim]:
+    with nvim_session(tmp_path) as nvim:
+        lua(nvim, "_G.notes = {}; vim.notify = function(m, l) table.insert(_G.notes, { m, l or 2 }) end")
+        yield nvim
+
+
+def test_help_gemma_opens_the_doc_and_every_gemma_link_resolves(nvim: pynvim.Nvim, tmp_path: Path):
+    # helptags writes a tags file next to the doc: build it in a copy, not in the checkout.
+    docs = tmp_path / "rtp" / "doc"
+    docs.mkdir(parents=True)
+    shutil.copy(DOC, docs / "gemma.txt")
+    nvim.command(f"set runtimepath^={docs.parent}")
+    nvim.command(f"helptags {docs}")
+    nvim.command("help gemma")
+    assert nvim.current.buffer.name.endswith("gemma.txt")
+    assert nvim.current.buffer.options["filetype"] == "help"
+    text = DOC.read_text()
+    links = set(re.findall(r"\|((?:gemma|:Gemma|hl-Gemma|GemmaStatus)[^|\s]*)\|", text))
+    assert len(links) > 10
+    for tag in sorted(links):
+        nvim.command(f"help {tag}")  # raises E149 for a tag that does not exist
+    nvim.command("help gemma-config")
+    assert "CONFIGURATION" in nvim.current.line or "gemma-config" in nvim.current.line
+
+
+def test_doc_covers_every_command_and_option(nvim: pynvim.Nvim):
+    text = DOC.read_text()
+    commands = lua(nvim, "return vim.tbl_keys(vim.api.nvim_get_commands({}))")
+    gemma_commands = [c for c in commands if c.startswith("Gemma")]
+    assert len(gemma_commands) >= 8, gemma_commands
+    for command in gemma_commands:
+        assert f"*:{command}*" in text, f":{command} has no help tag"
+    options = lua(nvim, """
+        local out = {}
+        local function walk(t, prefix)
+          for k, v in pairs(t) do
+            local path = prefix .. k
+            if type(v) == 'table' and not vim.islist(v) and next(v) then walk(v, path .. '.') else out[#out + 1] = path end
+          end
+        end
+        walk(require('gemma.config').defaults, '')
+        return out
+    """)
+    for option in options:
+        leaf = option.rsplit(".", 1)[-1]
+        assert leaf in text, f"option {option} is not documented"
+
+
+def test_setup_reports_invalid_options_and_keeps_the_defaults(nvim: pynvim.Nvim):
+    lua(nvim, "require('gemma').setup({ completion = { debounce_ms = -5, keymaps = { accept = 3 } },"
+              " colour = 'red', server = { autostart = false } })")
+    message, level = lua(nvim, "return _G.notes[1]")
+    assert level == 4  # ERROR
+    assert "completion.debounce_ms" in message and "completion.keymaps.accept" in message
+    assert "colour: unknown option" in message
+    config = lua(nvim, "return require('gemma.config').current")
+    assert config["completion"]["debounce_ms"] == 150
+    assert config["completion"]["keymaps"]["accept"] == "<M-l>"
+    assert config["server"]["autostart"] is False  # valid options are kept
+    assert lua(nvim, "return vim.fn.maparg('<M-l>', 'i') ~= ''")
+    assert lua(nvim, "return vim.lsp.is_enabled('gemma')") is False
+
+
+def test_checkhealth_without_a_server_says_how_to_install_it(nvim: pynvim.Nvim):
+    lua(nvim, "require('gemma').setup({ server = { cmd = { 'no-such-gemma-lsp' } } })")
+    nvim.command("checkhealth gemma")
+    report = "\n".join(nvim.current.buffer[:])
+    assert "OK Neovim 0.1" in report
+    assert "ERROR Server command not found: no-such-gemma-lsp" in report
+    assert "pip install gemma-lsp" in report
+    assert "No gemma-lsp client is running" in report
+
+
+def test_commands_without_a_client_warn_instead_of_failing(nvim: pynvim.Nvim, tmp_path: Path):
+    (tmp_path / "notes.txt").write_text("hello\n")
+    nvim.command(f"edit {tmp_path / 'notes.txt'}")
+    for command in ("GemmaExplain", "GemmaFix", "GemmaDebug why", "GemmaContext", "GemmaStatus"):
+        nvim.command(command)
+    notes = lua(nvim, "return _G.notes")
+    assert len(notes) == 5 and all(level == 3 for _, level in notes), notes
+    assert "no gemma-lsp client is attached" in notes[0][0]
+    nvim.command("GemmaCancel")
+    assert lua(nvim, "return _G.notes[#_G.notes][1]") == "gemma: no debug session is running"
+
+
+def test_lsp_config_file_serves_users_who_only_enable_the_server(nvim: pynvim.Nvim):
+    config = lua(nvim, "local c = vim.lsp.config.gemma; return { cmd = c.cmd, ft = c.filetypes,"
+                       " renders = c.init_options.gemma.clientRendersExplanations }")
+    assert config == {"cmd": ["gemma-lsp"], "ft": lua(nvim, "return require('gemma.config').defaults.server.filetypes"),
+                      "renders": True}
