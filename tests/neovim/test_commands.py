@@ -17,7 +17,15 @@ import pynvim
 import pytest
 
 from tests.conftest import SERVER_SRC
-from tests.neovim.nvim_support import lua, nvim_session, open_and_attach, requires_nvim, setup_plugin, wait_for, write_script
+from tests.neovim.nvim_support import (
+    lua,
+    nvim_session,
+    open_and_attach,
+    requires_nvim,
+    setup_plugin,
+    wait_for,
+    write_script,
+)
 
 pytestmark = requires_nvim
 

@@ -7,7 +7,6 @@ workspace, attached to gemma-lsp (`--model tiny --script`), whose completions ar
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pynvim
 import pytest
