@@ -111,3 +111,15 @@ def test_lsp_config_file_serves_users_who_only_enable_the_server(nvim: pynvim.Nv
                        " renders = c.init_options.gemma.clientRendersExplanations }")
     assert config == {"cmd": ["gemma-lsp"], "ft": lua(nvim, "return require('gemma.config').defaults.server.filetypes"),
                       "renders": True}
+
+
+STYLUA = PLUGIN / "node_modules" / "@johnnymorganz" / "stylua"
+
+
+@pytest.mark.skipif(shutil.which("node") is None or not STYLUA.exists(),
+                    reason="StyLua (wasm) not installed: npm ci --prefix editors/neovim")
+def test_lua_is_formatted_with_stylua():
+    import subprocess
+
+    result = subprocess.run(["node", "scripts/stylua.cjs", "--check"], cwd=PLUGIN, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

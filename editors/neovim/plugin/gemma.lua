@@ -17,7 +17,11 @@ command('GemmaDebug', function(o)
   if o.bang then
     require('gemma.debug').cancel()
   else
-    require('gemma.debug').start(o.args, o.range > 0 and o.line1 or nil, o.range > 0 and o.line2 or nil)
+    require('gemma.debug').start(
+      o.args,
+      o.range > 0 and o.line1 or nil,
+      o.range > 0 and o.line2 or nil
+    )
   end
 end, { nargs = '*', bang = true, range = true, desc = 'Gemma: ask to debug (! cancels)' })
 
@@ -26,12 +30,23 @@ command('GemmaCancel', function()
 end, { desc = 'Gemma: cancel the running debug session' })
 
 command('GemmaExplain', function(o)
-  require('gemma.actions').explain_here(o.range > 0 and o.line1 or nil, o.range > 0 and o.line2 or nil)
+  require('gemma.actions').explain_here(
+    o.range > 0 and o.line1 or nil,
+    o.range > 0 and o.line2 or nil
+  )
 end, { range = true, desc = 'Gemma: explain the diagnostic, selection or line' })
 
-command('GemmaFix', function(o)
-  require('gemma.actions').fix_here(o.range > 0 and o.line1 or nil, o.range > 0 and o.line2 or nil, o.args)
-end, { nargs = '*', range = true, desc = 'Gemma: fix the diagnostic, or change the selection as told' })
+command(
+  'GemmaFix',
+  function(o)
+    require('gemma.actions').fix_here(
+      o.range > 0 and o.line1 or nil,
+      o.range > 0 and o.line2 or nil,
+      o.args
+    )
+  end,
+  { nargs = '*', range = true, desc = 'Gemma: fix the diagnostic, or change the selection as told' }
+)
 
 command('GemmaContext', function()
   require('gemma.context').show()

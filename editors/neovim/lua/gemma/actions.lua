@@ -76,7 +76,10 @@ function M.fix(client, bufnr, arguments)
       result = type(result) == 'table' and result or {}
       local message = result.message or (result.applied and 'fix applied' or 'no fix applied')
       log.add('INFO', 'fix: ' .. message)
-      vim.notify('gemma: ' .. message, result.applied and vim.log.levels.INFO or vim.log.levels.WARN)
+      vim.notify(
+        'gemma: ' .. message,
+        result.applied and vim.log.levels.INFO or vim.log.levels.WARN
+      )
     end)
   end
   if args.diagnostic == nil and (args.instruction == nil or args.instruction == '') then

@@ -135,7 +135,10 @@ function M.lsp_config()
     end,
     on_exit = function(code, signal, client_id)
       M.status[client_id] = nil
-      log.add(code == 0 and 'INFO' or 'ERROR', string.format('server exited (code %d, signal %d)', code, signal))
+      log.add(
+        code == 0 and 'INFO' or 'ERROR',
+        string.format('server exited (code %d, signal %d)', code, signal)
+      )
     end,
   }
 end

@@ -50,7 +50,8 @@ end
 --- Whether the native 0.12 path is in use.
 ---@return boolean
 function M.native()
-  return vim.lsp.inline_completion ~= nil and require('gemma.config').current.completion.native == 'auto'
+  return vim.lsp.inline_completion ~= nil
+    and require('gemma.config').current.completion.native == 'auto'
 end
 
 local function in_insert_mode()
@@ -140,8 +141,7 @@ local function normalize(result, client, bufnr, row, col)
       ok = s.line == row and scol <= col and (e.line > row or (e.line == row and ecol >= col))
       if ok then
         typed = line:sub(scol + 1, col)
-        overwrite =
-          table.concat(vim.api.nvim_buf_get_text(bufnr, row, col, e.line, ecol, {}), '\n')
+        overwrite = table.concat(vim.api.nvim_buf_get_text(bufnr, row, col, e.line, ecol, {}), '\n')
       end
     end
     if ok and text:sub(1, #typed) == typed then
@@ -328,7 +328,10 @@ function M.next_word(text)
   if text:sub(1, 1) == '\n' then
     return text:match('^\n[ \t]*')
   end
-  return text:match('^[ \t]*[%w_]+') or text:match('^[ \t]*[^%w_%s]+') or text:match('^[ \t]+') or text
+  return text:match('^[ \t]*[%w_]+')
+    or text:match('^[ \t]*[^%w_%s]+')
+    or text:match('^[ \t]+')
+    or text
 end
 
 --- The rest of the current line of `text`, or the line break and the next line.

@@ -218,7 +218,8 @@ local function merge(user, defaults, prefix, errors)
       if type(value) == 'table' then
         out[key] = merge(value, default, path, errors)
       else
-        errors[#errors + 1] = string.format('%s: expected a table, got %s', path, vim.inspect(value))
+        errors[#errors + 1] =
+          string.format('%s: expected a table, got %s', path, vim.inspect(value))
       end
     else
       errors[#errors + 1] = string.format('%s: unknown option', path)

@@ -68,7 +68,10 @@ end
 ---@param line2 integer|nil
 function M.start(question, line1, line2)
   if M.session then
-    vim.notify('gemma: a debug session is already running (:GemmaCancel stops it)', vim.log.levels.WARN)
+    vim.notify(
+      'gemma: a debug session is already running (:GemmaCancel stops it)',
+      vim.log.levels.WARN
+    )
     return
   end
   local client = client_mod.require()

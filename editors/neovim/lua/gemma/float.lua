@@ -62,7 +62,12 @@ function M.open(text, opts)
     end
   end
   for _, key in ipairs({ 'q', '<Esc>' }) do
-    vim.keymap.set('n', key, close, { buffer = bufnr, nowait = true, desc = 'Close the Gemma window' })
+    vim.keymap.set(
+      'n',
+      key,
+      close,
+      { buffer = bufnr, nowait = true, desc = 'Close the Gemma window' }
+    )
   end
   M.last = { bufnr = bufnr, winid = winid }
   return bufnr, winid

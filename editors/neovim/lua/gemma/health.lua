@@ -73,7 +73,7 @@ local function check_server()
   if cfg.settings.model then
     health.info('Model setting: ' .. tostring(cfg.settings.model))
   else
-    health.info('Model setting: not set (the server command\'s --model, else auto)')
+    health.info("Model setting: not set (the server command's --model, else auto)")
   end
 end
 
@@ -107,7 +107,9 @@ local function check_running()
   elseif status.state == 'loading' then
     health.info('Model ' .. model .. ' is loading: ' .. tostring(status.message or ''))
   else
-    health.ok(string.format('Model %s: %s on %s', model, tostring(status.state), tostring(status.device)))
+    health.ok(
+      string.format('Model %s: %s on %s', model, tostring(status.state), tostring(status.device))
+    )
   end
   if status.placeholder then
     health.warn('The model is a placeholder (tiny random weights): suggestions are gibberish', {
@@ -118,7 +120,10 @@ local function check_running()
     if status.weights then
       health.ok('Weights present')
     else
-      health.error('Weights not found', { tostring(status.message or 'See the README for downloads') })
+      health.error(
+        'Weights not found',
+        { tostring(status.message or 'See the README for downloads') }
+      )
     end
   elseif status.state == 'ready' then
     health.ok('Weights loaded')

@@ -34,7 +34,8 @@ function M.format(status)
   local lines = {}
   for _, k in ipairs(keys) do
     local v = status[k]
-    lines[#lines + 1] = string.format('%s: %s', k, type(v) == 'table' and vim.json.encode(v) or tostring(v))
+    lines[#lines + 1] =
+      string.format('%s: %s', k, type(v) == 'table' and vim.json.encode(v) or tostring(v))
   end
   return table.concat(lines, '\n')
 end
