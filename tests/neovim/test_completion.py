@@ -35,6 +35,8 @@ def editor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pynvim.Nvim]:
     (tmp / "example.py").write_text(SOURCE)
     with nvim_session(tmp) as nvim:
         setup_plugin(nvim, script)
+        # Offer only UTF-16 (LSP's default) so positions after non-ASCII text need converting.
+        lua(nvim, "vim.lsp.config('gemma', { capabilities = { general = { positionEncodings = { 'utf-16' } } } })")
         open_and_attach(nvim, tmp / "example.py")
         yield nvim
 
@@ -177,3 +179,17 @@ def test_setup_again_remaps_keys_and_tab_falls_through_when_nothing_is_shown(edi
     finally:
         lua(editor, "local c = require('gemma.config').current; c.completion.keymaps.accept = '<M-l>';"
                     "require('gemma').setup(c)")
+
+
+def test_suggestion_after_non_ascii_text_lands_at_the_cursor(at_return: pynvim.Nvim):
+    # The server speaks UTF-16 positions; the emoji is 4 bytes but 2 UTF-16 units.
+    assert lua(at_return, "return require('gemma.client').get().offset_encoding") == "utf-16"
+    at_return.input("<Esc>")
+    lua(at_return, "vim.api.nvim_buf_set_lines(0, 1, 2, false, { '    s = \"👋\" + ' })")
+    at_return.command("call cursor(2, 1)")
+    at_return.input("A")
+    col = len('    s = "👋" + '.encode())
+    mark = wait_ghost(at_return, col)
+    assert mark["text"] == "a + b"
+    at_return.input("<M-l>")
+    wait_for(at_return, "vim.api.nvim_buf_get_lines(0, 1, 2, false)[1] == '    s = \"👋\" + a + b'", 5, "the insert")

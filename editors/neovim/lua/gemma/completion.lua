@@ -202,6 +202,7 @@ function M.request(kind)
     local here_row, here_col = cursor()
     if
       not M.enabled
+      or vim.fn.pumvisible() == 1 -- a completion menu is open: ghost text would clash with it
       or vim.api.nvim_get_current_buf() ~= bufnr
       or not in_insert_mode()
       or vim.b[bufnr].changedtick ~= tick
