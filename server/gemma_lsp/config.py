@@ -201,7 +201,7 @@ def _check_type(f: dataclasses.Field, value: Any) -> str | None:
     if annotation.startswith("str"):
         return None if isinstance(value, str) and value.strip() else "must be a non-empty string"
     if annotation.startswith("list[str]"):
-        ok = isinstance(value, list) and value and all(isinstance(v, str) for v in value)
+        ok = isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
         return None if ok else "must be a non-empty list of strings"
     return None
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 import pytest_lsp
 from lsprotocol import types
-from pygls.exceptions import JsonRpcRequestCancelled
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 from tests.conftest import server_command, server_env
@@ -66,26 +64,6 @@ async def test_inline_completion_after_incremental_edits(client: LanguageClient)
         assert "<|" not in item.insert_text
 
 
-async def test_cancel_request_stops_generation(client: LanguageClient):
-    open_document(client, URI, "x = 1\n")
-    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
-        settings={"gemma": {"maxNewTokens": 4000}}))
-    params = types.InlineCompletionParams(
-        text_document=types.TextDocumentIdentifier(uri=URI), position=types.Position(1, 0),
-        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Invoked))
-    msg_id = "cancel-me"
-    future = client.protocol.send_request_async(types.TEXT_DOCUMENT_INLINE_COMPLETION, params, msg_id=msg_id)
-    await asyncio.sleep(1.0)
-    client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=msg_id))
-    with pytest.raises(JsonRpcRequestCancelled):
-        await asyncio.wait_for(future, 30)
-    # The worker is free again at once: a short request completes.
-    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
-        settings={"gemma": {"maxNewTokens": 4}}))
-    result = await asyncio.wait_for(client.text_document_inline_completion_async(params), 30)
-    assert isinstance(result, types.InlineCompletionList)
-
-
 async def test_bad_settings_are_reported_and_defaults_kept(client: LanguageClient):
     client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
         settings={"gemma": {"draftTokens": 0, "dtype": "int3", "nonsense": True}}))
@@ -102,4 +80,4 @@ async def test_completion_for_unopened_document_is_empty(client: LanguageClient)
     result = await client.text_document_inline_completion_async(types.InlineCompletionParams(
         text_document=types.TextDocumentIdentifier(uri="file:///never/opened.py"), position=types.Position(0, 0),
         context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Invoked)))
-    assert result is None or result.items == []
+    assert result is None or not result.items

@@ -42,6 +42,7 @@ class GemmaServer(LanguageServer):
         self._engine_key: tuple | None = None
         self._load_task: asyncio.Task | None = None
         self.model_error: ModelUnavailable | None = None
+        self._init_problems: list[str] = []
 
     # ----- documents ------------------------------------------------------------------------
     def open_document(self, uri: str) -> Any:
@@ -214,7 +215,7 @@ def build_server(settings: Settings | None = None, allow_download: bool = True) 
     @server.feature(types.INITIALIZED)
     def on_initialized(ls: GemmaServer, params: types.InitializedParams) -> None:
         attach_logging(ls)
-        for problem in getattr(ls, "_init_problems", []):
+        for problem in ls._init_problems:
             ls.show_error(f"gemma-lsp settings: {problem}")
         ls.start_loading()
 
