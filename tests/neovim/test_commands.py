@@ -32,6 +32,10 @@ pytestmark = requires_nvim
 BUGGY = ["def add(a, b):", "    return a + c", ""]
 EXPLANATION = "The name `c` is not defined in `add`; you probably meant `b`."
 DEBUG_ANSWER = "`add` returns `a + c`, but only `a` and `b` exist: return `a + b`."
+DEBUG_EDIT_ANSWER = (
+    "`c` is undefined; this fixes it.\n\nbuggy.py\n<<<<<<< SEARCH\n    return a + c\n=======\n"
+    "    return a + b\n>>>>>>> REPLACE\n"
+)
 SLOW_ANSWER = {"text": "Still thinking about it. " * 40, "delay": 0.1}
 
 
@@ -56,7 +60,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_script(tmp / "script.json", {
         "explain": [EXPLANATION],
         "fix": ["```python\n    return a + b\n```"],
-        "debug": [DEBUG_ANSWER, SLOW_ANSWER],
+        "debug": [DEBUG_ANSWER, DEBUG_EDIT_ANSWER, SLOW_ANSWER],
         "completion": [""],
     })
     return tmp
@@ -160,7 +164,7 @@ def test_gemma_debug_shows_progress_and_the_answer(buggy: pynvim.Nvim):
     lua(buggy, "_G.seen.progress = {}; require('gemma.float').last = nil")
     buggy.command("GemmaDebug why does add(1, 2) fail?")
     result = wait_for(buggy, "require('gemma.debug').last_result", 60, "the debug answer")
-    assert result.get("answer", "").strip() == DEBUG_ANSWER, result
+    assert DEBUG_ANSWER in result.get("answer", ""), result
     # The session's steps came as work-done progress (under our token or one the server created).
     kinds = [p["kind"] for p in lua(buggy, "return _G.seen.progress")]
     assert kinds and kinds[0] == "begin" and kinds[-1] == "end", kinds
@@ -169,6 +173,17 @@ def test_gemma_debug_shows_progress_and_the_answer(buggy: pynvim.Nvim):
     assert DEBUG_ANSWER in float_text
     log = lua(buggy, "return table.concat(require('gemma.log').lines(), '\\n')")
     assert "debug: finished" in log
+
+
+@needs_debug
+def test_gemma_debug_applies_the_proposed_edit(buggy: pynvim.Nvim):
+    # debug.apply_edit = 'apply' in these tests ('ask' offers it through vim.ui.select).
+    lua(buggy, "require('gemma.debug').last_result = nil")
+    buggy.command("GemmaDebug")
+    result = wait_for(buggy, "require('gemma.debug').last_result", 60, "the debug answer")
+    assert result.get("edit"), result
+    wait_for(buggy, "vim.api.nvim_buf_get_lines(vim.fn.bufnr('buggy.py'), 1, 2, false)[1] == '    return a + b'", 10,
+             "the edit in buggy.py")
 
 
 @needs_debug
