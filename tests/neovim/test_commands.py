@@ -88,7 +88,12 @@ def editor(workspace: Path) -> Iterator[pynvim.Nvim]:
 def buggy(editor: pynvim.Nvim) -> pynvim.Nvim:
     """buggy.py's text restored, in Normal mode, with a linter's diagnostic on `c` (line 2)."""
     editor.input("<Esc>")
-    lua(editor, "vim.cmd('silent! only')")
+    lua(editor, """
+        for _, win in ipairs(vim.api.nvim_list_wins()) do
+          if vim.api.nvim_win_get_config(win).relative ~= '' then vim.api.nvim_win_close(win, true) end
+        end
+        vim.cmd('silent! only | buffer buggy.py')
+    """)
     lua(editor, "vim.api.nvim_buf_set_lines(0, 0, -1, false, ...)", BUGGY[:-1])
     lua(editor, """
         local ns = vim.api.nvim_create_namespace('test-linter')
