@@ -123,3 +123,49 @@ def test_lua_is_formatted_with_stylua():
 
     result = subprocess.run(["node", "scripts/stylua.cjs", "--check"], cwd=PLUGIN, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("text", "word", "line"), [
+    ("foo(bar)", "foo", "foo(bar)"),
+    ("  + b\nnext", "  +", "  + b"),
+    ("(x)", "(", "(x)"),
+    ("\n    return x", "\n    ", "\n    return x"),
+    ("   ", "   ", "   "),
+])
+def test_partial_accept_splits_words_and_lines(nvim: pynvim.Nvim, text: str, word: str, line: str):
+    c = "require('gemma.completion')"
+    assert lua(nvim, f"return {c}.next_word(...)", text) == word
+    assert lua(nvim, f"return {c}.next_line(...)", text) == line
+
+
+def test_context_json_is_pretty_printed_with_sorted_keys(nvim: pynvim.Nvim):
+    import json
+
+    value = {"b": [1, 2.5, "x\n\"y\""], "a": {"nested": True, "none": None}, "empty": []}
+    text = lua(nvim, "return require('gemma.json').pretty(vim.json.decode(...))", json.dumps(value))
+    assert json.loads(text) == value
+    assert text.index('"a"') < text.index('"b"') < text.index('"empty"')
+    assert text.splitlines()[1] == '  "a": {'
+
+
+def test_diagnostics_from_any_source_convert_to_lsp_with_utf16_columns(nvim: pynvim.Nvim):
+    result = lua(nvim, """
+        vim.api.nvim_buf_set_lines(0, 0, -1, false, { 'x = 1', 's = "é" + c', 'y = 2' })
+        local ns = vim.api.nvim_create_namespace('some-linter')
+        -- byte columns: "é" is 2 bytes, so `c` starts at byte 11 but UTF-16 unit 10.
+        vim.diagnostic.set(ns, 0, {
+          { lnum = 1, col = 11, end_lnum = 1, end_col = 12, message = "undefined name 'c'", source = 'pyflakes',
+            severity = vim.diagnostic.severity.ERROR },
+          { lnum = 2, col = 0, end_lnum = 2, end_col = 1, message = 'elsewhere' },
+        })
+        vim.api.nvim_win_set_cursor(0, { 2, 0 })
+        local d = require('gemma.diagnostics')
+        local range = { start = { line = 1, character = 0 }, ['end'] = { line = 1, character = 3 } }
+        return { d.in_range(0, range), d.at_cursor(0) }
+    """)
+    in_range, at_cursor = result
+    assert len(in_range) == 1
+    assert in_range[0]["range"] == {"start": {"line": 1, "character": 10}, "end": {"line": 1, "character": 11}}
+    assert in_range[0]["message"] == "undefined name 'c'" and in_range[0]["severity"] == 1
+    assert in_range[0]["source"] == "pyflakes"
+    assert at_cursor == in_range[0]
