@@ -169,3 +169,26 @@ def test_diagnostics_from_any_source_convert_to_lsp_with_utf16_columns(nvim: pyn
     assert in_range[0]["message"] == "undefined name 'c'" and in_range[0]["severity"] == 1
     assert in_range[0]["source"] == "pyflakes"
     assert at_cursor == in_range[0]
+
+
+def test_on_neovim_012_the_keys_drive_the_native_inline_completion(nvim: pynvim.Nvim):
+    # Neovim 0.12's vim.lsp.inline_completion cannot run here (0.11.4): stand in for its documented
+    # API (get() accepts and returns whether it did, select({count}) cycles) to check the wiring.
+    calls = lua(nvim, """
+        _G.native_calls = {}
+        vim.lsp.inline_completion = {
+          enable = function(on, filter) table.insert(_G.native_calls, { 'enable', on }) end,
+          get = function() table.insert(_G.native_calls, { 'get' }); return true end,
+          select = function(opts) table.insert(_G.native_calls, { 'select', opts.count }) end,
+        }
+        require('gemma').setup({ server = { autostart = false } })
+        local events = {}
+        for _, a in ipairs(vim.api.nvim_get_autocmds({ group = 'gemma' })) do events[a.event] = true end
+        vim.cmd('startinsert')
+        return { native = require('gemma.completion').native(), events = events }
+    """)
+    assert calls["native"] is True
+    assert "LspAttach" in calls["events"] and "TextChangedI" not in calls["events"]  # no own ghost text
+    nvim.input("<M-l><M-]><M-[>")
+    seen = lua(nvim, "vim.wait(2000, function() return #_G.native_calls >= 3 end); return _G.native_calls")
+    assert seen == [["get"], ["select", 1], ["select", -1]]

@@ -9,7 +9,15 @@ if vim.fn.has('nvim-0.11') == 0 then
   return
 end
 
-vim.api.nvim_set_hl(0, 'GemmaSuggestion', { link = 'Comment', default = true })
+local function set_highlights()
+  vim.api.nvim_set_hl(0, 'GemmaSuggestion', { link = 'Comment', default = true })
+end
+set_highlights()
+-- A colorscheme clears highlight groups; put the default link back.
+vim.api.nvim_create_autocmd('ColorScheme', {
+  group = vim.api.nvim_create_augroup('gemma.highlights', { clear = true }),
+  callback = set_highlights,
+})
 
 local command = vim.api.nvim_create_user_command
 
