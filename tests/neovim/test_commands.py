@@ -3,8 +3,9 @@ real server (scripted engine).
 
 Fixture: `editor` — an embedded Neovim with the plugin set up, editing buggy.py (line 2 uses an
 undefined name) in a temporary workspace, attached to gemma-lsp (`--model tiny --script`). The script
-answers Explain with EXPLANATION, Fix with a corrected line 2, the first debug session at once with
-DEBUG_ANSWER and later ones slowly (so they can be cancelled).
+answers Explain with EXPLANATION, Fix with a corrected function, the first debug session with a
+read_file call then DEBUG_ANSWER, the second with a SEARCH/REPLACE edit, and later ones slowly (so
+they can be cancelled).
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ pytestmark = requires_nvim
 BUGGY = ["def add(a, b):", "    return a + c", ""]
 EXPLANATION = "The name `c` is not defined in `add`; you probably meant `b`."
 DEBUG_ANSWER = "`add` returns `a + c`, but only `a` and `b` exist: return `a + b`."
+READ_BUGGY = '<|tool_call>call:read_file{path:<|"|>buggy.py<|"|>}<tool_call|>'
 DEBUG_EDIT_ANSWER = (
-    "`c` is undefined; this fixes it.\n\nbuggy.py\n<<<<<<< SEARCH\n    return a + c\n=======\n"
-    "    return a + b\n>>>>>>> REPLACE\n"
+    "`c` is undefined; this fixes it.\n\nbuggy.py\n```python\n<<<<<<< SEARCH\n    return a + c\n=======\n"
+    "    return a + b\n>>>>>>> REPLACE\n```\n<turn|>"
 )
 SLOW_ANSWER = {"text": "Still thinking about it. " * 40, "delay": 0.1}
 
@@ -59,8 +61,9 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (tmp / "test_buggy.py").write_text("from buggy import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n")
     write_script(tmp / "script.json", {
         "explain": [EXPLANATION],
-        "fix": ["```python\n    return a + b\n```"],
-        "debug": [DEBUG_ANSWER, DEBUG_EDIT_ANSWER, SLOW_ANSWER],
+        # The fix region is the enclosing function: the model rewrites all of it.
+        "fix": ["```python\ndef add(a, b):\n    return a + b\n```"],
+        "debug": [READ_BUGGY, DEBUG_ANSWER, DEBUG_EDIT_ANSWER, SLOW_ANSWER],
         "completion": [""],
     })
     return tmp
@@ -171,8 +174,11 @@ def test_gemma_debug_shows_progress_and_the_answer(buggy: pynvim.Nvim):
     result = wait_for(buggy, "require('gemma.debug').last_result", 60, "the debug answer")
     assert DEBUG_ANSWER in result.get("answer", ""), result
     # The session's steps came as work-done progress (under our token or one the server created).
-    kinds = [p["kind"] for p in lua(buggy, "return _G.seen.progress")]
+    progress = lua(buggy, "return _G.seen.progress")
+    kinds = [p["kind"] for p in progress]
     assert kinds and kinds[0] == "begin" and kinds[-1] == "end", kinds
+    assert any("buggy.py" in (p.get("message") or "") for p in progress), progress  # the read_file step
+    assert all(p["token"] == "gemma-debug-1" for p in progress), progress  # on the token we gave
     float_text = lua(buggy, "local f = require('gemma.float').last;"
                             " return table.concat(vim.api.nvim_buf_get_lines(f.bufnr, 0, -1, false), '\\n')")
     assert DEBUG_ANSWER in float_text

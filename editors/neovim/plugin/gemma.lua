@@ -40,9 +40,10 @@ end, { desc = 'Gemma: cancel the running debug session' })
 command('GemmaExplain', function(o)
   require('gemma.actions').explain_here(
     o.range > 0 and o.line1 or nil,
-    o.range > 0 and o.line2 or nil
+    o.range > 0 and o.line2 or nil,
+    o.args
   )
-end, { range = true, desc = 'Gemma: explain the diagnostic, selection or line' })
+end, { nargs = '*', range = true, desc = 'Gemma: explain the diagnostic, selection or line' })
 
 command(
   'GemmaFix',

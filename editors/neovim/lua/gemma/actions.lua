@@ -108,10 +108,12 @@ function M.client_commands()
   return { ['gemma.explain'] = wrap(M.explain), ['gemma.fix'] = wrap(M.fix) }
 end
 
---- :GemmaExplain — explains the diagnostic under the cursor, the given range, or the line.
+--- :GemmaExplain [question] — explains the diagnostic under the cursor, the given range, or the
+--- line; a question steers the explanation.
 ---@param line1 integer|nil
 ---@param line2 integer|nil
-function M.explain_here(line1, line2)
+---@param question string|nil
+function M.explain_here(line1, line2, question)
   local client = client_mod.require()
   if not client then
     return
@@ -119,7 +121,13 @@ function M.explain_here(line1, line2)
   local range, diagnostic = M.current_range(client, line1, line2)
   local bufnr = vim.api.nvim_get_current_buf()
   M.explain(client, bufnr, {
-    { uri = vim.uri_from_bufnr(bufnr), range = range, diagnostic = diagnostic },
+    {
+      uri = vim.uri_from_bufnr(bufnr),
+      range = range,
+      diagnostic = diagnostic,
+      version = vim.lsp.util.buf_versions[bufnr],
+      question = question ~= '' and question or nil,
+    },
   })
 end
 
@@ -144,6 +152,7 @@ function M.fix_here(line1, line2, instruction)
       range = range,
       diagnostic = instruction == nil and diagnostic or nil,
       instruction = instruction,
+      version = vim.lsp.util.buf_versions[bufnr],
     },
   })
 end

@@ -48,10 +48,17 @@ end
 ---@param client vim.lsp.Client
 ---@param result table {answer, edit, stopReason, transcript}
 local function show_result(client, result)
-  local answer = type(result.answer) == 'string' and result.answer or '(no answer)'
-  local text = answer
+  local text = type(result.answer) == 'string' and result.answer or '(no answer)'
+  local notes = {}
+  if type(result.editMessage) == 'string' and result.editMessage ~= '' then
+    notes[#notes + 1] = '*' .. result.editMessage .. '*'
+  end
   if result.stopReason and result.stopReason ~= 'answered' then
-    text = text .. '\n\n---\n*stopped: ' .. tostring(result.stopReason) .. '*'
+    local limit = type(result.limit) == 'string' and (' (' .. result.limit .. ')') or ''
+    notes[#notes + 1] = '*stopped: ' .. tostring(result.stopReason) .. limit .. '*'
+  end
+  if #notes > 0 then
+    text = text .. '\n\n---\n' .. table.concat(notes, '\n\n')
   end
   require('gemma.float').open(text, { title = 'Gemma: debug' })
   if type(result.edit) == 'table' then
@@ -90,6 +97,9 @@ function M.start(question, line1, line2)
   end
   counter = counter + 1
   local token = 'gemma-debug-' .. counter
+  -- The token goes in the arguments too: pygls does not hand a command the params' own token.
+  args.workDoneToken = token
+  args.version = vim.lsp.util.buf_versions[bufnr]
   log.add('INFO', 'debug: started' .. (args.question and (': ' .. args.question) or ''))
   vim.notify('gemma: debugging… (:GemmaCancel to stop)', vim.log.levels.INFO)
   local id = client_mod.execute(client, bufnr, 'gemma.debug', { args }, function(err, result)
