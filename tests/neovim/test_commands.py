@@ -107,11 +107,11 @@ def buggy(editor: pynvim.Nvim) -> pynvim.Nvim:
     return editor
 
 
-def choose_code_action(nvim: pynvim.Nvim, prefix: str) -> list[str]:
+def choose_code_action(nvim: pynvim.Nvim, prefix: str, code_action_opts: dict | None = None) -> list[str]:
     """Opens vim.lsp.buf.code_action()'s menu, picks the first entry starting with `prefix`, and
     returns the menu's titles."""
     lua(nvim, """
-        local prefix = ...
+        local prefix, opts = ...
         _G.seen.menu = nil
         vim.ui.select = function(items, opts, on_choice)
           local titles, pick = {}, nil
@@ -123,8 +123,8 @@ def choose_code_action(nvim: pynvim.Nvim, prefix: str) -> list[str]:
           _G.seen.menu = titles
           on_choice(pick and items[pick] or nil, pick)
         end
-        vim.lsp.buf.code_action()
-    """, prefix)
+        vim.lsp.buf.code_action(opts)
+    """, prefix, code_action_opts or {})
     return wait_for(nvim, "_G.seen.menu", 30, "the code action menu")
 
 
@@ -136,6 +136,24 @@ def test_fix_from_the_code_action_menu_edits_the_buffer(buggy: pynvim.Nvim):
     assert any(t.startswith("Explain") for t in menu), menu
     wait_for(buggy, "vim.api.nvim_buf_get_lines(0, 1, 2, false)[1] == '    return a + b'", 60, "the fix")
     assert buggy.current.buffer[:] == ["def add(a, b):", "    return a + b"]
+
+
+@needs_code_actions
+def test_fix_refactor_selection_asks_what_to_change_and_applies_the_servers_edit(buggy: pynvim.Nvim):
+    lua(buggy, """
+        vim.diagnostic.reset()
+        _G.seen.prompts = {}
+        vim.ui.input = function(opts, on_confirm)
+          table.insert(_G.seen.prompts, opts.prompt)
+          on_confirm('use b instead of c')
+        end
+    """)
+    menu = choose_code_action(buggy, "Fix/refactor", {"range": {"start": [1, 0], "end": [2, 15]}})
+    assert "Explain selection" in menu, menu
+    wait_for(buggy, "vim.api.nvim_buf_get_lines(0, 1, 2, false)[1] == '    return a + b'", 60, "the refactor")
+    assert lua(buggy, "return _G.seen.prompts") == ["Gemma: what should change? "]
+    wait_for(buggy, "vim.iter(_G.seen.notify):any(function(n) return n[1]:find('applied') ~= nil end)", 10,
+             "the fix's result message")
 
 
 @needs_code_actions
