@@ -75,7 +75,10 @@ def editor(workspace: Path) -> Iterator[pynvim.Nvim]:
         setup_plugin(nvim, workspace / "script.json", completion={"auto_trigger": False})
         # Record what the user would see: notifications, progress, and the code action menu.
         lua(nvim, """
-            _G.seen = { notify = {}, progress = {}, menu = {} }
+            _G.seen = { notify = {}, progress = {}, menu = {}, status = {} }
+            vim.api.nvim_create_autocmd('User', { pattern = 'GemmaStatus', callback = function(args)
+              table.insert(_G.seen.status, args.data.state)
+            end })
             vim.notify = function(msg, level) table.insert(_G.seen.notify, { msg, level or 2 }) end
             vim.api.nvim_create_autocmd('LspProgress', { callback = function(args)
               local v = args.data.params.value
@@ -271,6 +274,9 @@ def test_gemma_status_and_log_show_what_the_server_reported(buggy: pynvim.Nvim):
     status = lua(buggy, "return _G.seen.notify[#_G.seen.notify][1]")
     assert "state: ready" in status and "engine: scripted" in status
     assert lua(buggy, "return require('gemma').statusline()").startswith("gemma: ready")
+    # Statuslines hear about every state change through User GemmaStatus.
+    states = lua(buggy, "return _G.seen.status")
+    assert "loading" in states and "ready" in states, states
     buggy.command("GemmaLog")
     assert buggy.current.buffer.name == "gemma://log"
     text = "\n".join(buggy.current.buffer[:])

@@ -13,7 +13,8 @@ from pathlib import Path
 import pynvim
 import pytest
 
-from tests.neovim.nvim_support import PLUGIN, lua, nvim_session, requires_nvim
+from tests.conftest import SERVER_SRC
+from tests.neovim.nvim_support import PLUGIN, lua, nvim_session, open_and_attach, requires_nvim
 
 pytestmark = requires_nvim
 
@@ -192,3 +193,19 @@ def test_on_neovim_012_the_keys_drive_the_native_inline_completion(nvim: pynvim.
     nvim.input("<M-l><M-]><M-[>")
     seen = lua(nvim, "vim.wait(2000, function() return #_G.native_calls >= 3 end); return _G.native_calls")
     assert seen == [["get"], ["select", 1], ["select", -1]]
+
+
+def test_checkhealth_warns_that_the_tiny_model_is_a_placeholder(nvim: pynvim.Nvim, tmp_path: Path):
+    import sys
+
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "a.py").write_text("x = 1\n")
+    lua(nvim, "require('gemma').setup(...)", {"server": {
+        "cmd": [sys.executable, "-m", "gemma_lsp", "--model", "tiny", "--offline"],
+        "cmd_env": {"PYTHONPATH": str(SERVER_SRC), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
+    }})
+    open_and_attach(nvim, tmp_path / "a.py", timeout_s=120)
+    nvim.command("checkhealth gemma")
+    report = "\n".join(nvim.current.buffer[:])
+    assert "OK Model tiny: ready on cpu" in report, report
+    assert "WARNING The model is a placeholder (tiny random weights)" in report, report
