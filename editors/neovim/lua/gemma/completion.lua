@@ -353,7 +353,8 @@ end
 ---@return boolean accepted
 function M.accept(what)
   if M.native() then
-    return vim.lsp.inline_completion.get() == true
+    -- The native API accepts whole suggestions only; word/line fall through to the key.
+    return (what == nil or what == 'all') and vim.lsp.inline_completion.get() == true
   end
   local bufnr = vim.api.nvim_get_current_buf()
   local st = states[bufnr]
