@@ -101,7 +101,6 @@ def setup_plugin(nvim: pynvim.Nvim, script: Path, **opts: Any) -> None:
             "settings": {"maxNewTokens": 32},
         },
         "completion": {"debounce_ms": 30},
-        "debug": {"apply_edit": "apply"},
     }
     for key, value in opts.items():
         config.setdefault(key, {}).update(value) if isinstance(value, dict) else config.__setitem__(key, value)

@@ -208,12 +208,22 @@ def test_gemma_debug_shows_progress_and_the_answer(buggy: pynvim.Nvim):
 
 
 @needs_debug
-def test_gemma_debug_applies_the_proposed_edit(buggy: pynvim.Nvim):
-    # debug.apply_edit = 'apply' in these tests ('ask' offers it through vim.ui.select).
-    lua(buggy, "require('gemma.debug').last_result = nil")
+def test_gemma_debug_offers_the_proposed_edit_and_applies_it(buggy: pynvim.Nvim):
+    # debug.apply_edit = 'ask' (the default): the user is offered the edit and takes it.
+    lua(buggy, """
+        require('gemma.debug').last_result = nil
+        _G.seen.offers = {}
+        vim.ui.select = function(items, opts, on_choice)
+          table.insert(_G.seen.offers, { opts.prompt, items })
+          on_choice(items[1], 1)
+        end
+    """)
     buggy.command("GemmaDebug")
     result = wait_for(buggy, "require('gemma.debug').last_result", 60, "the debug answer")
     assert result.get("edit"), result
+    assert lua(buggy, "return _G.seen.offers") == [
+        ["Gemma proposes an edit:", ["Apply the proposed edit", "Discard it"]]
+    ]
     wait_for(buggy, "vim.api.nvim_buf_get_lines(vim.fn.bufnr('buggy.py'), 1, 2, false)[1] == '    return a + b'", 10,
              "the edit in buggy.py")
 
