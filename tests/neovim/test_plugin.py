@@ -209,3 +209,27 @@ def test_checkhealth_warns_that_the_tiny_model_is_a_placeholder(nvim: pynvim.Nvi
     report = "\n".join(nvim.current.buffer[:])
     assert "OK Model tiny: ready on cpu" in report, report
     assert "WARNING The model is a placeholder (tiny random weights)" in report, report
+
+
+def test_an_item_whose_range_covers_typed_and_following_text_replaces_it(nvim: pynvim.Nvim):
+    # LSP lets an item replace a range around the cursor: here `foo(` was typed and `bar)` follows.
+    lua(nvim, "require('gemma').setup({ server = { autostart = false } })")
+    nvim.current.buffer[:] = ["x = foo(bar)"]
+    nvim.command("call cursor(1, 9)")  # on the `b`: Insert mode puts the cursor after `foo(`
+    nvim.input("i")
+    lua(nvim, "vim.wait(1000, function() return vim.api.nvim_get_mode().mode == 'i' end)")
+    result = {"items": [
+        {"insertText": "foo(baz)", "range": {"start": {"line": 0, "character": 4}, "end": {"line": 0, "character": 12}}},
+        {"insertText": "nope", "range": {"start": {"line": 0, "character": 4}, "end": {"line": 0, "character": 8}}},
+        {"insertText": {"kind": "snippet", "value": "qux(${1:arg})$0"}},
+    ]}
+    usable = lua(nvim, "return require('gemma.completion').present(0, { id = 0, offset_encoding = 'utf-16' }, ...)",
+                 result)
+    assert usable == 2  # "nope" disagrees with the typed `foo(` and is dropped
+    assert lua(nvim, "return require('gemma.completion').visible_text()") == "baz)"
+    lua(nvim, "require('gemma.completion').cycle(1)")
+    assert lua(nvim, "return require('gemma.completion').visible_text()") == "qux(arg)"  # snippet as text
+    lua(nvim, "require('gemma.completion').cycle(-1)")
+    assert lua(nvim, "return require('gemma.completion').accept()") is True
+    assert nvim.current.buffer[:] == ["x = foo(baz)"]  # `bar)` was replaced, not pushed right
+    assert tuple(nvim.current.window.cursor) == (1, 12)

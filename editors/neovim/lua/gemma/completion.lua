@@ -175,6 +175,24 @@ local function render(bufnr)
   }
 end
 
+--- Shows the first usable item of an inlineCompletion `result` at the cursor of `bufnr` (0 or the
+--- current buffer). Returns how many items were usable.
+---@param bufnr integer
+---@param client {id: integer, offset_encoding: string}
+---@param result lsp.InlineCompletionList|lsp.InlineCompletionItem[]|nil
+---@return integer
+function M.present(bufnr, client, result)
+  bufnr = bufnr == 0 and vim.api.nvim_get_current_buf() or bufnr
+  local row, col = cursor()
+  local items = normalize(result, client, bufnr, row, col)
+  if #items > 0 then
+    local st = state(bufnr)
+    st.items, st.index = items, 1
+    render(bufnr)
+  end
+  return #items
+end
+
 --- Asks the server for a suggestion at the cursor of the current buffer.
 ---@param kind integer|nil InlineCompletionTriggerKind (default Automatic)
 function M.request(kind)
@@ -211,11 +229,7 @@ function M.request(kind)
     then
       return -- the buffer moved on: this answer is stale
     end
-    local items = normalize(result, client, bufnr, row, col)
-    if #items > 0 then
-      st.items, st.index = items, 1
-      render(bufnr)
-    end
+    M.present(bufnr, client, result)
   end, bufnr)
   if ok and id then
     request.id = id
