@@ -174,7 +174,7 @@ def test_explain_from_the_code_action_menu_opens_a_markdown_float(buggy: pynvim.
     assert info["relative"] == "editor" and info["ft"] == "markdown" and info["current"]
     assert EXPLANATION in info["text"]
     buggy.input("q")
-    wait_for(buggy, f"not vim.api.nvim_win_is_valid({win})", 5, "q to close the float")
+    wait_for(buggy, f"not vim.api.nvim_win_is_valid({win})", 15, "q to close the float")
     assert buggy.current.buffer[:] == BUGGY[:-1]  # explaining changes nothing
 
 

@@ -51,7 +51,7 @@ def _insert_at_end_of_line_2(editor: pynvim.Nvim, source: str) -> pynvim.Nvim:
     lua(editor, "require('gemma.completion').toggle(true)")
     editor.command("call cursor(2, 1)")
     editor.input("A")
-    wait_for(editor, "vim.api.nvim_get_mode().mode == 'i'", 5, "insert mode")
+    wait_for(editor, "vim.api.nvim_get_mode().mode == 'i'", 15, "insert mode")
     return editor
 
 
@@ -94,7 +94,7 @@ def test_multiline_suggestion_draws_the_rest_as_virtual_lines(at_blank: pynvim.N
 def test_typing_something_else_clears_the_suggestion_and_asks_again(at_return: pynvim.Nvim):
     wait_ghost(at_return, 11)
     at_return.input("x")
-    wait_for(at_return, "vim.api.nvim_get_current_line() == '    return x'", 5, "the typed x")
+    wait_for(at_return, "vim.api.nvim_get_current_line() == '    return x'", 15, "the typed x")
     # The suggestion for `return ` is gone at once; a new one may already stand after the x.
     assert all(m["col"] != 11 for m in ghost_marks(at_return)), ghost_marks(at_return)
     wait_ghost(at_return, 12)
@@ -103,14 +103,14 @@ def test_typing_something_else_clears_the_suggestion_and_asks_again(at_return: p
 def test_typing_the_suggestions_next_characters_keeps_the_rest(at_return: pynvim.Nvim):
     wait_ghost(at_return, 11)
     at_return.input("a")
-    wait_for(at_return, "require('gemma.completion').visible_text() == ' + b'", 5, "the suggestion minus the typed a")
+    wait_for(at_return, "require('gemma.completion').visible_text() == ' + b'", 15, "the suggestion minus the typed a")
     assert ghost_marks(at_return) == [{"row": 1, "col": 12, "text": " + b", "lines": []}]
 
 
 def test_accept_inserts_the_whole_suggestion(at_return: pynvim.Nvim):
     wait_ghost(at_return, 11)
     at_return.input("<M-l>")
-    wait_for(at_return, "vim.api.nvim_get_current_line() == '    return a + b'", 5, "the insert")
+    wait_for(at_return, "vim.api.nvim_get_current_line() == '    return a + b'", 15, "the insert")
     assert at_return.current.buffer[:] == ["def add(a, b):", "    return a + b"]
     assert tuple(at_return.current.window.cursor) == (2, 16)
 
@@ -118,7 +118,7 @@ def test_accept_inserts_the_whole_suggestion(at_return: pynvim.Nvim):
 def test_accept_inserts_every_line_of_a_block(at_blank: pynvim.Nvim):
     wait_ghost(at_blank, 4)
     at_blank.input("<M-l>")
-    wait_for(at_blank, "vim.api.nvim_get_current_line() == '    return a - b'", 5, "the insert")
+    wait_for(at_blank, "vim.api.nvim_get_current_line() == '    return a - b'", 15, "the insert")
     assert at_blank.current.buffer[:] == ["def add(a, b):", "    a + b", "    return a - b"]
     assert tuple(at_blank.current.window.cursor) == (3, 16)
 
@@ -126,25 +126,25 @@ def test_accept_inserts_every_line_of_a_block(at_blank: pynvim.Nvim):
 def test_accept_word_and_line_insert_parts_and_keep_the_rest_shown(at_blank: pynvim.Nvim):
     wait_ghost(at_blank, 4)
     at_blank.input("<M-Right>")
-    wait_for(at_blank, "vim.api.nvim_get_current_line() == '    a'", 5, "the first word")
+    wait_for(at_blank, "vim.api.nvim_get_current_line() == '    a'", 15, "the first word")
     assert ghost_marks(at_blank) == [{"row": 1, "col": 5, "text": " + b", "lines": ["    return a - b"]}]
     at_blank.input("<M-Down>")
-    wait_for(at_blank, "vim.api.nvim_get_current_line() == '    a + b'", 5, "the rest of the line")
+    wait_for(at_blank, "vim.api.nvim_get_current_line() == '    a + b'", 15, "the rest of the line")
     assert lua(at_blank, "return require('gemma.completion').visible_text()") == "\n    return a - b"
     at_blank.input("<M-Down>")
-    wait_for(at_blank, "vim.api.nvim_buf_line_count(0) == 3", 5, "the next line")
+    wait_for(at_blank, "vim.api.nvim_buf_line_count(0) == 3", 15, "the next line")
     assert at_blank.current.buffer[2] == "    return a - b"
 
 
 def test_dismiss_and_leaving_insert_mode_clear_the_suggestion(at_return: pynvim.Nvim):
     wait_ghost(at_return, 11)
     at_return.input("<C-]>")
-    wait_for(at_return, "require('gemma.completion').visible_text() == nil", 5, "dismiss")
+    wait_for(at_return, "require('gemma.completion').visible_text() == nil", 15, "dismiss")
     assert ghost_marks(at_return) == []
     lua(at_return, "require('gemma.completion').cycle(1)")  # asks again explicitly
     wait_ghost(at_return, 11)
     at_return.input("<Esc>")
-    wait_for(at_return, "vim.api.nvim_get_mode().mode == 'n'", 5, "normal mode")
+    wait_for(at_return, "vim.api.nvim_get_mode().mode == 'n'", 15, "normal mode")
     assert ghost_marks(at_return) == []
     assert at_return.current.buffer[1] == "    return "
 
@@ -188,13 +188,13 @@ def test_setup_again_remaps_keys_and_tab_falls_through_when_nothing_is_shown(edi
         assert groups == 1  # the second setup replaced the autocmds instead of adding to them
         wait_ghost(editor, 11)
         editor.input("<Tab>")
-        wait_for(editor, "vim.api.nvim_get_current_line() == '    return a + b'", 5, "Tab to accept")
+        wait_for(editor, "vim.api.nvim_get_current_line() == '    return a + b'", 15, "Tab to accept")
         # The old accept key is gone: the second setup replaced the keymaps.
         assert lua(editor, "return vim.fn.maparg('<M-l>', 'i')") == ""
         lua(editor, "require('gemma.completion').toggle(false)")
         editor.input("<Tab>")
         # (the python ftplugin's expandtab makes the Tab spaces)
-        wait_for(editor, "vim.api.nvim_get_current_line():match('^    return a %+ b%s+$')", 5, "a plain Tab")
+        wait_for(editor, "vim.api.nvim_get_current_line():match('^    return a %+ b%s+$')", 15, "a plain Tab")
     finally:
         lua(editor, "local c = require('gemma.config').current; c.completion.keymaps.accept = '<M-l>';"
                     "require('gemma').setup(c)")
@@ -211,4 +211,4 @@ def test_suggestion_after_non_ascii_text_lands_at_the_cursor(at_return: pynvim.N
     mark = wait_ghost(at_return, col)
     assert mark["text"] == "a + b"
     at_return.input("<M-l>")
-    wait_for(at_return, "vim.api.nvim_buf_get_lines(0, 1, 2, false)[1] == '    s = \"👋\" + a + b'", 5, "the insert")
+    wait_for(at_return, "vim.api.nvim_buf_get_lines(0, 1, 2, false)[1] == '    s = \"👋\" + a + b'", 15, "the insert")
