@@ -22,6 +22,7 @@ URI_A = "file:///tmp/gemma-lsp-reliability/a.py"
 URI_B = "file:///tmp/gemma-lsp-reliability/b.py"
 TEXT = "def area(w, h):\n    return \n"
 OPTIONS = {"gemma": {"maxNewTokens": 12}}
+SUCCESS = " chars ("  # in the server's log line for every completion the model served
 
 
 class Faulty:
@@ -35,7 +36,7 @@ class Faulty:
         (self.folder / kind).unlink(missing_ok=True)
 
     def successes(self) -> int:
-        return sum(t.startswith("INFO gemma_lsp.lsp.completion: completion:") for t in self.server.log_messages())
+        return sum(SUCCESS in t for t in self.server.log_messages())
 
     def failures(self) -> list[str]:
         return [t for t in self.server.log_messages() if "completion failed" in t]
@@ -62,8 +63,20 @@ def _env(**extra: str) -> dict[str, str]:
     return server_env(**extra)
 
 
+def _type(server: RawServer, uri: str) -> dict:
+    """Type one more character after `return ` (so the completion cache cannot answer); the new
+    cursor's completion params."""
+    typed: dict[str, int] = server.__dict__.setdefault("typed", {})  # per server: its documents
+    col = 11 + typed.get(uri, 0)
+    typed[uri] = typed.get(uri, 0) + 1
+    version = 1 + typed[uri]
+    server.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": version}, "contentChanges": [
+        {"range": {"start": {"line": 1, "character": col}, "end": {"line": 1, "character": col}}, "text": "w"}]})
+    return completion_params(1, col + 1, uri)
+
+
 def _complete(server: RawServer, uri: str = URI_A, timeout: float = 60.0) -> dict:
-    reply = server.request("textDocument/inlineCompletion", completion_params(1, 11, uri), timeout)
+    reply = server.request("textDocument/inlineCompletion", _type(server, uri), timeout)
     assert "result" in reply, reply
     return reply["result"]
 
@@ -73,7 +86,7 @@ def _complete(server: RawServer, uri: str = URI_A, timeout: float = 60.0) -> dic
 def test_a_fault_in_the_worker_fails_only_that_request_and_the_next_succeeds(faulty: Faulty, kind: str, error: str):
     server = faulty.server
     _complete(server)
-    server.wait_log("completion:")
+    server.wait_log(SUCCESS)
     before = faulty.successes()
     faulty.inject(kind)
     assert _complete(server) == {"items": []}
@@ -81,7 +94,7 @@ def test_a_fault_in_the_worker_fails_only_that_request_and_the_next_succeeds(fau
     failure = server.wait_log("completion failed")
     assert f"generation failed: {error}" in failure and "injected" in failure
     _complete(server)
-    server.wait_log("completion:")
+    server.wait_log(SUCCESS)
     assert faulty.successes() == before + 1 and len(faulty.failures()) == 1
     status = server.request("workspace/executeCommand", {"command": "gemma.status"})["result"]
     assert status["state"] == "ready"
@@ -93,13 +106,13 @@ def test_a_fault_fails_the_running_request_not_the_queued_one(faulty: Faulty):
     ids = [server.next_id(), server.next_id()]
     for msg_id, uri in zip(ids, (URI_A, URI_B), strict=True):
         server.send({"jsonrpc": "2.0", "id": msg_id, "method": "textDocument/inlineCompletion",
-                     "params": completion_params(1, 11, uri)})
+                     "params": _type(server, uri)})
     threading.Event().wait(0.5)  # A is decoding (slowly), B waits in the queue
     faulty.inject("oom")
     faulty.clear("slow")
     replies = [server.response(msg_id, 60) for msg_id in ids]
     assert all("result" in r for r in replies), replies
-    server.wait_log("completion:")
+    server.wait_log(SUCCESS)
     assert len(faulty.failures()) == 1 and faulty.successes() == 1
 
 
@@ -111,7 +124,7 @@ def test_switching_the_model_while_requests_are_in_flight_answers_them_and_loads
     ids = [server.next_id(), server.next_id()]
     for msg_id, uri in zip(ids, (URI_A, URI_B), strict=True):
         server.send({"jsonrpc": "2.0", "id": msg_id, "method": "textDocument/inlineCompletion",
-                     "params": completion_params(1, 11, uri)})
+                     "params": _type(server, uri)})
     threading.Event().wait(0.5)
     mark = len(server.notifications)
     server.notify("workspace/didChangeConfiguration", {"settings": {"gemma": {
@@ -125,7 +138,7 @@ def test_switching_the_model_while_requests_are_in_flight_answers_them_and_loads
     assert ready["model"] == str(target_dir)
     before = faulty.successes()
     _complete(server)
-    server.wait_log("completion:")
+    server.wait_log(SUCCESS)
     assert faulty.successes() == before + 1
     status = server.request("workspace/executeCommand", {"command": "gemma.status"})["result"]
     assert status["model"] == str(target_dir) and status["state"] == "ready"
@@ -170,7 +183,7 @@ def test_a_corrupt_or_partial_model_folder_is_reported_and_the_server_keeps_serv
         server.notify("workspace/didChangeConfiguration", {"settings": {"gemma": {"model": "tiny"}}})
         server.wait_status({"ready"}, after=mark, timeout=120)
         _complete(server)
-        server.wait_log("completion:")
+        server.wait_log(SUCCESS)
         assert server.request("shutdown")["result"] is None
         server.notify("exit")
         assert server.wait_exit() == 0
