@@ -3,7 +3,7 @@
 Fixture: `faulty`, the real server started through tests/reliability/faulty_server.py, which lets a
 test make the model's next forward pass raise (a CUDA out-of-memory error, MemoryError, any error)
 or run slowly. Successes and failures are read from what the editor sees: the response and the
-server's window/logMessage lines ("completion: ..." / "completion failed: ...").
+server's window/logMessage lines ("completion PATH: N chars (..." / "completion failed: ...").
 """
 
 from __future__ import annotations
