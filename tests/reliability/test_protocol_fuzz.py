@@ -210,6 +210,14 @@ def test_header_variants_with_a_valid_length_are_served(raw_server: RawServer, e
     assert [r["id"] for r in responses] == [msg_id] and responses[0]["result"]["state"] == "ready"
 
 
+def test_json_nested_deeper_than_the_stack_is_a_parse_error(raw_server: RawServer):
+    depth = 200_000
+    _only_error(raw_server.exchange(frame(b"[" * depth + b"]" * depth)), PARSE_ERROR)
+    body = b'{"jsonrpc": "2.0", "id": 5, "method": "gemma/x", "params": ' + b"[" * depth + b"]" * depth + b"}"
+    _only_error(raw_server.exchange(frame(body)), PARSE_ERROR)
+    probe(raw_server)
+
+
 def test_oversized_body_is_refused_without_buffering_and_the_stream_recovers(raw_server: RawServer):
     from gemma_lsp.lsp.protocol import MAX_MESSAGE_BYTES
 

@@ -35,6 +35,7 @@ from typing import Any, BinaryIO
 from lsprotocol import types
 from pygls.exceptions import (
     JsonRpcException,
+    JsonRpcInternalError,
     JsonRpcInvalidParams,
     JsonRpcInvalidRequest,
     JsonRpcParseError,
@@ -98,7 +99,7 @@ class GemmaProtocol(LanguageServerProtocol):
         """Handle one framed body: decode, check, dispatch; every failure is answered, none raised."""
         try:
             data = json.loads(payload)
-        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        except (ValueError, RecursionError) as exc:  # bad JSON or text; nesting deeper than Python's stack
             log.warning("parse error in a message of %d bytes: %s", len(payload), exc)
             self.send_error(None, JsonRpcParseError(f"Parse error: {exc}"))
             return
@@ -107,7 +108,7 @@ class GemmaProtocol(LanguageServerProtocol):
         except Exception:  # a bug in dispatch must not end the read loop
             log.exception("could not handle a message")
             if isinstance(data, dict) and "method" in data and _valid_id(data.get("id")):
-                self.send_error(data["id"], JsonRpcInvalidRequest("the server could not handle this message"))
+                self.send_error(data["id"], JsonRpcInternalError("the server could not handle this message"))
 
     def handle_object(self, data: Any) -> None:
         error, msg_id = check_envelope(data)
