@@ -7,6 +7,7 @@ After `shutdown`: requests get -32600, notifications are dropped, `exit` ends wi
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import psutil
@@ -109,5 +110,27 @@ def test_exit_while_a_request_is_in_flight_leaves_no_process_behind(start, tmp_p
         server.notify("exit")
         assert server.wait_exit(15) == 0
         assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    finally:
+        server.close()
+
+
+def test_exit_while_the_model_loads_and_the_index_starts_leaves_no_process_behind(tmp_path: Path):
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    for i in range(30):
+        (workspace / f"mod{i}.py").write_text(f"def f{i}(x):\n    return x + {i}\n")
+    server = RawServer("--model", "tiny", stderr_path=str(tmp_path / "stderr.log"))
+    try:
+        server.initialize(root_uri=workspace.as_uri())
+        seen: set[psutil.Process] = set()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not seen:  # the index worker is being spawned
+            seen.update(_children(server.proc.pid))
+            time.sleep(0.05)
+        assert seen, "the workspace index started no worker process"
+        server.notify("exit")
+        assert server.wait_exit(30) == 1
+        _, alive = psutil.wait_procs(list(seen), timeout=5)
+        assert [p for p in alive if p.status() != psutil.STATUS_ZOMBIE] == []
     finally:
         server.close()
