@@ -41,6 +41,8 @@ def test_useless_drafter_is_switched_off_and_probed():
     assert length.k == 0
     ks = [length.next_k() for _ in range(8)]
     assert ks == [0, 0, 0, 1, 0, 0, 0, 1]  # plain steps, one-token probe every 4th
+    length.update(drafted=1, accepted=0)  # a failed probe doubles the interval
+    assert [length.next_k() for _ in range(8)] == [0] * 7 + [1]
     length.update(drafted=1, accepted=1)  # a probe succeeded: back on
     assert length.next_k() >= 1
 

@@ -40,11 +40,11 @@ class Acceptance:
 
 @dataclass
 class AdaptiveDraftLength:
-    """Draft length schedule: +`grow` after full acceptance, -1 after a rejection, within [min_k, max_k].
+    """Draft length schedule: +`grow` after full acceptance, shrink after a rejection, in [min_k, max_k].
 
     Below `min_k` there is one more state, off (k = 0): entered when a rejection happens at `min_k`
     while the running acceptance rate is under `off_below`; left when a one-token probe, drafted every
-    `probe_every` plain steps, is accepted.
+    `probe_every` plain steps (doubling after each failed probe), is accepted.
     """
 
     k: int = 4
@@ -54,21 +54,24 @@ class AdaptiveDraftLength:
     adaptive: bool = True
     off_below: float = 0.25
     probe_every: int = 8
+    max_probe_every: int = 64  # failed probes double the interval up to this
     rate: Acceptance = field(default_factory=lambda: Acceptance())
     _off_steps: int = 0
+    _probe_every: int = 0
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_k <= self.max_k:
             raise ValueError(f"draft length bounds must satisfy 1 <= min <= max, got {self.min_k}..{self.max_k}")
         if not 0 <= self.k <= self.max_k:
             raise ValueError(f"draft length {self.k} is outside 0..{self.max_k}")
+        self._probe_every = self.probe_every
 
     def next_k(self) -> int:
         """Tokens to draft this step (0: a plain target step)."""
         if self.k > 0:
             return self.k
         self._off_steps += 1
-        return 1 if self.adaptive and self._off_steps % self.probe_every == 0 else 0
+        return 1 if self.adaptive and self._off_steps % self._probe_every == 0 else 0
 
     def update(self, drafted: int, accepted: int) -> None:
         """Record one verified step that drafted `drafted` tokens of which `accepted` were kept."""
@@ -77,12 +80,19 @@ class AdaptiveDraftLength:
         self.rate.update(drafted, accepted)
         if not self.adaptive:
             return
-        if accepted == drafted:
-            self.k = min(self.max_k, max(self.k, self.min_k, drafted) + (self.grow if self.k else 0))
+        if self.k == 0:  # a probe while off
+            if accepted == drafted:
+                self.k, self._probe_every = self.min_k, self.probe_every
+            else:
+                self._probe_every = min(self._probe_every * 2, self.max_probe_every)
+        elif accepted == drafted:
+            self.k = min(self.max_k, max(self.k, drafted) + self.grow)
         elif self.k > self.min_k:
-            self.k -= 1
-        elif self.k == self.min_k and self.rate.rate < self.off_below:
-            self.k = 0
+            # Shrink by one, or straight down towards what was accepted when far off (a bad drafter
+            # should not cost several wide verifications before it is noticed).
+            self.k = max(self.min_k, min(self.k - 1, 2 * accepted))
+        elif self.rate.rate < self.off_below:
+            self.k, self._off_steps = 0, 0
 
 
 class PromptLookup:
