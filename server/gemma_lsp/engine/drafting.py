@@ -52,7 +52,8 @@ class AdaptiveDraftLength:
     max_k: int = 8
     grow: int = 2
     adaptive: bool = True
-    off_below: float = 0.25
+    poor_below: float = 0.5  # running acceptance under which a fully rejected draft drops k to min_k
+    off_below: float = 0.25  # ... and under which a rejection at min_k switches drafting off
     probe_every: int = 8
     max_probe_every: int = 64  # failed probes double the interval up to this
     rate: Acceptance = field(default_factory=lambda: Acceptance())
@@ -88,9 +89,10 @@ class AdaptiveDraftLength:
         elif accepted == drafted:
             self.k = min(self.max_k, max(self.k, drafted) + self.grow)
         elif self.k > self.min_k:
-            # Shrink by one, or straight down towards what was accepted when far off (a bad drafter
-            # should not cost several wide verifications before it is noticed).
-            self.k = max(self.min_k, min(self.k - 1, 2 * accepted))
+            # Shrink by one; straight to min_k when nothing was accepted and the running rate is poor
+            # (a useless drafter should not cost several wide verifications before it is noticed).
+            poor = accepted == 0 and self.rate.rate < self.poor_below
+            self.k = self.min_k if poor else self.k - 1
         elif self.rate.rate < self.off_below:
             self.k, self._off_steps = 0, 0
 
