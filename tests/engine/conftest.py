@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from engine_helpers import plain_greedy
 
 from gemma_lsp.models import tiny
+
+from .engine_helpers import plain_greedy
 
 torch.set_num_threads(1)
 

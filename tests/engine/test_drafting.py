@@ -8,11 +8,12 @@ from __future__ import annotations
 import random
 
 import pytest
-from engine_helpers import random_prompt
 
 from gemma_lsp.engine.drafting import AdaptiveDraftLength, PromptLookup
 from gemma_lsp.engine.scheduler import DecodeParams, Scheduler, SchedulerConfig
 from gemma_lsp.engine.speculative import greedy_reference
+
+from .engine_helpers import random_prompt
 
 
 def test_length_grows_after_full_acceptance_and_stops_at_max():

@@ -9,11 +9,12 @@ from __future__ import annotations
 import random
 
 import pytest
-from engine_helpers import random_prompt
 
 from gemma_lsp.engine.prefix_cache import PrefixCache
 from gemma_lsp.engine.scheduler import DecodeParams, Scheduler, SchedulerConfig
 from gemma_lsp.engine.speculative import Decoder, Sequence, cache_bytes
+
+from .engine_helpers import random_prompt
 
 
 @pytest.fixture

@@ -13,10 +13,11 @@ import threading
 import weakref
 
 import pytest
-from engine_helpers import OracleDecoder, random_prompt
 
 from gemma_lsp.engine.base import CancelToken, Priority
 from gemma_lsp.engine.scheduler import DecodeParams, Scheduler, SchedulerConfig
+
+from .engine_helpers import OracleDecoder, random_prompt
 
 
 def make(pair, **config) -> Scheduler:

@@ -10,9 +10,10 @@ import random
 
 import pytest
 import torch
-from engine_helpers import OracleDecoder, random_prompt
 
 from gemma_lsp.engine.speculative import Decoder, Sequence, cache_bytes, fork_cache, greedy_reference
+
+from .engine_helpers import OracleDecoder, random_prompt
 
 
 def run(decoder: Decoder, prompt: list[int], n: int, k: int, chunk: int | None = None) -> tuple[list[int], int, int]:
