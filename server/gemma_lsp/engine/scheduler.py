@@ -89,6 +89,8 @@ class Handle:
         self.cancelled_at: float | None = None  # perf_counter when cancel() was called
         self.freed_at: float | None = None  # perf_counter when the worker dropped the job
         self.steps_after_cancel = 0  # steps the worker started for this job after cancel()
+        self._callbacks: list[Callable[[Handle], None]] = []
+        self._lock = threading.Lock()
 
     def cancel(self, reason: str = "cancelled") -> None:
         """Ask the worker to stop this generation before its next step; returns at once."""
@@ -108,10 +110,25 @@ class Handle:
         assert self._result is not None
         return self._result
 
+    def add_done_callback(self, callback: Callable[[Handle], None]) -> None:
+        """Call `callback(handle)` when the generation ends (on the worker thread), or now if it has."""
+        with self._lock:
+            if not self._done.is_set():
+                self._callbacks.append(callback)
+                return
+        callback(self)
+
     def _finish(self, result: Result) -> None:
-        self._result = result
-        self.freed_at = time.perf_counter()
-        self._done.set()
+        with self._lock:
+            self._result = result
+            self.freed_at = time.perf_counter()
+            self._done.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            try:
+                callback(self)
+            except Exception:  # a broken callback must not stop the worker
+                log.exception("done callback failed")
 
 
 class TextStream:

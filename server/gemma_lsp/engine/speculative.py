@@ -122,9 +122,14 @@ class Decoder:
     def __init__(self, target: Any, drafter: Any | None = None) -> None:
         self.target = target
         self.drafter = drafter
+        # The text decoder and the lm_head, for Gemma4ForCausalLM and the multimodal
+        # Gemma4ForConditionalGeneration alike (real -it checkpoints load as the latter).
+        self.body = target.get_decoder()
+        self.lm_head = target.get_output_embeddings()
         self.embed = target.get_input_embeddings()
+        # With an accelerate device map the layers span devices: inputs go where the embedding is.
         self.input_device = self.embed.weight.device
-        config = target.config
+        config = target.config.get_text_config()
         self.softcap = getattr(config, "final_logit_softcapping", None)
         self.sliding_window = getattr(config, "sliding_window", None)
         self.max_positions = getattr(config, "max_position_embeddings", None)
@@ -138,12 +143,12 @@ class Decoder:
         the kept positions only (a 2,000-token prefill must not build a 2,000 × 262K logit matrix).
         """
         input_ids = torch.tensor([ids], dtype=torch.long, device=self.input_device)
-        out = self.target.model(
+        out = self.body(
             input_ids=input_ids, cache=seq.cache, use_cache=True, return_shared_kv_states=True,
             logits_to_keep=keep,
         )
         hidden = out.last_hidden_state[:, -keep:]  # (1, keep, H)
-        logits = self.target.lm_head(hidden)  # (1, keep, V)
+        logits = self.lm_head(hidden.to(self.lm_head.weight.device))  # (1, keep, V)
         if self.softcap is not None:
             logits = torch.tanh(logits / self.softcap) * self.softcap
         seq.shared_kv = dict(out.shared_kv_states or {})
