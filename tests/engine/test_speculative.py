@@ -13,7 +13,7 @@ import torch
 
 from gemma_lsp.engine.speculative import Decoder, Sequence, cache_bytes, fork_cache, greedy_reference
 
-from .engine_helpers import OracleDecoder, random_prompt
+from .engine_helpers import OracleDecoder, plain_greedy, random_prompt
 
 
 def run(decoder: Decoder, prompt: list[int], n: int, k: int, chunk: int | None = None) -> tuple[list[int], int, int]:
@@ -109,3 +109,19 @@ def test_bfloat16_runs_and_matches_plain_greedy_in_bfloat16(pair):
     out, _, accepted = run(decoder, prompt, 32, k=4)
     assert out == truth[:32]
     assert accepted > 0
+
+
+def test_multimodal_target_class_is_exact(pair):
+    """Real -it checkpoints load as Gemma4ForConditionalGeneration: the decoder reaches its text model."""
+    from transformers import Gemma4Config, Gemma4ForConditionalGeneration
+
+    from gemma_lsp.models import tiny
+
+    config = Gemma4Config(text_config=tiny.target_config().to_dict(), vision_config=None, audio_config=None)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        target = Gemma4ForConditionalGeneration(config).eval()
+    prompt = random_prompt(random.Random(12), 30)
+    out, drafted, _ = run(Decoder(target, pair.drafter), prompt, 24, k=3)
+    assert drafted > 0
+    assert out == plain_greedy(target, prompt, 24)
