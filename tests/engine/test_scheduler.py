@@ -220,3 +220,17 @@ def test_a_failing_request_does_not_take_others_down(pair, reference):
         assert good.wait(30).token_ids == reference(prompt, 20)
     finally:
         sched.close()
+
+
+def test_draft_schedule_carries_over_to_the_next_request(pair):
+    """The tiny random drafter is never right: the first request switches it off, the next starts off."""
+    sched = make(pair, prompt_lookup=False)
+    try:
+        prompt = random_prompt(random.Random(12), 20)
+        first = sched.submit(prompt, DecodeParams(max_new_tokens=40)).wait(30)
+        assert first.stats.drafted_tokens >= 4
+        assert sched.draft_length.k == 0
+        second = sched.submit(prompt, DecodeParams(max_new_tokens=40)).wait(30)
+        assert second.stats.drafted_tokens < first.stats.drafted_tokens
+    finally:
+        sched.close()

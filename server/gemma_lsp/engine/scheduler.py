@@ -14,6 +14,7 @@ the request's `stop_check` are applied, and only text that cannot be cut by a la
 
 from __future__ import annotations
 
+import copy
 import itertools
 import logging
 import threading
@@ -188,8 +189,10 @@ class Job:
         config = sched.config
         self.policy = DraftPolicy(
             decoder=sched.decoder,
-            length=AdaptiveDraftLength(k=config.draft_tokens, max_k=config.max_draft_tokens,
-                                       adaptive=config.adaptive_draft),
+            # Start from where the previous generation left the schedule: a drafter's acceptance is
+            # mostly a property of the model pair, and short inline completions cannot afford to
+            # relearn it every time.
+            length=copy.deepcopy(sched.draft_length),
             lookup=PromptLookup() if config.prompt_lookup and params.prompt_lookup else None,
             use_drafter=config.use_drafter,
         )
@@ -310,6 +313,8 @@ class Job:
             # A superseded completion's prompt is what the next keystroke's request shares.
             self.sched.prefix_cache.store(self.prompt[: self.prefilled], self.seq.cache)
         self.stats.seconds = time.perf_counter() - self.started
+        if self.stats.drafted_tokens and reason != "error":
+            self.sched.draft_length = self.policy.length
         self.seq.free()
         self.result = Result(text=self.text, token_ids=list(self.generated), finish_reason=reason,
                              stats=self.stats, stop_token=stop_token, error=error)
@@ -328,6 +333,9 @@ class Scheduler:
         self.decoder = decoder or Decoder(target, drafter if self.config.use_drafter else None)
         self.tokenizer = tokenizer
         self.prefix_cache = PrefixCache(self.config.kv_cache_budget_bytes)
+        # The draft-length schedule each new generation starts from (the last one's final state).
+        self.draft_length = AdaptiveDraftLength(k=self.config.draft_tokens, max_k=self.config.max_draft_tokens,
+                                                adaptive=self.config.adaptive_draft)
         self._cond = threading.Condition()
         self._inbox: list[Job] = []
         self._by_key: dict[str, Handle] = {}
