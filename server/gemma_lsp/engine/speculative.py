@@ -195,7 +195,11 @@ class Decoder:
         """The shared KV the drafter attends to: verified positions only, sliding layers windowed.
 
         The last forward may have run rejected drafts; their KV is still in `seq.shared_kv` (it was
-        returned before the crop), so cut every layer type back to the cached length here.
+        returned before the crop), so cut every layer type back to the cached length here. The assistant
+        applies no window mask to its single query, so the window is the slice passed: the last
+        `sliding_window` positions, as the target's own sliding layers see them. (transformers'
+        `generate` passes what its windowed cache returned, which after a rejection still holds the
+        rejected drafts; this only changes which drafts are proposed, never the output.)
         """
         end = seq.cached_len
         kv: dict[str, KV] = {}
