@@ -26,6 +26,7 @@ import random
 import statistics
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -109,16 +110,17 @@ def _prefilled(decoder: Decoder, prompt: list[int]) -> Sequence:
     return seq
 
 
-def decode(decoder: Decoder, prompt: list[int], n: int, policy: DraftPolicy | None) -> dict[str, float]:
-    """Time decoding n tokens after an untimed prefill (policy None: plain greedy steps).
+def decoding(decoder: Decoder, prompt: list[int], n: int, policy: DraftPolicy | None,
+             totals: dict[str, float]) -> Iterator[None]:
+    """Decode n tokens after an untimed prefill, one step per `next()`, adding up into `totals`.
 
-    Drafting and verifying are timed separately, so each run also measures its own step costs.
+    policy None: plain greedy steps. Drafting and verifying are timed separately, so each run also
+    measures its own step costs. A generator, so two runs can advance in lockstep (`lockstep`).
     """
     seq = _prefilled(decoder, prompt)
-    steps = drafted = accepted = 0
-    draft_s = verify_s = 0.0
-    start = time.perf_counter()
+    totals.update(seconds=0.0, steps=0, drafted=0, accepted=0, rejections=0, draft_s=0.0, verify_s=0.0)
     while len(seq.generated) < n:
+        yield
         t0 = time.perf_counter()
         drafts = policy.propose(seq, n - len(seq.generated) - 1) if policy else []
         t1 = time.perf_counter()
@@ -126,12 +128,27 @@ def decode(decoder: Decoder, prompt: list[int], n: int, policy: DraftPolicy | No
         t2 = time.perf_counter()
         if policy:
             policy.update(step.drafted, step.accepted)
-        draft_s, verify_s = draft_s + (t1 - t0 if policy and policy.source == "drafter" else 0.0), verify_s + t2 - t1
-        steps, drafted, accepted = steps + 1, drafted + step.drafted, accepted + step.accepted
-    seconds = time.perf_counter() - start
+            if policy.source == "drafter":
+                totals["draft_s"] += t1 - t0
+        totals["seconds"] += time.perf_counter() - t0
+        totals["verify_s"] += t2 - t1
+        totals["steps"] += 1
+        totals["drafted"] += step.drafted
+        totals["accepted"] += step.accepted
+        totals["rejections"] += step.accepted < step.drafted
+    totals["tokens"] = len(seq.generated)
     seq.free()
-    return dict(seconds=seconds, steps=steps, drafted=drafted, accepted=accepted, tokens=len(seq.generated),
-                draft_s=draft_s, verify_s=verify_s)
+
+
+def lockstep(*runs: Iterator[None]) -> None:
+    """Advance the runs one step each in turn, so load changes on a shared machine hit them alike."""
+    active = list(runs)
+    while active:
+        for run in list(active):
+            try:
+                next(run)
+            except StopIteration:
+                active.remove(run)
 
 
 def expected_tokens(alpha: float, k: int) -> float:
@@ -139,10 +156,33 @@ def expected_tokens(alpha: float, k: int) -> float:
     return float(sum(alpha**i for i in range(k + 1)))
 
 
+class _CostModel:
+    """Step costs in units of one plain target step: a drafter step, and a verify of k drafts
+    (measured at the fixed k runs, linear in between, flat beyond; k = 0 is a plain step)."""
+
+    def __init__(self, draft: float, verify_points: dict[int, list[float]]) -> None:
+        self.draft = draft
+        self.points = sorted([(0, 1.0)] + [(k, statistics.median(v)) for k, v in verify_points.items()])
+
+    def verify(self, k: int) -> float:
+        for (k0, v0), (k1, v1) in zip(self.points, self.points[1:], strict=False):
+            if k0 <= k <= k1:
+                return v0 + (v1 - v0) * (k - k0) / (k1 - k0)
+        return self.points[-1][1]
+
+    def ideal(self, alpha: float, k: int) -> float:
+        """Speedup of a zero-overhead loop: expected tokens per step over its cost in plain steps."""
+        return expected_tokens(alpha, k) / (k * self.draft + self.verify(k))
+
+
+def _rejections(runs: list[dict[str, float]]) -> float:
+    return sum(r["rejections"] for r in runs)
+
+
 def bench_spec(target: Any, drafter: Any, quick: bool) -> tuple[list[dict[str, Any]], dict[str, float]]:
-    """Each speculative run is paired with a plain greedy run right before it (load drifts on a shared
-    machine); a speedup is the fastest plain run over the fastest speculative run of its pairs (noise
-    only ever adds time)."""
+    """Each speculative run advances in lockstep with a plain greedy run of the same prompt (one step of
+    each in turn), so both see the same load; a speedup is plain seconds over speculative seconds,
+    summed over the repeats."""
     rng = random.Random(1)
     prompt = [2] + [rng.randrange(16, VOCAB) for _ in range(63)]
     n = 32 if quick else 64
@@ -154,47 +194,60 @@ def bench_spec(target: Any, drafter: Any, quick: bool) -> tuple[list[dict[str, A
     while len(seq.generated) < n + 16:
         plain.step(seq, [])
     truth = seq.generated
-    decode(plain, prompt, 8, None)  # warm-up
+    lockstep(decoding(plain, prompt, 8, None, {}))  # warm-up
     rows: list[dict[str, Any]] = []
     plain_steps: list[float] = []
     draft_steps: list[float] = []
+    verify_points: dict[int, list[float]] = {}  # k -> verify seconds over plain step seconds
     for alpha in alphas:
-        ideal_fixed = [1.0]  # k = 0 is plain greedy
         for k in [*fixed_ks, "adaptive"]:
-            bases, runs, step_s = [], [], []
+            bases, runs = [], []
             for r in range(repeats):
-                base = decode(plain, prompt, n, None)
                 synthetic = SyntheticDrafter(target, drafter, truth, alpha, seed=r)
-                length = (AdaptiveDraftLength(k=4, max_k=8) if k == "adaptive"
-                          else AdaptiveDraftLength(k=int(k), max_k=int(k), adaptive=False))
-                run = decode(synthetic, prompt, n, DraftPolicy(decoder=synthetic, length=length))
-                bases.append(base["seconds"])
+                if k == "adaptive":
+                    # As the scheduler does, start from the schedule a previous request left behind.
+                    length = AdaptiveDraftLength(k=4, max_k=8)
+                    lockstep(decoding(synthetic, prompt, n, DraftPolicy(decoder=synthetic, length=length), {}))
+                else:
+                    length = AdaptiveDraftLength(k=int(k), max_k=int(k), adaptive=False)
+                base: dict[str, float] = {}
+                run: dict[str, float] = {}
+                lockstep(decoding(plain, prompt, n, None, base),
+                         decoding(synthetic, prompt, n, DraftPolicy(decoder=synthetic, length=length), run))
+                bases.append(base)
                 runs.append(run)
-                step_s.append(base["seconds"] / base["steps"])
-            plain_steps.extend(step_s)
-            best = min(runs, key=lambda r: r["seconds"])
-            fastest = best["seconds"]
+            base = {key: sum(b[key] for b in bases) for key in bases[0]}
             run = {key: sum(r[key] for r in runs) for key in runs[0]}
-            t1 = min(step_s)
-            if best["drafted"]:
-                draft_steps.append(best["draft_s"] / best["drafted"])
+            t1 = base["seconds"] / base["steps"]
+            plain_steps.append(t1)
+            if run["drafted"]:
+                draft_steps.append(run["draft_s"] / run["drafted"] / t1)
+            verify = run["verify_s"] / run["steps"] / t1
+            if k != "adaptive":
+                verify_points.setdefault(int(k), []).append(verify)
+            model = _CostModel(statistics.median(draft_steps) if draft_steps else 0.0, verify_points)
             if k == "adaptive":
-                ideal = max(ideal_fixed)  # the best fixed schedule, zero overhead
+                ideal = max(model.ideal(alpha, kk) for kk in range(0, 9))  # the best fixed k, 0 included
             else:
-                # Zero-overhead loop: expected tokens per step over (k drafter steps + one verify),
-                # with this run's own drafter and verify costs, in units of a plain step.
-                per_draft = best["draft_s"] / max(best["drafted"], 1)
-                per_verify = best["verify_s"] / best["steps"]
-                ideal = expected_tokens(alpha, int(k)) * t1 / (int(k) * per_draft + per_verify)
-                ideal_fixed.append(ideal)
-            speedup = min(bases) / fastest
+                ideal = model.ideal(alpha, int(k))
+            # The same ideal for the acceptance this run actually drew (removes sampling noise, leaving
+            # the loop's own overhead): per-token rate from accepted prefixes and the rejections.
+            rejections = _rejections(runs)
+            observed = run["accepted"] / (run["accepted"] + rejections) if run["drafted"] else 0.0
+            speedup = base["seconds"] / run["seconds"]
+            tokens_per_step = run["tokens"] / run["steps"]
+            loop_ideal = tokens_per_step / (run["draft_s"] / run["steps"] / t1 + verify)
             rows.append(dict(alpha=alpha, draft_tokens=k,
                              accepted_per_step=round(run["accepted"] / run["steps"], 3),
                              mean_draft_length=round(run["drafted"] / run["steps"], 2),
+                             observed_alpha=round(observed, 3),
                              speedup=round(speedup, 3), ideal_speedup=round(ideal, 3),
                              efficiency=round(speedup / ideal, 3),
-                             verify_cost=round(best["verify_s"] / best["steps"] / t1, 3)))
-    costs = dict(plain_step_s=min(plain_steps), tokens=n, drafter_step_s=min(draft_steps) if draft_steps else 0.0)
+                             loop_efficiency=round(speedup / loop_ideal, 3),
+                             verify_cost=round(verify, 3)))
+    costs = dict(plain_step_s=statistics.median(plain_steps), tokens=n,
+                 drafter_step_cost=statistics.median(draft_steps) if draft_steps else 0.0,
+                 verify_cost={k: round(statistics.median(v), 3) for k, v in sorted(verify_points.items())})
     return rows, costs
 
 
@@ -221,10 +274,21 @@ def bench_prefix(target: Any, drafter: Any, quick: bool) -> dict[str, float]:
 
 
 def bench_cancel(target: Any, drafter: Any, quick: bool) -> dict[str, float]:
+    """Cancel a long generation at different moments; measure cancel -> worker free in decoding steps.
+
+    The unit is the step that was running when the cancel came (it finishes; no further step starts),
+    so <= 1 means nothing but that step's remainder and the cleanup stood between cancel and free.
+    The same time over the median step is reported too.
+    """
     sched = Scheduler(target, drafter, IdsTokenizer())
-    step_times: list[float] = []
-    sched.on_step = lambda job, seconds: step_times.append(seconds)
-    ratios, after = [], 0
+    spans: list[tuple[float, float]] = []  # (start, end) of every step
+
+    def on_step(job: Any, seconds: float) -> None:
+        end = time.perf_counter()
+        spans.append((end - seconds, end))
+
+    sched.on_step = on_step
+    in_flight, over_median, after = [], [], 0
     rng = random.Random(3)
     try:
         for trial in range(2 if quick else 5):
@@ -236,11 +300,15 @@ def bench_cancel(target: Any, drafter: Any, quick: bool) -> dict[str, float]:
             handle.cancel()
             handle.wait()
             assert handle.freed_at is not None and handle.cancelled_at is not None
-            ratios.append((handle.freed_at - handle.cancelled_at) / statistics.median(step_times))
+            waited = handle.freed_at - handle.cancelled_at
+            running = [end - start for start, end in spans if start <= handle.cancelled_at <= end]
+            in_flight.append(waited / running[0] if running else 0.0)
+            over_median.append(waited / statistics.median(end - start for start, end in spans))
             after += handle.steps_after_cancel
     finally:
         sched.close()
-    return dict(cancel_steps=max(ratios), cancel_steps_mean=statistics.mean(ratios), steps_started_after_cancel=after)
+    return dict(cancel_steps=max(in_flight), cancel_steps_over_median_step=max(over_median),
+                steps_started_after_cancel=after)
 
 
 def bench_sched(target: Any, drafter: Any, quick: bool) -> dict[str, float]:
@@ -352,15 +420,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     print(f"target {params / 1e6:.0f}M parameters, drafter "
           f"{sum(p.numel() for p in drafter.parameters()) / 1e6:.0f}M, {device} {dtype_name}, "
           f"{torch.get_num_threads()} threads{' (quick)' if quick else ''}")
+    sections: dict[str, float] = {}
+
+    def timed(name: str, fn: Any, *fn_args: Any) -> Any:
+        start = time.perf_counter()
+        out = fn(*fn_args)
+        sections[name] = round(time.perf_counter() - start, 1)
+        return out
+
     with torch.inference_mode():
-        spec, costs = bench_spec(target, drafter, quick)
+        spec, costs = timed("spec", bench_spec, target, drafter, quick)
     _print_spec(spec, costs)
-    prefix = bench_prefix(target, drafter, quick)
-    cancel = bench_cancel(target, drafter, quick)
-    sched = bench_sched(target, drafter, quick)
+    prefix = timed("prefix", bench_prefix, target, drafter, quick)
+    cancel = timed("cancel", bench_cancel, target, drafter, quick)
+    sched = timed("sched", bench_sched, target, drafter, quick)
     del target, drafter
     gc.collect()
-    rss = bench_rss(quick)
+    rss = timed("rss", bench_rss, quick)
     result = dict(
         spec=spec,
         prefix_ttft_ratio=round(prefix["prefix_ttft_ratio"], 4),
@@ -372,23 +448,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         machine=machine_info(device, dtype_name),
         quick=quick,
         seconds=round(time.perf_counter() - began, 1),
+        section_seconds=sections,
     )
     _print_rest(result)
     return result
 
 
-def _print_spec(rows: list[dict[str, Any]], costs: dict[str, float]) -> None:
+def _print_spec(rows: list[dict[str, Any]], costs: dict[str, Any]) -> None:
     print(f"\nplain greedy {1 / costs['plain_step_s']:.1f} tok/s ({costs['plain_step_s'] * 1e3:.0f} ms a step); "
-          f"one drafter step {costs['drafter_step_s'] * 1e3:.1f} ms "
-          f"({costs['drafter_step_s'] / costs['plain_step_s']:.3f} of a target step)")
-    print(f"\n{'alpha':>6} {'k':>9} {'mean k':>7} {'acc/step':>9} {'speedup':>8} {'ideal':>7} {'effic.':>7} "
-          f"{'verify':>7}")
+          f"one drafter step costs {costs['drafter_step_cost']:.3f} of a target step; verifying k drafts costs "
+          + ", ".join(f"k={k}: {v:.2f}" for k, v in costs["verify_cost"].items()))
+    print(f"\n{'alpha':>6} {'k':>9} {'mean k':>7} {'acc/step':>9} {'alpha^':>7} {'speedup':>8} {'ideal':>7} "
+          f"{'effic.':>7} {'loop':>6}")
     for r in rows:
         print(f"{r['alpha']:>6} {r['draft_tokens']!s:>9} {r['mean_draft_length']:>7.2f} "
-              f"{r['accepted_per_step']:>9.2f} {r['speedup']:>8.2f} {r['ideal_speedup']:>7.2f} "
-              f"{r['efficiency']:>7.2f} {r['verify_cost']:>6.2f}x")
-    print("ideal: a zero-overhead loop with the measured drafter and verify costs (adaptive: the best fixed k, "
-          "0 included); verify: one verifying forward over one plain step")
+              f"{r['accepted_per_step']:>9.2f} {r['observed_alpha']:>7.2f} {r['speedup']:>8.2f} "
+              f"{r['ideal_speedup']:>7.2f} {r['efficiency']:>7.2f} {r['loop_efficiency']:>6.2f}")
+    print("ideal: a zero-overhead loop at this alpha with the measured drafter and verify costs (adaptive: the "
+          "best fixed k, 0 included); effic. = speedup / ideal; alpha^: acceptance the run actually drew; "
+          "loop: speedup over a zero-overhead loop with the acceptance drawn (the loop's own overhead)")
 
 
 def _print_rest(result: dict[str, Any]) -> None:
@@ -398,11 +476,11 @@ def _print_rest(result: dict[str, Any]) -> None:
           f"cold {d['prefix']['cold_ttft_s']:.2f}s, warm {d['prefix']['warm_ttft_s']:.3f}s, "
           f"{d['prefix']['reused_tokens']}/{d['prefix']['prompt_tokens']} tokens reused")
     print(f"{'cancel_steps':<24} {result['cancel_steps']:>8.2f}  <= 1    "
-          f"mean {d['cancel']['cancel_steps_mean']:.2f}, steps started after cancel: "
+          f"over the median step {d['cancel']['cancel_steps_over_median_step']:.2f}, steps started after cancel: "
           f"{d['cancel']['steps_started_after_cancel']}")
     print(f"{'sched_latency_ratio':<24} {result['sched_latency_ratio']:>8.2f}  <= 1.5  "
           f"idle {d['sched']['idle_latency_s']:.2f}s, during a long generation {d['sched']['busy_latency_s']:.2f}s")
     print(f"{'rss_growth_ratio':<24} {result['rss_growth_ratio']:>8.3f}  <= 1.05 "
           f"{d['rss']['rss_after_10_mb']:.0f} MB after 10, {d['rss']['rss_after_all_mb']:.0f} MB after "
           f"{d['rss']['requests']} requests")
-    print(f"total {result['seconds']}s")
+    print(f"total {result['seconds']}s ({', '.join(f'{k} {v}s' for k, v in result['section_seconds'].items())})")
