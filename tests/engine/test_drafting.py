@@ -89,3 +89,29 @@ def test_lookup_drafting_is_exact_and_accepts_copied_text(pair):
     finally:
         sched.close()
     assert drafted > 0 and accepted > 0
+
+
+def _verify_cost(k: int) -> float:
+    """Verify cost in plain steps as measured on the CPU benchmark machine (1.82 at k=4, 2.06 at k=8)."""
+    return 1 + 0.205 * k if k <= 4 else 1.82 + 0.06 * (k - 4)
+
+
+def _tokens_per_cost(alpha: float, length: AdaptiveDraftLength, steps: int = 5000, draft_cost: float = 0.14) -> float:
+    rng = random.Random(0)
+    tokens = cost = 0.0
+    for _ in range(steps):
+        k = length.next_k()
+        accepted = 0
+        while accepted < k and rng.random() < alpha:
+            accepted += 1
+        tokens += accepted + 1
+        cost += k * draft_cost + _verify_cost(k)
+        length.update(k, accepted)
+    return tokens / cost
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.8, 0.95, 1.0])
+def test_adaptive_schedule_is_close_to_the_best_fixed_length(alpha):
+    """Simulated drafts accepted with probability alpha, costs as measured: no timing involved."""
+    best = max(sum(alpha**i for i in range(k + 1)) / (k * 0.14 + _verify_cost(k)) for k in range(0, 9))
+    assert _tokens_per_cost(alpha, AdaptiveDraftLength(k=4, max_k=8)) >= 0.9 * best
