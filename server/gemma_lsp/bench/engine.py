@@ -27,7 +27,7 @@ import random
 import statistics
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -61,7 +61,7 @@ def build_pair(device: str, dtype: torch.dtype, seed: int = 0) -> tuple[Any, Any
         Gemma4TextConfig,
     )
 
-    common = dict(vocab_size=VOCAB, num_key_value_heads=4, head_dim=64, global_head_dim=64, sliding_window=512,
+    common: dict[str, Any] = dict(vocab_size=VOCAB, num_key_value_heads=4, head_dim=64, global_head_dim=64, sliding_window=512,
                   hidden_size_per_layer_input=0, vocab_size_per_layer_input=0, pad_token_id=0, eos_token_id=1,
                   bos_token_id=2, max_position_embeddings=4096)
     target_config = Gemma4TextConfig(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
@@ -180,7 +180,7 @@ def _rejections(runs: list[dict[str, float]]) -> float:
     return sum(r["rejections"] for r in runs)
 
 
-def bench_spec(target: Any, drafter: Any, quick: bool) -> tuple[list[dict[str, Any]], dict[str, float]]:
+def bench_spec(target: Any, drafter: Any, quick: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Each speculative run advances in lockstep with a plain greedy run of the same prompt (one step of
     each in turn), so both see the same load; a speedup is plain seconds over speculative seconds,
     summed over the repeats."""
@@ -202,7 +202,7 @@ def bench_spec(target: Any, drafter: Any, quick: bool) -> tuple[list[dict[str, A
     verify_points: dict[int, list[float]] = {}  # k -> verify seconds over plain step seconds
     for alpha in alphas:
         warmed: AdaptiveDraftLength | None = None
-        for k in [*fixed_ks, "adaptive"]:
+        for k in [*map(str, fixed_ks), "adaptive"]:
             bases, runs = [], []
             for r in range(repeats):
                 synthetic = SyntheticDrafter(target, drafter, truth, alpha, seed=r)
@@ -241,7 +241,7 @@ def bench_spec(target: Any, drafter: Any, quick: bool) -> tuple[list[dict[str, A
             speedup = base["seconds"] / run["seconds"]
             tokens_per_step = run["tokens"] / run["steps"]
             loop_ideal = tokens_per_step / (run["draft_s"] / run["steps"] / t1 + verify)
-            rows.append(dict(alpha=alpha, draft_tokens=k,
+            rows.append(dict(alpha=alpha, draft_tokens=k if k == "adaptive" else int(k),
                              accepted_per_step=round(run["accepted"] / run["steps"], 3),
                              mean_draft_length=round(run["drafted"] / run["steps"], 2),
                              observed_alpha=round(observed, 3),
@@ -277,6 +277,11 @@ def bench_prefix(target: Any, drafter: Any, quick: bool) -> dict[str, float]:
                 reused_tokens=warm.reused_prompt_tokens, prefix_ttft_ratio=warm.first_token_seconds / cold_s)
 
 
+def _setter(event: threading.Event) -> Callable[[str], None]:
+    """An on_text callback that sets `event` (the generation has started streaming)."""
+    return lambda text: event.set()
+
+
 def bench_cancel(target: Any, drafter: Any, quick: bool) -> dict[str, float]:
     """Cancel a long generation at different moments; measure cancel -> worker free in decoding steps.
 
@@ -298,7 +303,7 @@ def bench_cancel(target: Any, drafter: Any, quick: bool) -> dict[str, float]:
         for trial in range(2 if quick else 5):
             prompt = [2] + [rng.randrange(16, VOCAB) for _ in range(40)]
             started = threading.Event()
-            handle = sched.submit(prompt, DecodeParams(max_new_tokens=2000), on_text=lambda t, ev=started: ev.set())
+            handle = sched.submit(prompt, DecodeParams(max_new_tokens=2000), on_text=_setter(started))
             started.wait()
             time.sleep(0.05 + 0.037 * trial)  # land the cancel at different points of a step
             handle.cancel()
@@ -335,7 +340,7 @@ def bench_sched(target: Any, drafter: Any, quick: bool) -> dict[str, float]:
             idle.append(inline_latency())
             decoding = threading.Event()
             long = sched.submit(prompt(400), DecodeParams(max_new_tokens=4000, priority=Priority.BACKGROUND),
-                                on_text=lambda t, ev=decoding: ev.set())
+                                on_text=_setter(decoding))
             decoding.wait()
             time.sleep(0.2)
             busy.append(inline_latency())

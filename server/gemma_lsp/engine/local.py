@@ -118,13 +118,15 @@ class LocalEngine:
             max_new_tokens=request.max_new_tokens, eos_token_ids=self._stop_ids, stop=request.stop,
             stop_check=request.stop_check, priority=request.priority, supersede_key=request.supersede_key,
         )
+        def send(kind: str, value: Any) -> None:  # called on the worker thread
+            loop.call_soon_threadsafe(out.put_nowait, (kind, value))
+
         try:
-            handle = self._scheduler.submit(
-                ids, params, cancel=request.cancel,
-                on_text=lambda text: loop.call_soon_threadsafe(out.put_nowait, ("text", text)))
+            handle = self._scheduler.submit(ids, params, cancel=request.cancel,
+                                            on_text=lambda text: send("text", text))
         except ValueError as error:  # e.g. the prompt is over the context limit
             raise EngineError(str(error)) from error
-        handle.add_done_callback(lambda _: loop.call_soon_threadsafe(out.put_nowait, ("done", None)))
+        handle.add_done_callback(lambda _: send("done", None))
         try:
             while True:
                 kind, value = await out.get()
@@ -136,8 +138,8 @@ class LocalEngine:
                 if result.finish_reason == "cancelled":
                     raise Cancelled(request.cancel.reason or "cancelled")
                 if result.finish_reason == "error":
-                    error = result.error
-                    raise EngineError(f"generation failed: {type(error).__name__}: {error}") from error
+                    failure = result.error
+                    raise EngineError(f"generation failed: {type(failure).__name__}: {failure}") from failure
                 return
         finally:
             # The consumer stopped early (task cancelled, or it had enough): stop the model too.
