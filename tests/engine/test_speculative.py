@@ -125,3 +125,26 @@ def test_multimodal_target_class_is_exact(pair):
     out, drafted, _ = run(Decoder(target, pair.drafter), prompt, 24, k=3)
     assert drafted > 0
     assert out == plain_greedy(target, prompt, 24)
+
+
+def test_kv_sharing_target_like_e2b_is_exact(pair):
+    """E2B/E4B share KV across their last layers (those layers never enter the cache): still exact,
+    with prefill in two chunks and the drafter reading the shared KV."""
+    from transformers import Gemma4ForCausalLM, Gemma4TextConfig
+
+    config = Gemma4TextConfig(
+        vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=6, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=16, global_head_dim=16, sliding_window=8, hidden_size_per_layer_input=8,
+        vocab_size_per_layer_input=512, num_kv_shared_layers=3,
+        layer_types=(["sliding_attention"] * 2 + ["full_attention"]) * 2,
+        pad_token_id=0, eos_token_id=1, bos_token_id=2, max_position_embeddings=1024)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        target = Gemma4ForCausalLM(config).eval()
+    decoder = Decoder(target, pair.drafter)
+    rng = random.Random(13)
+    for _ in range(3):
+        prompt = random_prompt(rng, rng.randrange(12, 40))
+        out, drafted, _ = run(decoder, prompt, 24, k=3, chunk=len(prompt) // 2 + 1)
+        assert drafted > 0
+        assert out == plain_greedy(target, prompt, 24)
