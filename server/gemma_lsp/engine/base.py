@@ -98,6 +98,7 @@ class GenerationStats:
     accepted_tokens: int = 0
     seconds: float = 0.0
     first_token_seconds: float = 0.0
+    finish_reason: str = ""
 
     @property
     def acceptance_rate(self) -> float:
@@ -151,3 +152,83 @@ class Engine(Protocol):
 
     async def close(self) -> None:
         """Stop the worker and free the model."""
+
+
+class SupersedeRegistry:
+    """Cancels an in-flight request when a newer one with the same `supersede_key` arrives."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active: dict[str, GenerationRequest] = {}
+
+    def register(self, request: GenerationRequest) -> None:
+        if not request.supersede_key:
+            return
+        with self._lock:
+            older = self._active.get(request.supersede_key)
+            self._active[request.supersede_key] = request
+        if older is not None and older is not request:
+            older.cancel.cancel("superseded by a newer request")
+
+    def release(self, request: GenerationRequest) -> None:
+        if not request.supersede_key:
+            return
+        with self._lock:
+            if self._active.get(request.supersede_key) is request:
+                del self._active[request.supersede_key]
+
+
+class StopFilter:
+    """Applies a request's stop strings and stop_check to streamed text, for every engine alike.
+
+    `push(text)` returns the text that may be shown now. Text that could be the start of a stop string
+    is held back until it is known not to be one. After a stop, `finished` is True and the rest of the
+    generation is discarded.
+    """
+
+    def __init__(self, request: GenerationRequest) -> None:
+        self._stops = [s for s in request.stop if s]
+        self._check = request.stop_check
+        self.text = ""  # everything accepted so far (what the caller has been or will be given)
+        self._emitted = 0
+        self.finished = False
+        self.finish_reason = ""
+
+    def push(self, chunk: str) -> str:
+        if self.finished or not chunk:
+            return ""
+        self.text += chunk
+        cut = self._find_stop()
+        if cut is not None:
+            self.text = self.text[:cut]
+            self.finished = True
+            self.finish_reason = "stop"
+            return self._release(len(self.text))
+        hold = self._longest_partial_stop()
+        return self._release(len(self.text) - hold)
+
+    def flush(self) -> str:
+        return self._release(len(self.text))
+
+    def _release(self, upto: int) -> str:
+        upto = max(upto, self._emitted)
+        out = self.text[self._emitted:upto]
+        self._emitted = upto
+        return out
+
+    def _find_stop(self) -> int | None:
+        cuts = [i for i in (self.text.find(s) for s in self._stops) if i >= 0]
+        if self._check is not None:
+            cut = self._check(self.text)
+            if cut is not None:
+                cuts.append(max(0, min(cut, len(self.text))))
+        return min(cuts) if cuts else None
+
+    def _longest_partial_stop(self) -> int:
+        best = 0
+        for stop in self._stops:
+            for n in range(min(len(stop) - 1, len(self.text)), 0, -1):
+                if self.text.endswith(stop[:n]):
+                    best = max(best, n)
+                    break
+        return best

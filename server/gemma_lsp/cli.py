@@ -1,0 +1,193 @@
+"""Command line: `gemma-lsp` (the language server) and its helper subcommands.
+
+    gemma-lsp [options]                          serve LSP on stdio (default) or --tcp HOST:PORT
+    gemma-lsp complete FILE:LINE:COL [options]   print the completion an editor would show there
+    gemma-lsp context FILE:LINE:COL [--workspace DIR]   print what the model would see (JSON)
+    gemma-lsp tool NAME --workspace DIR --args JSON     run one tool as a model call would
+
+Nothing but LSP traffic is ever written to stdout in server mode; logs go to stderr, the editor
+(window/logMessage) and optionally --log-file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+from gemma_lsp import __version__
+from gemma_lsp.config import DTYPES, Settings
+
+LANGUAGE_IDS = {
+    ".py": "python", ".js": "javascript", ".jsx": "javascriptreact", ".ts": "typescript",
+    ".tsx": "typescriptreact", ".go": "go", ".rs": "rust", ".java": "java", ".c": "c", ".h": "c",
+    ".cc": "cpp", ".cpp": "cpp", ".cxx": "cpp", ".hpp": "cpp", ".hh": "cpp",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gemma-lsp",
+        description="A language server that runs Gemma 4 (with its multi-token-prediction drafter) for "
+        "inline completions, explanations and fixes of diagnostics, and ask-to-debug sessions.",
+        epilog="Subcommands: `complete FILE:LINE:COL` prints the completion an editor would show at a "
+        "1-based position; `context FILE:LINE:COL [--workspace DIR]` prints the prompt context as JSON; "
+        "`tool NAME --workspace DIR --args JSON` runs one tool in the sandbox. Settings given here are the "
+        "starting values; an editor's initializationOptions and didChangeConfiguration override them.",
+    )
+    parser.add_argument("--version", action="version", version=f"gemma-lsp {__version__}")
+    parser.add_argument("--stdio", action="store_true", help="speak LSP over stdin/stdout (the default)")
+    parser.add_argument("--tcp", metavar="HOST:PORT", help="listen for one LSP client on a TCP address instead")
+    parser.add_argument("--model", metavar="PRESET_OR_PATH", default=None,
+                        help="auto (choose by hardware, the default), 31b, 26b, e4b, e2b, tiny (a random model "
+                        "for tests: gibberish output), or a local checkpoint folder")
+    parser.add_argument("--drafter-model", metavar="PATH", default=None,
+                        help="the drafter's folder when --model is a folder (the -assistant checkpoint)")
+    parser.add_argument("--no-drafter", action="store_true",
+                        help="decode without the drafter (same output, usually slower)")
+    parser.add_argument("--draft-tokens", type=int, default=None, metavar="N",
+                        help="tokens the drafter proposes per step (1-16, default 4)")
+    parser.add_argument("--device", default=None, help="auto (default), cpu, cuda or cuda:N")
+    parser.add_argument("--dtype", default=None, choices=DTYPES, help="weights' dtype (auto: bf16 on GPU, fp32 on CPU)")
+    parser.add_argument("--max-new-tokens", type=int, default=None, metavar="N",
+                        help="tokens per inline completion (default 128)")
+    parser.add_argument("--engine", choices=("local", "remote"), default=None,
+                        help="run the model here (local, default) or use an OpenAI-compatible server (remote)")
+    parser.add_argument("--remote-url", default=None, metavar="URL",
+                        help="the remote server's base URL, e.g. http://gpu-box:8000/v1")
+    parser.add_argument("--script", metavar="FILE", default=None,
+                        help="answer every model call from a JSON file of canned Gemma 4 outputs (tests, demos)")
+    parser.add_argument("--offline", action="store_true",
+                        help="never download weights (also when HF_HUB_OFFLINE=1)")
+    parser.add_argument("--allow-unsandboxed", action="store_true",
+                        help="run tool commands without the sandbox when bubblewrap cannot run (logged on every run)")
+    parser.add_argument("--log-file", metavar="PATH", default=None, help="also write the log to this file")
+    parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                        help="log level (default INFO)")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    settings = Settings()
+    for name in ("model", "drafter_model", "device", "dtype", "draft_tokens", "max_new_tokens", "engine",
+                 "script", "log_file"):
+        value = getattr(args, name, None)
+        if value is not None:
+            setattr(settings, name, value)
+    if args.remote_url:
+        settings.remote.url = args.remote_url
+    if args.no_drafter:
+        settings.drafter = False
+    if args.allow_unsandboxed:
+        settings.sandbox.allow_unsandboxed = True
+    return settings
+
+
+def setup_logging(level: str, log_file: str | None) -> None:
+    root = logging.getLogger("gemma_lsp")
+    root.setLevel(level)
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(stderr)
+    if log_file:
+        path = Path(log_file).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path)
+        os.chmod(path, 0o600)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+
+
+def parse_location(text: str) -> tuple[Path, int, int]:
+    """FILE:LINE:COL (1-based, as compilers print them) -> (path, line, column)."""
+    try:
+        file, line, col = text.rsplit(":", 2)
+        line_no, col_no = int(line), int(col)
+    except ValueError:
+        raise SystemExit(f"gemma-lsp: expected FILE:LINE:COL, got {text!r}") from None
+    if line_no < 1 or col_no < 1:
+        raise SystemExit("gemma-lsp: LINE and COL are 1-based")
+    return Path(file), line_no, col_no
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "context":
+        from gemma_lsp.context.cli import main as context_main
+
+        return context_main(argv[1:])
+    if argv and argv[0] == "tool":
+        from gemma_lsp.toolbox.cli import main as tool_main
+
+        return tool_main(argv[1:])
+    if argv and argv[0] == "complete":
+        parser = _parser()
+        parser.prog = "gemma-lsp complete"
+        parser.add_argument("location", metavar="FILE:LINE:COL")
+        args = parser.parse_args(argv[1:])
+        setup_logging("WARNING" if args.log_level == "INFO" else args.log_level, args.log_file)
+        return asyncio.run(_complete(args))
+    args = _parser().parse_args(argv)
+    settings = settings_from_args(args)
+    setup_logging(args.log_level, settings.log_file)
+    from gemma_lsp.lsp.server import build_server
+
+    allow_download = not (args.offline or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0"))
+    server = build_server(settings, allow_download=allow_download)
+    if args.tcp:
+        host, _, port = args.tcp.rpartition(":")
+        if not host or not port.isdigit():
+            raise SystemExit("gemma-lsp: --tcp expects HOST:PORT")
+        server.start_tcp(host, int(port))
+    else:
+        server.start_io()
+    return 0
+
+
+async def _complete(args: argparse.Namespace) -> int:
+    from lsprotocol import types
+    from pygls.uris import from_fs_path
+    from pygls.workspace import TextDocument
+
+    from gemma_lsp.engine.base import GenerationRequest, ModelUnavailable, Priority
+    from gemma_lsp.engine.factory import create_engine
+    from gemma_lsp.lsp import completion_prompt
+
+    path, line, col = parse_location(args.location)
+    if not path.is_file():
+        print(f"gemma-lsp: no such file: {path}", file=sys.stderr)
+        return 2
+    text = path.read_text(encoding="utf-8", errors="replace")
+    lines = text.split("\n")
+    if line > len(lines):
+        print(f"gemma-lsp: {path} has only {len(lines)} lines", file=sys.stderr)
+        return 2
+    # Columns as compilers print them count characters; LSP positions count UTF-16 code units.
+    col = min(col - 1, len(lines[line - 1]))
+    character = len(lines[line - 1][:col].encode("utf-16-le")) // 2
+    doc = TextDocument(from_fs_path(str(path.resolve())) or "", text,
+                       language_id=LANGUAGE_IDS.get(path.suffix, "plaintext"))
+    settings = settings_from_args(args)
+    engine = create_engine(settings, allow_download=not args.offline)
+    try:
+        await engine.start()
+    except ModelUnavailable as error:
+        print(f"gemma-lsp: {error}" + (f"\nFix: {error.fix}" if error.fix else ""), file=sys.stderr)
+        return 3
+    if engine.info.placeholder:
+        print("gemma-lsp: using the tiny random model: the output is gibberish (often empty)", file=sys.stderr)
+    prompt = completion_prompt.build(doc, types.Position(line=line - 1, character=character), settings)
+    result = await engine.generate(GenerationRequest(
+        messages=prompt.messages, prefill=prompt.prefill, max_new_tokens=settings.max_new_tokens,
+        priority=Priority.INTERACTIVE, purpose="completion", stop=prompt.stop, stop_check=prompt.stop_check,
+    ))
+    await engine.close()
+    sys.stdout.write(completion_prompt.clean(result.text, prompt) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,258 @@
+"""The language server: settings, the engine's lifecycle, status, logging; features register here.
+
+Handlers stay thin: each feature lives in its own module under gemma_lsp.lsp and exposes
+`register(server)`. A feature that fails to import is logged and the others keep working.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import uuid
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
+
+from gemma_lsp import __version__
+from gemma_lsp.config import Settings, cache_dir
+from gemma_lsp.engine.base import Engine, ModelUnavailable
+from gemma_lsp.engine.factory import create_engine
+from gemma_lsp.lsp.errors import DocumentNotOpen
+
+log = logging.getLogger(__name__)
+
+# Feature modules, each with `register(server)`. Order is the order of registration.
+FEATURES = ("completion", "code_actions", "debug", "context_command")
+
+
+class GemmaServer(LanguageServer):
+    def __init__(self, settings: Settings | None = None, allow_download: bool = True) -> None:
+        super().__init__("gemma-lsp", __version__)
+        self.settings = settings or Settings()
+        self.allow_download = allow_download
+        self.workspace_root: Path | None = None
+        self.cache_dir: Path = cache_dir()
+        self.state = "starting"
+        self.state_message = ""
+        self._engine: Engine | None = None
+        self._engine_key: tuple | None = None
+        self._load_task: asyncio.Task | None = None
+        self.model_error: ModelUnavailable | None = None
+        self._init_problems: list[str] = []
+
+    # ----- documents ------------------------------------------------------------------------
+    def open_document(self, uri: str) -> Any:
+        """The open document (pygls TextDocument: .source, .version, .lines). Raises DocumentNotOpen."""
+        doc = self.workspace.text_documents.get(uri)
+        if doc is None:
+            raise DocumentNotOpen(uri)
+        return doc
+
+    # ----- status -----------------------------------------------------------------------------
+    def set_status(self, state: str, message: str = "") -> None:
+        """Tell the editor (gemma/status) what the server is doing: loading, ready, generating, error."""
+        self.state, self.state_message = state, message
+        engine = self._engine
+        payload = {
+            "state": state,
+            "message": message,
+            "model": self.settings.model if self.settings.engine == "local" else self.settings.remote.url,
+            "placeholder": bool(engine and engine.info.placeholder),
+        }
+        try:
+            self.protocol.notify("gemma/status", payload)
+        except Exception:  # no client attached (CLI use) or the transport is gone
+            log.debug("could not send gemma/status", exc_info=True)
+
+    def status(self) -> dict[str, Any]:
+        engine = self._engine
+        info = engine.info if engine else None
+        return {
+            "state": self.state,
+            "message": self.state_message,
+            "model": info.model if info else self.settings.model,
+            "engine": info.name if info else self.settings.engine,
+            "device": info.device if info else None,
+            "dtype": info.dtype if info else None,
+            "drafter": info.drafter if info else None,
+            "placeholder": bool(info and info.placeholder),
+            "version": __version__,
+        }
+
+    def show_error(self, message: str) -> None:
+        self.window_show_message(types.ShowMessageParams(types.MessageType.Error, message))
+
+    # ----- the engine -------------------------------------------------------------------------
+    def start_loading(self) -> asyncio.Task:
+        """Load the engine for the current settings in the background (once per model setting)."""
+        key = self.settings.model_key()
+        if self._load_task is not None and key == self._engine_key:
+            return self._load_task
+        old_task, old_engine = self._load_task, self._engine
+        self._engine_key, self._engine, self.model_error = key, None, None
+        self._load_task = asyncio.ensure_future(self._load(old_task, old_engine))
+        return self._load_task
+
+    async def get_engine(self) -> Engine:
+        """The loaded engine; waits for loading. Raises ModelUnavailable (already shown to the user)."""
+        task = self.start_loading()
+        await asyncio.shield(task)
+        if self._engine is None:
+            raise self.model_error or ModelUnavailable("the model is not loaded")
+        return self._engine
+
+    async def _load(self, old_task: asyncio.Task | None, old_engine: Engine | None) -> None:
+        if old_task is not None and not old_task.done():
+            old_task.cancel()
+        if old_engine is not None:
+            await old_engine.close()
+        settings = self.settings
+        self.set_status("loading", f"loading {settings.model}")
+        progress = await self._begin_progress(f"Gemma: loading {settings.model}")
+        try:
+            engine = create_engine(settings, allow_download=self.allow_download)
+            await engine.start(progress.report if progress else None)
+        except ModelUnavailable as error:
+            self.model_error = error
+            text = f"gemma-lsp: {error}" + (f" Fix: {error.fix}" if error.fix else "")
+            log.error(text)
+            self.show_error(text)
+            self.set_status("error", str(error))
+            if progress:
+                progress.end("model unavailable")
+            return
+        except Exception as error:
+            log.exception("loading the model failed")
+            self.model_error = ModelUnavailable(f"loading the model failed: {type(error).__name__}: {error}")
+            self.show_error(f"gemma-lsp: {self.model_error}")
+            self.set_status("error", str(self.model_error))
+            if progress:
+                progress.end("failed")
+            return
+        self._engine = engine
+        if engine.info.placeholder:
+            log.warning("Using the tiny random Gemma 4 model: its output is gibberish. It is for tests and "
+                        "smoke runs; set gemma.model to a real preset (e2b, e4b, 26b, 31b) for real use.")
+        log.info("engine ready: %s %s on %s %s", engine.info.name, engine.info.model, engine.info.device,
+                 engine.info.dtype)
+        if progress:
+            progress.end("ready")
+        self.set_status("ready", f"{engine.info.model} on {engine.info.device}")
+
+    async def _begin_progress(self, title: str) -> _Progress | None:
+        caps = self.client_capabilities.window if self.protocol.client_capabilities else None
+        if not (caps and caps.work_done_progress):
+            return None
+        token = f"gemma-{uuid.uuid4().hex[:8]}"
+        try:
+            await asyncio.wait_for(self.work_done_progress.create_async(token), 5)
+        except Exception:
+            log.debug("client refused progress token", exc_info=True)
+            return None
+        progress = _Progress(self, token)
+        self.work_done_progress.begin(token, types.WorkDoneProgressBegin(title=title, percentage=0))
+        return progress
+
+    async def shutdown_engine(self) -> None:
+        if self._load_task is not None and not self._load_task.done():
+            self._load_task.cancel()
+        if self._engine is not None:
+            await self._engine.close()
+            self._engine = None
+
+
+class _Progress:
+    """Work-done progress that may be reported from the model-loading thread."""
+
+    def __init__(self, server: GemmaServer, token: str) -> None:
+        self.server, self.token = server, token
+        self.loop = asyncio.get_running_loop()
+
+    def report(self, message: str, percentage: int | None = None) -> None:
+        value = types.WorkDoneProgressReport(message=message, percentage=percentage)
+        self.loop.call_soon_threadsafe(self.server.work_done_progress.report, self.token, value)
+
+    def end(self, message: str) -> None:
+        self.server.work_done_progress.end(self.token, types.WorkDoneProgressEnd(message=message))
+
+
+class _LspLogHandler(logging.Handler):
+    """Sends log records to the editor as window/logMessage (from any thread)."""
+
+    LEVELS = {logging.ERROR: types.MessageType.Error, logging.WARNING: types.MessageType.Warning,
+              logging.INFO: types.MessageType.Info}
+
+    def __init__(self, server: GemmaServer, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(logging.INFO)
+        self.server, self.loop = server, loop
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            kind = self.LEVELS.get(record.levelno, types.MessageType.Log)
+            params = types.LogMessageParams(kind, self.format(record))
+            self.loop.call_soon_threadsafe(self.server.window_log_message, params)
+        except Exception:
+            pass
+
+
+def build_server(settings: Settings | None = None, allow_download: bool = True) -> GemmaServer:
+    server = GemmaServer(settings, allow_download)
+
+    @server.feature(types.INITIALIZE)
+    def on_initialize(ls: GemmaServer, params: types.InitializeParams) -> None:
+        settings, problems = Settings.from_lsp(params.initialization_options, ls.settings)
+        ls.settings = settings
+        ls._init_problems = problems  # shown once the client is initialized
+        root = params.root_uri or (params.workspace_folders[0].uri if params.workspace_folders else None)
+        if root:
+            path = to_fs_path(root)
+            ls.workspace_root = Path(path) if path else None
+
+    @server.feature(types.INITIALIZED)
+    def on_initialized(ls: GemmaServer, params: types.InitializedParams) -> None:
+        attach_logging(ls)
+        for problem in ls._init_problems:
+            ls.show_error(f"gemma-lsp settings: {problem}")
+        ls.start_loading()
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    def on_configuration(ls: GemmaServer, params: types.DidChangeConfigurationParams) -> None:
+        settings, problems = Settings.from_lsp(params.settings, ls.settings)
+        for problem in problems:
+            ls.show_error(f"gemma-lsp settings: {problem}")
+        reload = settings.model_key() != ls.settings.model_key()
+        ls.settings = settings
+        if reload:
+            log.info("model settings changed: reloading")
+            ls.start_loading()
+
+    @server.feature(types.SHUTDOWN)
+    async def on_shutdown(ls: GemmaServer, params: Any) -> None:
+        await ls.shutdown_engine()
+
+    @server.command("gemma.status")
+    def status_command(ls: GemmaServer, *args: Any) -> dict[str, Any]:
+        return ls.status()
+
+    for name in FEATURES:
+        try:
+            module = importlib.import_module(f"gemma_lsp.lsp.{name}")
+        except ModuleNotFoundError as error:
+            if error.name == f"gemma_lsp.lsp.{name}":
+                continue  # feature not part of this build
+            raise
+        module.register(server)
+    return server
+
+
+def attach_logging(server: GemmaServer) -> None:
+    root = logging.getLogger("gemma_lsp")
+    if any(isinstance(h, _LspLogHandler) for h in root.handlers):
+        return
+    handler = _LspLogHandler(server, asyncio.get_running_loop())
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)

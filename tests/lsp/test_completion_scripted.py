@@ -1,0 +1,80 @@
+"""Inline completion end to end with canned model text (fixture: `client`, the scripted engine).
+
+The canned replies still go through the real prompt, the stop rules, post-processing and the protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+import pytest_lsp
+from lsprotocol import types
+from pygls.exceptions import JsonRpcRequestCancelled
+from pytest_lsp import ClientServerConfig, LanguageClient
+
+from tests.conftest import server_command, server_env
+from tests.lsp.lsp_support import initialize, open_document, record_status, wait_for_status
+
+SCRIPT = Path(__file__).with_name("completion_script.json")
+URI = "file:///tmp/gemma-lsp-test/calc.py"
+
+
+def _write_script() -> Path:
+    SCRIPT.write_text(json.dumps({"completion": [
+        "return a + b\n```",
+        "a * b)  # 😀 product\n```",
+        {"text": "x" * 400, "delay": 0.05},
+        "return a + b\n```",
+    ]}))
+    return SCRIPT
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(
+    server_command=server_command("--model", "tiny", "--script", str(_write_script())),
+    server_env=server_env()))
+async def client(lsp_client: LanguageClient):
+    record_status(lsp_client)
+    await initialize(lsp_client)
+    await wait_for_status(lsp_client, {"ready"})
+    yield
+    await lsp_client.shutdown_session()
+
+
+def _params(line: int, character: int) -> types.InlineCompletionParams:
+    return types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=URI),
+        position=types.Position(line=line, character=character),
+        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic))
+
+
+async def test_completion_items_have_the_cursor_range(client: LanguageClient):
+    open_document(client, URI, "def add(a, b):\n    \n")
+    result = await client.text_document_inline_completion_async(_params(1, 4))
+    assert [item.insert_text for item in result.items] == ["return a + b"]
+    assert result.items[0].range == types.Range(types.Position(1, 4), types.Position(1, 4))
+
+    # Mid-line after non-ASCII text: a single-line completion; the position is in UTF-16 code units
+    # (the emoji takes two) and the repeated rest of the line is dropped.
+    open_document(client, URI, "s = '😀'; mul(\n", version=2)
+    result = await client.text_document_inline_completion_async(_params(0, 14))
+    assert [item.insert_text for item in result.items] == ["a * b)  # 😀 product"]
+    assert result.items[0].range.start == types.Position(0, 14)
+
+
+async def test_cancel_request_gets_request_cancelled_and_frees_the_engine(client: LanguageClient):
+    open_document(client, URI, "def add(a, b):\n    \n")
+    for _ in range(2):  # use up the first two canned replies
+        await client.text_document_inline_completion_async(_params(1, 4))
+    msg_id = 987654
+    # pytest-lsp's send_request_async is a coroutine: schedule it so the request goes out now.
+    future = asyncio.ensure_future(client.protocol.send_request_async(
+        types.TEXT_DOCUMENT_INLINE_COMPLETION, _params(1, 4), msg_id=msg_id))
+    await asyncio.sleep(0.5)  # the slow reply is streaming now
+    client.cancel_request(types.CancelParams(id=msg_id))
+    with pytest.raises(JsonRpcRequestCancelled):
+        await asyncio.wait_for(future, 10)
+    result = await asyncio.wait_for(client.text_document_inline_completion_async(_params(1, 4)), 10)
+    assert [item.insert_text for item in result.items] == ["return a + b"]
