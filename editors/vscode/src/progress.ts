@@ -45,7 +45,7 @@ export function showProgress(
         if (value.kind === 'begin') {
             title = value.title;
             void vscode.window.withProgress(
-                { location: vscode.ProgressLocation.Notification, title: `Gemma: ${value.title}`, cancellable: value.cancellable ?? false },
+                { location: vscode.ProgressLocation.Notification, title: value.title.startsWith('Gemma') ? value.title : `Gemma: ${value.title}`, cancellable: value.cancellable ?? false },
                 (p, cancel) => {
                     progress = p;
                     report(value);

@@ -102,7 +102,7 @@ export class ServerManager implements vscode.Disposable {
         this.reportProblems(problems);
         if (!this.languageClient) return;
         await this.languageClient.sendNotification(DidChangeConfigurationNotification.type, { settings: { gemma: settings } });
-        this.options.log.info('Sent settings to the server.');
+        this.options.log.info(`Sent settings to the server: ${JSON.stringify(settings)}`);
     }
 
     dispose(): void {
