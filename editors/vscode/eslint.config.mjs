@@ -24,7 +24,12 @@ export default tseslint.config(
     {
         files: ['**/*.mjs', '**/*.js'],
         languageOptions: {
-            globals: { process: 'readonly', console: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', Buffer: 'readonly', URL: 'readonly' },
+            globals: { process: 'readonly', console: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', Buffer: 'readonly', URL: 'readonly', fetch: 'readonly' },
         },
+    },
+    {
+        // Functions the e2e suite sends into the browser page.
+        files: ['e2e/**/*.mjs'],
+        languageOptions: { globals: { window: 'readonly', document: 'readonly', MutationObserver: 'readonly' } },
     },
 );
