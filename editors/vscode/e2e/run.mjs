@@ -277,6 +277,11 @@ async function main() {
         assert(states.some((s) => /starting|loading/.test(s)), 'no starting/loading state was shown');
     });
 
+    await check('the model-loading progress notification closes once the model is ready', async () => {
+        const loadingToasts = () => page.locator('.notification-toast', { hasText: 'loading' }).count();
+        await until(async () => (await loadingToasts()) === 0, 10_000, 'the "loading" notification to close');
+    });
+
     await check('ghost text appears after typing and Tab accepts it', async () => {
         await openFile('app.py');
         await page.keyboard.press('Control+End');

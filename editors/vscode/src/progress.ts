@@ -41,9 +41,9 @@ export function showProgress(
     };
 
     const listener = client.onProgress(WorkDoneProgress.type, token, (value) => {
+        if (value.kind === 'begin') title = value.title;
         onReport?.(title, value);
         if (value.kind === 'begin') {
-            title = value.title;
             void vscode.window.withProgress(
                 { location: vscode.ProgressLocation.Notification, title: value.title.startsWith('Gemma') ? value.title : `Gemma: ${value.title}`, cancellable: value.cancellable ?? false },
                 (p, cancel) => {
