@@ -16,12 +16,14 @@ if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -x "$VENV/bin/gemma-lsp" ]]
 fi
 
 echo "gemma-lsp: setting up $VENV ..." >&2
+# pip on our machines warns about every missing local index folder; keep the log readable.
+pip_quiet() { "$VENV/bin/python" -m pip "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
 [[ -x "$VENV/bin/python" ]] || "$PY" -m venv "$VENV"
-"$VENV/bin/python" -m pip install -q --upgrade pip >&2
+pip_quiet install -q --upgrade pip >&2
 # torch first and pinned: 2.13.0 is the CPU build that lies on disk on our machines; any looser
 # requirement makes pip fetch a multi-GB CUDA build. On a GPU machine install your CUDA torch 2.13.0
 # into the venv before running this script and it is kept.
-"$VENV/bin/python" -m pip install -q "torch==2.13.0" >&2
-"$VENV/bin/python" -m pip install -q -e "$ROOT$EXTRA" >&2
+pip_quiet install -q "torch==2.13.0" >&2
+pip_quiet install -q -e "$ROOT$EXTRA" >&2
 echo "$want" > "$stamp"
 echo "gemma-lsp: ready ($("$VENV/bin/gemma-lsp" --version))" >&2

@@ -119,6 +119,7 @@ class LocalEngine:
         loop = asyncio.get_running_loop()
         out: asyncio.Queue = asyncio.Queue()
         self._jobs.put(_Job(int(request.priority), next(self._seq), request, loop, out))
+        finished = False
         try:
             while True:
                 kind, value = await out.get()
@@ -126,12 +127,17 @@ class LocalEngine:
                     yield value
                 elif kind == "done":
                     self.last_stats = value
+                    finished = True
                     return
                 elif kind == "error":
+                    finished = True
                     raise value
         finally:
-            # The consumer stopped early (task cancelled, or it had enough): stop the model too.
-            request.cancel.cancel("consumer stopped")
+            if not finished:
+                # The consumer stopped early (task cancelled, or it had enough): stop the model too.
+                # The token is the caller's and may span several requests (an agent session), so it is
+                # only touched when this request really was abandoned.
+                request.cancel.cancel("consumer stopped")
             self._supersede.release(request)
 
     async def generate(self, request: GenerationRequest) -> Completion:

@@ -43,6 +43,7 @@ class GemmaServer(LanguageServer):
         self._load_task: asyncio.Task | None = None
         self.model_error: ModelUnavailable | None = None
         self._init_problems: list[str] = []
+        self.sandbox: Any = None  # gemma_lsp.sandbox.SandboxStatus once probed
 
     # ----- documents ------------------------------------------------------------------------
     def open_document(self, uri: str) -> Any:
@@ -80,6 +81,8 @@ class GemmaServer(LanguageServer):
             "dtype": info.dtype if info else None,
             "drafter": info.drafter if info else None,
             "placeholder": bool(info and info.placeholder),
+            "sandbox": {"available": self.sandbox.available, "reason": self.sandbox.reason}
+            if self.sandbox is not None else None,
             "version": __version__,
         }
 
@@ -218,6 +221,7 @@ def build_server(settings: Settings | None = None, allow_download: bool = True) 
         for problem in ls._init_problems:
             ls.show_error(f"gemma-lsp settings: {problem}")
         ls.start_loading()
+        asyncio.ensure_future(probe_sandbox(ls))
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     def on_configuration(ls: GemmaServer, params: types.DidChangeConfigurationParams) -> None:
@@ -247,6 +251,24 @@ def build_server(settings: Settings | None = None, allow_download: bool = True) 
             raise
         module.register(server)
     return server
+
+
+async def probe_sandbox(server: GemmaServer) -> None:
+    """Find out once whether tool commands can run sandboxed; if not, tell the user why."""
+    from gemma_lsp.sandbox import sandbox_status
+
+    server.sandbox = await asyncio.to_thread(sandbox_status)
+    if server.sandbox.available:
+        log.info("sandbox: %s", server.sandbox.reason or "bubblewrap available")
+        return
+    if server.settings.sandbox.allow_unsandboxed:
+        text = (f"gemma-lsp: the sandbox cannot run ({server.sandbox.reason}); tool commands will run "
+                "UNSANDBOXED because --allow-unsandboxed was given.")
+    else:
+        text = (f"gemma-lsp: the sandbox cannot run ({server.sandbox.reason}), so tools that run commands "
+                "(run_tests) are disabled; reading and searching files still works.")
+    log.warning(text)
+    server.window_show_message(types.ShowMessageParams(types.MessageType.Warning, text))
 
 
 def attach_logging(server: GemmaServer) -> None:

@@ -1,0 +1,171 @@
+"""Run one tool call exactly as the model asked, and always come back with a ToolResult.
+
+`ToolExecutor.execute` validates the arguments against the tool's JSON schema, runs the built-in or
+the sandboxed command, and turns every failure (unknown tool, bad arguments, sandbox unavailable,
+timeout, a bug in a tool) into `ToolResult(ok=False, error=...)` — a message the model can act on.
+Results are defanged (see agent.codec.defang) so tool output cannot forge prompt structure.
+"""
+
+from __future__ import annotations
+
+import logging
+import string
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from gemma_lsp.agent.codec import ToolCall, defang
+from gemma_lsp.sandbox import SandboxStatus, SandboxUnavailable, run_sandboxed, sandbox_status
+from gemma_lsp.toolbox.base import ToolContext, ToolFailure, ToolResult, ToolSettings
+from gemma_lsp.toolbox.builtins import BUILTINS
+from gemma_lsp.toolbox.catalog import ToolCatalog, ToolDef
+
+log = logging.getLogger(__name__)
+
+
+class ToolExecutor:
+    """Runs calls against one workspace with one catalog and one set of settings."""
+
+    def __init__(self, catalog: ToolCatalog, workspace: Path, settings: ToolSettings | None = None, *,
+                 status: SandboxStatus | None = None) -> None:
+        self.catalog = catalog
+        self.workspace = Path(workspace).resolve()
+        self.settings = settings or ToolSettings()
+        self._status = status
+
+    @property
+    def status(self) -> SandboxStatus:
+        if self._status is None:
+            self._status = sandbox_status()
+        return self._status
+
+    async def execute(self, call: ToolCall, cancel: Any = None) -> ToolResult:
+        """Run `call`. Never raises (except asyncio.CancelledError when the awaiting task is cancelled,
+        after the sandboxed process tree is killed)."""
+        tool = self.catalog.get(call.name)
+        if tool is None:
+            return _failed(call, f"unknown tool {call.name!r}; available tools: "
+                                 f"{', '.join(self.catalog.names())}")
+        problem = validate_arguments(tool, call.arguments)
+        if problem:
+            return _failed(call, problem)
+        ctx = ToolContext(self.workspace, self.settings, self.status, cancel, tool.timeout_seconds)
+        try:
+            if tool.builtin:
+                content, summary = await BUILTINS[tool.builtin](dict(call.arguments), ctx)
+            else:
+                content, summary = await self._run_command(tool, call.arguments, ctx)
+        except ToolFailure as failure:
+            return _failed(call, str(failure))
+        except Exception as error:  # a bug in a tool must not take the session down
+            log.exception("tool %s failed", call.name)
+            return _failed(call, f"internal error in {call.name}: {type(error).__name__}: {error}")
+        return ToolResult(ok=True, content=defang(content), error=None, summary=summary)
+
+    async def _run_command(self, tool: ToolDef, arguments: dict[str, Any], ctx: ToolContext
+                           ) -> tuple[dict[str, Any], str]:
+        argv = render_command(tool, arguments)
+        try:
+            result = await run_sandboxed(
+                argv, ctx.workspace, self.settings.limits(tool.timeout_seconds), cancel=ctx.cancel,
+                env=tool.env, extra_ro_paths=self.settings.extra_ro_paths,
+                allow_unsandboxed=self.settings.allow_unsandboxed, status=ctx.status,
+            )
+        except SandboxUnavailable as error:
+            raise ToolFailure(f"command tools are disabled: {error}") from None
+        except FileNotFoundError as error:
+            raise ToolFailure(f"cannot start {argv[0]}: {error}") from None
+        if result.cancelled:
+            raise ToolFailure("cancelled")
+        if result.sandbox_error:
+            raise ToolFailure(f"the sandbox could not start: {result.sandbox_error}")
+        content: dict[str, Any] = {"command": argv, "exit_code": result.exit_code, "stdout": result.stdout,
+                                   "stderr": result.stderr, "sandboxed": result.sandboxed}
+        if result.killed_reason:
+            content["killed"] = result.killed_reason
+        if result.output_truncated:
+            content["output_truncated"] = True
+        if result.timed_out:
+            return content, f"{tool.name} timed out"
+        return content, f"{tool.name} exited with {result.exit_code}"
+
+
+def validate_arguments(tool: ToolDef, arguments: Any) -> str | None:
+    """None when `arguments` fit the tool's schema, else every problem in one message for the model."""
+    if not isinstance(arguments, dict):
+        return f"arguments of {tool.name} must be an object"
+    validator = jsonschema.Draft202012Validator(tool.parameters)
+    problems = sorted(validator.iter_errors(arguments), key=lambda e: list(e.absolute_path))
+    if not problems:
+        return None
+    lines = []
+    for problem in problems[:5]:
+        where = ".".join(str(p) for p in problem.absolute_path)
+        lines.append(f"{where}: {problem.message}" if where else problem.message)
+    properties = ", ".join(sorted(tool.parameters.get("properties", {}))) or "none"
+    return f"invalid arguments for {tool.name}: " + "; ".join(lines) + f" (parameters: {properties})"
+
+
+def render_command(tool: ToolDef, arguments: dict[str, Any]) -> list[str]:
+    """The argument vector for a command tool (see catalog's module docstring for the rules)."""
+    argv: list[str] = []
+    formatter = string.Formatter()
+    for element in tool.command or ():
+        fields = [f for _, f, _, _ in formatter.parse(element) if f]
+        if not fields:
+            argv.append(element)
+            continue
+        if any(arguments.get(f) is None for f in fields):
+            continue  # an absent optional argument drops its element
+        if element == "{" + fields[0] + "}":
+            value = arguments[fields[0]]
+            values = value if isinstance(value, list) else [value]
+            for item in values:
+                text = _text(item)
+                if text.startswith("-"):
+                    raise ToolFailure(f"argument {fields[0]!r} may not start with '-' ({text!r})")
+                argv.append(text)
+        else:
+            argv.append(element.format(**{f: _text(arguments[f]) for f in fields}))
+    return argv
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    if "\0" in text:
+        raise ToolFailure("arguments may not contain NUL bytes")
+    return text
+
+
+def _failed(call: ToolCall, message: str) -> ToolResult:
+    return ToolResult(ok=False, content={}, error=defang(message), summary=f"{call.name} failed: {message}"[:200])
+
+
+def describe_call(call: ToolCall, catalog: ToolCatalog | None = None) -> str:
+    """Progress text for a call about to run: "running tests…", "reading src/app.py:40-80"."""
+    args = call.arguments if isinstance(call.arguments, dict) else {}
+    if call.name == "read_file" and isinstance(args.get("path"), str):
+        start, end = args.get("start_line"), args.get("end_line")
+        where = f":{start or 1}-{end}" if end else (f":{start}-" if start else "")
+        return f"reading {args['path']}{where}"
+    if call.name == "run_tests":
+        return f"running tests {args['target']}…" if args.get("target") else "running tests…"
+    if call.name == "search_text" and args.get("pattern"):
+        return f"searching for {str(args['pattern'])[:60]!r}"
+    if call.name == "list_files":
+        return f"listing files in {args['path']}" if args.get("path") else "listing files"
+    tool = catalog.get(call.name) if catalog else None
+    if tool and tool.progress:
+        try:
+            return tool.progress.format_map(_Missing(args))
+        except (ValueError, IndexError):
+            pass
+    return f"running {call.name}…"
+
+
+class _Missing(dict):
+    def __missing__(self, key: str) -> str:
+        return "…"

@@ -1,0 +1,43 @@
+"""search_text's matching, run as its own short-lived process (stdlib only).
+
+The pattern comes from the model, and a regular expression can backtrack for ever; in a separate
+process the server can kill it on a timeout or a cancel instead of losing a thread to it.
+
+Usage: python matcher.py PATTERN IGNORE_CASE(0|1) MAX_MATCHES FILE...  (files relative to the cwd)
+Prints one JSON object per match ({"path", "line", "text"}), then {"done": true, "files": N}.
+"""
+
+import json
+import re
+import sys
+
+MAX_LINE = 300
+MAX_FILE_BYTES = 2_000_000
+
+
+def main(argv: list[str]) -> int:
+    pattern, ignore_case, limit, files = argv[0], argv[1] == "1", int(argv[2]), argv[3:]
+    regex = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
+    found = 0
+    for path in files:
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(MAX_FILE_BYTES)
+        except OSError:
+            continue
+        if b"\0" in data[:8192]:
+            continue  # binary
+        for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
+            if regex.search(line):
+                text = line if len(line) <= MAX_LINE else line[:MAX_LINE] + "…"
+                print(json.dumps({"path": path, "line": number, "text": text}))
+                found += 1
+                if found >= limit:
+                    print(json.dumps({"done": True, "files": len(files), "truncated": True}))
+                    return 0
+    print(json.dumps({"done": True, "files": len(files), "truncated": False}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

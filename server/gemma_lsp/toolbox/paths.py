@@ -1,0 +1,100 @@
+"""Workspace confinement for the file tools: resolving paths, the secrets deny list, .gitignore."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+
+import pathspec
+
+from gemma_lsp.toolbox.base import ToolFailure
+
+ALWAYS_SKIPPED = {".git", ".hg", ".svn"}
+
+
+def resolve_in_workspace(workspace: Path, path: str) -> Path:
+    """The real path `path` names inside `workspace`, after following every symlink.
+
+    Raises ToolFailure for NUL bytes, and for anything that lands outside the workspace: `..`,
+    absolute paths elsewhere, symlinks pointing out.
+    """
+    if "\0" in path:
+        raise ToolFailure("the path contains a NUL byte")
+    if not path.strip():
+        path = "."
+    candidate = Path(path) if os.path.isabs(path) else workspace / path
+    real = Path(os.path.realpath(candidate))
+    if real != workspace and workspace not in real.parents:
+        raise ToolFailure(f"{path!r} is outside the workspace; only files under the workspace root "
+                          "can be read")
+    return real
+
+
+def relative(workspace: Path, path: Path) -> str:
+    rel = path.relative_to(workspace).as_posix()
+    return rel or "."
+
+
+class DenyList:
+    """gitignore-style patterns for files that are never read (secrets)."""
+
+    def __init__(self, patterns: tuple[str, ...] | list[str]) -> None:
+        self.spec = pathspec.PathSpec.from_lines("gitwildmatch", patterns)
+
+    def denies(self, rel: str) -> bool:
+        return self.spec.match_file(rel)
+
+
+class GitIgnore:
+    """The .gitignore files of a workspace, applied relative to the folder each one sits in."""
+
+    def __init__(self, workspace: Path) -> None:
+        self.workspace = workspace
+        self._specs: dict[str, pathspec.PathSpec] = {}
+
+    def _spec(self, folder_rel: str) -> pathspec.PathSpec | None:
+        if folder_rel not in self._specs:
+            file = self.workspace / folder_rel / ".gitignore"
+            try:
+                lines = file.read_text("utf-8", "replace").splitlines()
+            except OSError:
+                lines = []
+            self._specs[folder_rel] = pathspec.PathSpec.from_lines("gitwildmatch", lines)
+        return self._specs[folder_rel]
+
+    def ignored(self, rel: str, is_dir: bool) -> bool:
+        parts = PurePosixPath(rel).parts
+        if parts and parts[-1] in ALWAYS_SKIPPED:
+            return True
+        # Every ancestor folder's .gitignore gets a say, with the path relative to that folder.
+        for depth in range(len(parts)):
+            folder = "/".join(parts[:depth]) or "."
+            spec = self._spec(folder)
+            sub = "/".join(parts[depth:]) + ("/" if is_dir else "")
+            if spec and spec.match_file(sub):
+                return True
+        return False
+
+
+def walk(workspace: Path, start: Path) -> Iterator[tuple[str, bool]]:
+    """(relative path, is_dir) under `start`, sorted, skipping ignored entries and not following
+    symlinked folders (a link may point anywhere)."""
+    ignore = GitIgnore(workspace)
+    stack = [start]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue
+        subfolders = []
+        for entry in entries:
+            rel = relative(workspace, Path(entry.path))
+            is_dir = entry.is_dir(follow_symlinks=False)
+            if ignore.ignored(rel, is_dir):
+                continue
+            if is_dir:
+                subfolders.append(Path(entry.path))
+            yield rel, is_dir
+        stack.extend(reversed(subfolders))
