@@ -96,10 +96,13 @@ const callLog = path.join(tmp, 'script.calls.jsonl'); // the scripted engine's r
 writeFileSync(scriptFile, JSON.stringify({
     completion: ['return a + b\n'],
     explain: ['`count` is declared as a `number`, but it is given the string `"3"`. TypeScript does not convert between the two: use a number literal, or parse the string with `Number(...)`.'],
-    fix: ['```typescript\nconst count: number = 3;\n```'],
+    // A region fix: the corrected lines around the diagnostic, in one code block.
+    fix: ['```typescript\nconst count: number = 3;\nexport { count };\n```'],
+    // Ask to Debug: read the code (slowly, so the progress shows), then answer with a SEARCH/REPLACE fix.
     debug: [
-        { text: '<|tool_call>call:read_file{path:<|"|>calc.py<|"|>}<tool_call|>', delay: 0.05 },
-        { text: 'The function `add` subtracts instead of adding: `a - b` should be `a + b`.', delay: 0.05 },
+        { text: 'Let me read the code.<|tool_call>call:read_file{path:<|"|>calc.py<|"|>}<tool_call|>', delay: 0.1 },
+        { text: '**What is wrong:** `add` in `calc.py` subtracts instead of adding: `a - b` should be `a + b`.\n\n' +
+            'calc.py\n```python\n<<<<<<< SEARCH\n    return a - b\n=======\n    return a + b\n>>>>>>> REPLACE\n```\n<turn|>', delay: 0.05 },
     ],
 }, null, 2));
 
@@ -202,15 +205,40 @@ async function runPalette(command) {
 
 async function openFile(name) {
     await page.keyboard.press('Escape');
+    await page.keyboard.press('Control+1'); // the first editor group (the result panel opens beside it)
     await page.keyboard.press('Control+P');
     const input = page.locator('.quick-input-widget input').first();
     await input.waitFor({ state: 'visible', timeout: 10_000 });
     await input.fill(name);
     await page.locator('.quick-input-widget .monaco-list-row', { hasText: name }).first().waitFor({ timeout: 10_000 });
     await page.keyboard.press('Enter');
-    await page.locator(`.tab.active[aria-label*="${name}"], .tab.active:has-text("${name}")`).first().waitFor({ timeout: 10_000 });
+    await page.locator('.tab.active', { hasText: name }).first().waitFor({ timeout: 10_000 });
     // Click into the text (VS Code's editor takes input through an EditContext, not a textarea).
     await page.locator('.editor-instance .monaco-editor .view-lines').first().click();
+}
+
+/** Puts the cursor on the diagnostic in count.ts (the name `count`) and opens the quick fix menu. */
+async function openQuickFix() {
+    const menu = page.locator('.action-widget:visible').first();
+    await until(async () => {
+        await page.keyboard.press('Escape');
+        await page.keyboard.press('Control+Home');
+        for (let i = 0; i < 8; i++) await page.keyboard.press('ArrowRight');
+        // Click the light bulb like a user (Ctrl+. is the keyboard way; both open the same menu).
+        const bulb = page.locator('.lightBulbWidget, .codicon-light-bulb').first();
+        if (await bulb.isVisible()) await bulb.click();
+        else await page.keyboard.press('Control+.');
+        return page.locator('.action-widget .monaco-list-row').first().waitFor({ state: 'visible', timeout: 3_000 }).then(() => true, () => false);
+    }, 40_000, 'the quick fix menu');
+    return menu;
+}
+
+/** Saves the active editor until `name` on disk contains `text` (edits arrive asynchronously). */
+async function saveUntil(name, text, what) {
+    await until(async () => {
+        await page.keyboard.press('Control+S');
+        return readWs(name).includes(text);
+    }, 60_000, what);
 }
 
 const readWs = (name) => readFileSync(path.join(dirs.workspace, name), 'utf8');
@@ -294,8 +322,7 @@ async function main() {
         assert(ghostText.includes('return a + b'), `ghost text was ${JSON.stringify(ghostText)}`);
         await shot('02-ghost-text');
         await page.keyboard.press('Tab');
-        await page.keyboard.press('Control+S');
-        await until(() => readWs('app.py').includes('return a + b'), 10_000, 'the accepted completion to be saved in app.py');
+        await saveUntil('app.py', 'return a + b', 'the accepted completion to be saved in app.py');
         assert(modelCalls('completion').length >= 1, 'the server made no completion model call');
         await shot('03-ghost-text-accepted');
     });
@@ -310,21 +337,14 @@ async function main() {
     await check('the light bulb offers Explain and Fix on a TypeScript diagnostic', async () => {
         await openFile('count.ts');
         await page.locator('.squiggly-error').first().waitFor({ timeout: 60_000 });
-        await page.keyboard.press('Control+Home');
-        await page.keyboard.press('End');
-        await page.keyboard.press('ArrowLeft');
-        await page.keyboard.press('ArrowLeft');
-        await page.keyboard.press('Control+.');
-        const menu = page.locator('.action-widget');
-        await menu.waitFor({ state: 'visible', timeout: 30_000 });
-        await until(async () => /Explain/.test(await menu.innerText()) && /Fix/.test(await menu.innerText()), 30_000, 'Explain and Fix in the quick fix menu');
+        const menu = await openQuickFix();
+        await until(async () => /Explain: Type/.test(await menu.innerText()) && /Fix: Type/.test(await menu.innerText()), 30_000, 'Explain and Fix in the quick fix menu');
         await shot('04-quick-fix-menu');
     }, { skip: noActions });
 
     await check('Fix edits the file', async () => {
-        await page.locator('.action-widget .monaco-list-row', { hasText: /^Fix/ }).first().click();
-        await page.keyboard.press('Control+S');
-        await until(() => readWs('count.ts').includes('const count: number = 3;'), 60_000, 'the fix to change count.ts');
+        await page.locator('.action-widget .monaco-list-row', { hasText: 'Fix: Type' }).first().click();
+        await saveUntil('count.ts', 'const count: number = 3;', 'the fix to change count.ts');
         await shot('05-fix-applied');
     }, { skip: noActions });
 
@@ -333,11 +353,8 @@ async function main() {
         writeFileSync(path.join(dirs.workspace, 'count.ts'), 'const count: number = "3";\nexport { count };\n');
         await openFile('count.ts');
         await page.locator('.squiggly-error').first().waitFor({ timeout: 60_000 });
-        await page.keyboard.press('Control+Home');
-        await page.keyboard.press('End');
-        await page.keyboard.press('ArrowLeft');
-        await page.keyboard.press('Control+.');
-        await page.locator('.action-widget .monaco-list-row', { hasText: /^Explain/ }).first().click();
+        await openQuickFix();
+        await page.locator('.action-widget .monaco-list-row', { hasText: 'Explain: Type' }).first().click();
         await until(() => explanationFrameText().then((t) => t.includes('does not convert between the two')), 60_000, 'the explanation webview');
         await shot('06-explanation');
     }, { skip: noActions });
@@ -354,6 +371,13 @@ async function main() {
         await shot('07-debug-progress');
         await until(() => explanationFrameText().then((t) => t.includes('subtracts instead of adding')), 120_000, 'the debug answer');
         await shot('08-debug-answer');
+        // The answer proposes an edit: the extension offers to apply it.
+        const apply = page.locator('.notification-toast', { hasText: 'Gemma proposes a fix' }).locator('a.monaco-button, .monaco-button', { hasText: 'Apply Fix' }).first();
+        await apply.waitFor({ timeout: 20_000 });
+        await apply.click();
+        await openFile('calc.py');
+        await saveUntil('calc.py', 'return a + b', 'the debug fix to change calc.py');
+        assert(modelCalls('debug').length >= 2, `expected a tool round trip, saw ${modelCalls('debug').length} debug model calls`);
     }, { skip: haveDebug ? undefined : 'gemma.debug (server/gemma_lsp/lsp/debug.py) is not in this build of the server' });
 
     await check('a changed setting reaches the server without a restart', async () => {

@@ -98,7 +98,7 @@ export function asFixResult(value: unknown): FixResult | undefined {
 /** Markdown shown for a debug answer: the answer, why the session stopped, and whether an edit is offered. */
 export function debugMarkdown(result: DebugResult): string {
     const parts = [result.answer.trim() || '_The model gave no answer._'];
-    if (result.stopReason && result.stopReason !== 'answer') parts.push(`\n\n_Session stopped: ${result.stopReason}._`);
+    if (result.stopReason && !/^answer(ed)?$/.test(result.stopReason)) parts.push(`\n\n_Session stopped: ${result.stopReason}._`);
     if (result.edit) parts.push('\n\n_A fix is proposed: use "Apply Fix" in the notification to apply it._');
     return parts.join('');
 }

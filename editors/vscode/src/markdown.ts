@@ -27,6 +27,8 @@ export function renderInline(text: string): string {
             let html = escapeHtml(part);
             html = html.replace(/\*\*([^*]+)\*\*/g, '<strong>$1</strong>');
             html = html.replace(/(^|[^*])\*([^*\s][^*]*)\*/g, '$1<em>$2</em>');
+            // _emphasis_ only at word edges, so snake_case names stay as they are.
+            html = html.replace(/(^|[^\w])_([^_\s][^_]*?)_(?=$|[^\w])/g, '$1<em>$2</em>');
             html = html.replace(/\[([^\]]+)\]\((https?:\/\/[^)\s]+)\)/g, '<a href="$2">$1</a>');
             return html;
         })

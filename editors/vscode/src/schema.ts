@@ -17,6 +17,8 @@ function typeSchema(spec: SettingSpec): JsonSchema {
             return { type: 'boolean' };
         case 'integer':
             return { type: 'integer', ...(k.minimum !== undefined ? { minimum: k.minimum } : {}), ...(k.maximum !== undefined ? { maximum: k.maximum } : {}) };
+        case 'number':
+            return { type: 'number', ...(k.exclusiveMinimum !== undefined ? { exclusiveMinimum: k.exclusiveMinimum } : {}) };
         case 'stringArray':
             return { type: 'array', items: { type: 'string' } };
         case 'nullableStringArray':

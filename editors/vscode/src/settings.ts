@@ -10,6 +10,7 @@ export type SettingKind =
     | { type: 'nullableString' }
     | { type: 'boolean' }
     | { type: 'integer'; minimum?: number; maximum?: number }
+    | { type: 'number'; exclusiveMinimum?: number }
     | { type: 'stringArray' }
     | { type: 'nullableStringArray' }
     | { type: 'stringMap' };
@@ -58,6 +59,8 @@ export const SETTINGS: readonly SettingSpec[] = [
         description: 'Served model id (default: the first one the server lists).' },
     { key: 'remote.apiKeyEnv', kind: { type: 'string' }, default: 'GEMMA_LSP_API_KEY', audience: 'server',
         description: 'Environment variable holding the remote API key.' },
+    { key: 'remote.timeoutSeconds', kind: { type: 'number', exclusiveMinimum: 0 }, default: 60, audience: 'server',
+        description: 'Seconds without data before a request to the remote server fails.' },
     { key: 'device', kind: { type: 'string', pattern: '^(auto|cpu|cuda|cuda:[0-9]+|mps)$' }, default: 'auto', audience: 'server',
         description: 'Where the model runs: `auto`, `cpu`, `cuda`, `cuda:N` or `mps`.' },
     { key: 'dtype', kind: str(['auto', 'float32', 'bfloat16', 'float16']), default: 'auto', audience: 'server',
@@ -125,6 +128,10 @@ export function checkValue(kind: SettingKind, value: unknown): string | undefine
             if (typeof value !== 'number' || !Number.isInteger(value)) return 'expected a whole number';
             if (kind.minimum !== undefined && value < kind.minimum) return `must be at least ${kind.minimum}`;
             if (kind.maximum !== undefined && value > kind.maximum) return `must be at most ${kind.maximum}`;
+            return undefined;
+        case 'number':
+            if (typeof value !== 'number' || !Number.isFinite(value)) return 'expected a number';
+            if (kind.exclusiveMinimum !== undefined && value <= kind.exclusiveMinimum) return `must be more than ${kind.exclusiveMinimum}`;
             return undefined;
         case 'stringArray':
             return isStringArray(value) ? undefined : 'expected a list of strings';

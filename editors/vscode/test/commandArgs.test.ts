@@ -53,6 +53,7 @@ describe('command results', () => {
 
     it('renders a debug answer with why it stopped and whether a fix is offered', () => {
         assert.equal(debugMarkdown({ answer: 'It fails.', edit: null, stopReason: 'answer' }), 'It fails.');
+        assert.equal(debugMarkdown({ answer: 'It fails.', edit: null, stopReason: 'answered' }), 'It fails.');
         const md = debugMarkdown({ answer: ' ', edit: { documentChanges: [] }, stopReason: 'maxToolCalls' });
         assert.match(md, /no answer/);
         assert.match(md, /stopped: maxToolCalls/);

@@ -24,6 +24,10 @@ describe('markdown rendering of explanations', () => {
         assert.ok(html.includes('<ol><li>one</li><li>two</li></ol>'));
     });
 
+    it('reads _underscores_ as emphasis but leaves snake_case alone', () => {
+        assert.equal(renderInline('_Session stopped._ and my_var_name'), '<em>Session stopped.</em> and my_var_name');
+    });
+
     it('never links other schemes', () => {
         assert.equal(renderInline('[x](javascript:alert(1))'), '[x](javascript:alert(1))');
     });

@@ -21,7 +21,7 @@ describe('settings', () => {
         const { settings, problems } = serverSettings(reader({}));
         assert.deepEqual(problems, []);
         assert.equal(settings.model, 'auto');
-        assert.deepEqual(settings.remote, { url: 'http://127.0.0.1:8000/v1', model: null, apiKeyEnv: 'GEMMA_LSP_API_KEY' });
+        assert.deepEqual(settings.remote, { url: 'http://127.0.0.1:8000/v1', model: null, apiKeyEnv: 'GEMMA_LSP_API_KEY', timeoutSeconds: 60 });
         assert.deepEqual(settings.debug, { maxToolCalls: 12, maxTokens: 4096, maxSeconds: 300, thinking: false, showThoughts: false });
         assert.equal(settings.server, undefined, 'client-only keys must not reach the server');
         assert.equal(settings.inline, undefined);
@@ -50,6 +50,8 @@ describe('settings', () => {
     it('checks each kind of value', () => {
         assert.equal(checkValue({ type: 'integer', minimum: 1 }, 0), 'must be at least 1');
         assert.equal(checkValue({ type: 'nullableString' }, null), undefined);
+        assert.equal(checkValue({ type: 'number', exclusiveMinimum: 0 }, 0), 'must be more than 0');
+        assert.equal(checkValue({ type: 'number', exclusiveMinimum: 0 }, 2.5), undefined);
         assert.equal(checkValue({ type: 'stringArray' }, ['a', 1]), 'expected a list of strings');
         assert.equal(checkValue({ type: 'nullableStringArray' }, null), undefined);
         assert.equal(checkValue({ type: 'stringMap' }, { A: 'b' }), undefined);
