@@ -203,18 +203,14 @@ async function runPalette(command) {
     await page.keyboard.press('Enter');
 }
 
+/** Opens a workspace file by clicking it in the Explorer, then clicks into its text. */
 async function openFile(name) {
     await page.keyboard.press('Escape');
-    await page.keyboard.press('Control+1'); // the first editor group (the result panel opens beside it)
-    await page.keyboard.press('Control+P');
-    const input = page.locator('.quick-input-widget input').first();
-    await input.waitFor({ state: 'visible', timeout: 10_000 });
-    await input.fill(name);
-    await page.locator('.quick-input-widget .monaco-list-row', { hasText: name }).first().waitFor({ timeout: 10_000 });
-    await page.keyboard.press('Enter');
-    await page.locator('.tab.active', { hasText: name }).first().waitFor({ timeout: 10_000 });
+    const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    await page.locator('.explorer-folders-view .monaco-list-row', { hasText: new RegExp(`^\\s*${escaped}`) }).first().click();
+    await page.locator('.editor-group-container.active .tab.active', { hasText: name }).first().waitFor({ timeout: 10_000 });
     // Click into the text (VS Code's editor takes input through an EditContext, not a textarea).
-    await page.locator('.editor-instance .monaco-editor .view-lines').first().click();
+    await page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click();
 }
 
 /** Puts the cursor on the diagnostic in count.ts (the name `count`) and opens the quick fix menu. */

