@@ -103,6 +103,8 @@ writeFileSync(scriptFile, JSON.stringify({
         { text: 'Let me read the code.<|tool_call>call:read_file{path:<|"|>calc.py<|"|>}<tool_call|>', delay: 0.1 },
         { text: '**What is wrong:** `add` in `calc.py` subtracts instead of adding: `a - b` should be `a + b`.\n\n' +
             'calc.py\n```python\n<<<<<<< SEARCH\n    return a - b\n=======\n    return a + b\n>>>>>>> REPLACE\n```\n<turn|>', delay: 0.05 },
+        // The next session streams for minutes: the Cancel check stops it.
+        { text: 'Thinking about it '.repeat(400), delay: 0.5 },
     ],
 }, null, 2));
 
@@ -229,6 +231,14 @@ async function openQuickFix() {
     return menu;
 }
 
+/** Types `text` into the Ask to Debug question box (once it, not the palette, is showing) and confirms. */
+async function answerDebugQuestion(text) {
+    const box = page.locator('.quick-input-widget', { hasText: 'What should Gemma look into' }).first();
+    await box.waitFor({ state: 'visible', timeout: 10_000 });
+    await box.locator('input').first().fill(text);
+    await page.keyboard.press('Enter');
+}
+
 /** Saves the active editor until `name` on disk contains `text` (edits arrive asynchronously). */
 async function saveUntil(name, text, what) {
     await until(async () => {
@@ -352,6 +362,7 @@ async function main() {
         await openQuickFix();
         await page.locator('.action-widget .monaco-list-row', { hasText: 'Explain: Type' }).first().click();
         await until(() => explanationFrameText().then((t) => t.includes('does not convert between the two')), 60_000, 'the explanation webview');
+        await until(async () => (await page.locator('.notification-toast', { hasText: 'Gemma: explaining' }).count()) === 0, 10_000, 'the "explaining" notification to close');
         await shot('06-explanation');
     }, { skip: noActions });
 
@@ -359,11 +370,11 @@ async function main() {
     await check('"Gemma: Ask to Debug" shows progress and its answer', async () => {
         await openFile('calc.py');
         await runPalette('Gemma: Ask to Debug');
-        const input = page.locator('.quick-input-widget input').first();
-        await input.waitFor({ state: 'visible', timeout: 10_000 });
-        await input.fill('why does test_add fail?');
-        await page.keyboard.press('Enter');
-        await page.locator('.notification-toast', { hasText: 'Gemma: debugging' }).first().waitFor({ timeout: 30_000 });
+        await answerDebugQuestion('why does test_add fail?');
+        const toast = page.locator('.notification-toast', { hasText: 'Gemma: debugging' }).first();
+        await toast.waitFor({ timeout: 30_000 });
+        // A step reported by the server shows in the notification (the tool call).
+        await until(async () => /read_file|calc\.py|step|tool/i.test(await toast.innerText()), 30_000, 'a debug step in the progress notification');
         await shot('07-debug-progress');
         await until(() => explanationFrameText().then((t) => t.includes('subtracts instead of adding')), 120_000, 'the debug answer');
         await shot('08-debug-answer');
@@ -375,6 +386,38 @@ async function main() {
         await saveUntil('calc.py', 'return a + b', 'the debug fix to change calc.py');
         assert(modelCalls('debug').length >= 2, `expected a tool round trip, saw ${modelCalls('debug').length} debug model calls`);
     }, { skip: haveDebug ? undefined : 'gemma.debug (server/gemma_lsp/lsp/debug.py) is not in this build of the server' });
+
+    await check('Cancel on the progress notification stops an Ask to Debug session', async () => {
+        await openFile('calc.py');
+        await runPalette('Gemma: Ask to Debug');
+        await answerDebugQuestion(''); // no question
+        const toast = page.locator('.notification-toast', { hasText: 'Gemma: debugging' }).first();
+        await toast.waitFor({ timeout: 30_000 });
+        await toast.hover();
+        await toast.locator('.monaco-button, a', { hasText: 'Cancel' }).first().click();
+        // The server ends the session and answers "cancelled" (or the request itself is cancelled first).
+        await until(async () => /session was cancelled/i.test(await explanationFrameText(/cancelled/)) ||
+            (await page.locator('.notification-toast', { hasText: 'debugging cancelled' }).count()) > 0, 20_000, 'the session to stop');
+        await shot('09-debug-cancelled');
+        // The server is still fine afterwards.
+        await until(async () => /Gemma tiny$/.test(await statusText()), 20_000, 'ready after the cancel');
+    }, { skip: haveDebug ? undefined : 'gemma.debug is not in this build of the server' });
+
+    await check('"Gemma: Explain Selection" explains the selected code beside the editor', async () => {
+        await openFile('calc.py');
+        await page.keyboard.press('Control+A');
+        await runPalette('Gemma: Explain Selection');
+        await until(() => explanationFrameText().then((t) => t.includes('does not convert between the two')), 60_000, 'the explanation');
+        assert(modelCalls('explain').length >= 2, 'no second explain model call');
+        await shot('10-explain-selection');
+    }, { skip: haveActions ? undefined : 'gemma.explain is not in this build of the server' });
+
+    await check('"Gemma: Show Context" opens what the model would see at the cursor', async () => {
+        await openFile('calc.py');
+        await runPalette('Gemma: Show Context');
+        await until(async () => (await page.locator('.editor-group-container .tab', { hasText: 'Untitled' }).count()) > 0, 30_000, 'an untitled JSON document');
+        await shot('11-show-context');
+    }, { skip: /["']gemma\.context["']/.test(serverSource()) ? undefined : 'gemma.context is not in this build of the server' });
 
     await check('a changed setting reaches the server without a restart', async () => {
         // gemma.model in the workspace settings: the server reloads its engine (still the scripted one,
@@ -393,7 +436,7 @@ async function main() {
         await openFile('app.py');
         await runPalette('Gemma: Toggle Inline Completions for This Language');
         await until(async () => /inline off/.test(await statusText()), 10_000, '"(inline off)" in the status bar');
-        await shot('09-inline-off');
+        await shot('12-inline-off');
         await runPalette('Gemma: Toggle Inline Completions for This Language');
         await until(async () => /Gemma tiny$/.test(await statusText()), 10_000, 'inline back on');
     });
@@ -403,12 +446,13 @@ async function main() {
         writeFileSync(scriptFile, '{not json');
         await runPalette('Gemma: Restart Server');
         await until(async () => /error/.test(await statusText()), 60_000, 'the error state');
-        await shot('10-status-error');
+        await until(async () => (await page.locator('.notification-toast', { hasText: 'loading' }).count()) === 0, 10_000, 'the "loading" notification to close after the failed load');
+        await shot('13-status-error');
         await page.locator('.statusbar-item', { hasText: 'Gemma' }).first().click();
         await page.locator('.quick-input-widget', { hasText: 'Show Logs' }).waitFor({ timeout: 10_000 });
         const title = await page.locator('.quick-input-widget').first().innerText();
         assert(/not valid JSON/.test(title), `the details do not say what is wrong: ${title.slice(0, 300)}`);
-        await shot('11-status-details');
+        await shot('14-status-details');
         await page.keyboard.press('Escape');
         writeFileSync(scriptFile, good);
         await runPalette('Gemma: Restart Server');
@@ -428,7 +472,7 @@ async function main() {
         await until(async () => /gemma_lsp|server/i.test(await page.locator('.panel .monaco-editor').first().innerText().catch(() => '')), 15_000, 'the Gemma log');
         const channel = await page.locator('.panel select.monaco-select-box, .panel .monaco-select-box').first().innerText().catch(() => '');
         assert(/Gemma/.test(channel) || /Gemma/.test(await page.locator('.panel').innerText()), 'the Gemma channel is not shown');
-        await shot('11-logs');
+        await shot('15-logs');
     });
 
     if (results.some((r) => r.status === 'FAIL')) {
@@ -442,13 +486,11 @@ function extensionLog() {
     return found.map((f) => readFileSync(f, 'utf8')).join('\n');
 }
 
-/** The text of the result webview (nested iframes), or ''. */
-async function explanationFrameText() {
+/** The text of the result webview (an iframe inside an iframe) when it matches `pattern`, else ''. */
+async function explanationFrameText(pattern = /does not convert|subtracts instead/) {
     for (const frame of page.frames()) {
         const text = await frame.evaluate(() => document.body?.innerText ?? '').catch(() => '');
-        if (text.includes('Gemma') || text.includes('Explain') || text.length > 20) {
-            if (/does not convert|subtracts instead/.test(text)) return text;
-        }
+        if (pattern.test(text)) return text;
     }
     return '';
 }

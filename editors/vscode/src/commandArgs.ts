@@ -114,3 +114,10 @@ export function needsInstruction(command: string, args: unknown[]): boolean {
     const a = arg as Record<string, unknown>;
     return a.diagnostic == null && (typeof a.instruction !== 'string' || a.instruction.trim() === '');
 }
+
+/** Adds `workDoneToken` to the first argument object (where gemma-lsp looks for it); others untouched. */
+export function withWorkDoneToken(args: unknown[], token: string): unknown[] {
+    const first = args[0];
+    if (typeof first !== 'object' || first === null || Array.isArray(first)) return args;
+    return [{ ...first, workDoneToken: token }, ...args.slice(1)];
+}

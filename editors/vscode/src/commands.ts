@@ -16,6 +16,7 @@ import {
     debugMarkdown,
     explainSelectionArgs,
     needsInstruction,
+    withWorkDoneToken,
 } from './commandArgs';
 import { ResultPanel } from './resultPanel';
 import { ServerManager, errorText } from './server';
@@ -81,6 +82,8 @@ export class Commands {
         }
         const verb = TITLES[command] ?? command;
         const workDoneToken = randomUUID();
+        // gemma-lsp reads the token from the command's argument object (commands get no params).
+        args = withWorkDoneToken(args, workDoneToken);
         let result: unknown;
         try {
             result = await vscode.window.withProgress(

@@ -9,6 +9,7 @@ import {
     debugMarkdown,
     explainSelectionArgs,
     needsInstruction,
+    withWorkDoneToken,
 } from '../src/commandArgs';
 import { ResultPanel } from '../src/resultPanel';
 import { recorded, resetStub } from './stub/vscode';
@@ -38,6 +39,16 @@ describe('command arguments', () => {
         assert.equal(needsInstruction('gemma.fix', [{ uri, range: {}, instruction: 'add types' }]), false);
         assert.equal(needsInstruction('gemma.fix', [{ uri, range: {}, diagnostic: { message: 'x' } }]), false);
         assert.equal(needsInstruction('gemma.explain', [{ uri }]), false);
+    });
+});
+
+describe('work-done token', () => {
+    it('goes into the first argument object, leaving the caller\'s args alone', () => {
+        const args = [{ uri }];
+        assert.deepEqual(withWorkDoneToken(args, 't1'), [{ uri, workDoneToken: 't1' }]);
+        assert.deepEqual(args, [{ uri }]);
+        assert.deepEqual(withWorkDoneToken([], 't1'), []);
+        assert.deepEqual(withWorkDoneToken(['x'], 't1'), ['x']);
     });
 });
 
