@@ -378,6 +378,7 @@ async function main() {
         // Best effort: catch a step the server reports in the notification for the screenshot.
         const toastTexts = async () => (await page.locator('.notification-toast').allInnerTexts()).join('\n');
         await until(async () => /debugging\S*\s*[:\n].*\w/.test(await toastTexts()), 5_000, 'a step').catch(() => undefined);
+        await page.waitForTimeout(500); // let the notification finish sliding in (for the picture only)
         await shot('07-debug-progress');
         await until(() => explanationFrameText().then((t) => t.includes('subtracts instead of adding')), 120_000, 'the debug answer');
         await shot('08-debug-answer');
@@ -419,6 +420,7 @@ async function main() {
         await openFile('calc.py');
         await runPalette('Gemma: Show Context');
         await until(async () => (await page.locator('.editor-group-container .tab', { hasText: 'Untitled' }).count()) > 0, 30_000, 'an untitled JSON document');
+        await until(async () => (await page.locator('.view-lines', { hasText: 'budget_tokens' }).count()) > 0, 10_000, 'the context JSON (budget_tokens, parts, messages)');
         await shot('11-show-context');
     }, { skip: /["']gemma\.context["']/.test(serverSource()) ? undefined : 'gemma.context is not in this build of the server' });
 
