@@ -37,6 +37,9 @@ def completion_request(builder: ContextBuilder, uri: str, position: types.Positi
         priority=Priority.INTERACTIVE,
         purpose="completion",
         supersede_key=f"completion:{uri}",
+        # The closing fence ends the reply; as a stop string it is also held back while it may still be
+        # forming, so a lone backtick never reaches the editor.
+        stop=["```"],
         stop_check=stop_check_for(ctx),
     )
     return ctx, request
