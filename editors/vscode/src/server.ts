@@ -23,6 +23,7 @@ import { ServerCommand, discoverServer } from './discovery';
 import { InlineStats, inlineMiddleware, newStats } from './inline';
 import { NotificationProgressFeature } from './progress';
 import { systemProbes } from './python';
+import { pipeStderr, pipeStdout } from './serverOutput';
 import { clientSettings, inlineEnabled, initializationOptions, serverSettings } from './settings';
 import { STATUS_NOTIFICATION, StatusModel, isGemmaStatus } from './status';
 
@@ -174,6 +175,7 @@ export class ServerManager implements vscode.Disposable {
             documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],
             outputChannel: log,
             revealOutputChannelOn: RevealOutputChannelOn.Never,
+            stdioOptions: { stdout: pipeStdout, stderr: pipeStderr },
             initializationOptions: initializationOptions(vscode.workspace.getConfiguration('gemma')),
             errorHandler: {
                 error: (_error, _message, count): ErrorHandlerResult =>
