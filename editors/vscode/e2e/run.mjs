@@ -472,12 +472,26 @@ async function main() {
         await until(async () => /Gemma tiny$/.test(await statusText()) && serverPid() && serverPid() !== pid, 60_000, 'a new server to be ready');
     });
 
+    await check('with no server configured or found, the extension says so and offers to install one', async () => {
+        // No command, and a PATH without gemma-lsp for the search: discovery comes up empty.
+        const machineFile = path.join(dirs.userData, 'Machine', 'settings.json');
+        writeFileSync(machineFile, JSON.stringify({ 'gemma.server.command': [], 'gemma.server.env': { PATH: path.join(tmp, 'empty-path') } }, null, 2));
+        await until(async () => /no server/.test(await statusText()), 30_000, 'the "no server" state');
+        const offer = page.locator('.notification-toast', { hasText: 'was not found' }).first();
+        await offer.waitFor({ timeout: 10_000 });
+        assert(/Install/.test(await offer.innerText()), 'the notification does not offer to install');
+        await shot('16-no-server');
+        await offer.locator('.monaco-button', { hasText: 'Open Settings' }).first().click(); // not Install: no network here
+        writeFileSync(machineFile, JSON.stringify(machineSettings, null, 2));
+        await until(async () => /Gemma tiny$/.test(await statusText()), 60_000, 'ready again with the server command restored');
+    });
+
     await check('"Gemma: Show Logs" opens the log with the server output', async () => {
         await runPalette('Gemma: Show Logs');
         await until(async () => /gemma_lsp|server/i.test(await page.locator('.panel .monaco-editor').first().innerText().catch(() => '')), 15_000, 'the Gemma log');
         const channel = await page.locator('.panel select.monaco-select-box, .panel .monaco-select-box').first().innerText().catch(() => '');
         assert(/Gemma/.test(channel) || /Gemma/.test(await page.locator('.panel').innerText()), 'the Gemma channel is not shown');
-        await shot('15-logs');
+        await shot('17-logs');
     });
 
     if (results.some((r) => r.status === 'FAIL')) {

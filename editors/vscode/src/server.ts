@@ -129,7 +129,8 @@ export class ServerManager implements vscode.Disposable {
         if (!command) {
             log.warn('No gemma-lsp server found (setting, PATH, Python extension, private environment).');
             status.clientState('missing', 'Set gemma.server.command, install gemma-lsp, or let the extension install it.');
-            await this.options.onMissing();
+            // Not awaited: the offer waits for the user, and a settings change must be able to restart meanwhile.
+            void this.options.onMissing();
             return;
         }
         this.command = command;
