@@ -47,7 +47,7 @@ step "vsce package" 120 npm run package
 if [[ ${GEMMA_SKIP_E2E:-0} == 1 ]]; then
   summary+=("SKIP e2e (GEMMA_SKIP_E2E=1)")
 else
-  step "e2e" 600 scripts/e2e.sh
+  step "e2e" 840 scripts/e2e.sh  # a first run also builds code-server (~7 min on 2 busy cores)
 fi
 
 echo
