@@ -14,6 +14,8 @@ export interface GemmaStatusParams {
     state: ServerState;
     model?: string;
     message?: string;
+    /** True for the tiny random model (or another stand-in): its output is not a real model's. */
+    placeholder?: boolean;
 }
 
 export const STATUS_NOTIFICATION = 'gemma/status';
@@ -36,7 +38,8 @@ export function isGemmaStatus(value: unknown): value is GemmaStatusParams {
     const v = value as Record<string, unknown>;
     return typeof v.state === 'string' && SERVER_STATES.includes(v.state) &&
         (v.model === undefined || v.model === null || typeof v.model === 'string') &&
-        (v.message === undefined || v.message === null || typeof v.message === 'string');
+        (v.message === undefined || v.message === null || typeof v.message === 'string') &&
+        (v.placeholder === undefined || v.placeholder === null || typeof v.placeholder === 'boolean');
 }
 
 export class StatusModel {
@@ -47,6 +50,8 @@ export class StatusModel {
     percentage: number | undefined;
     /** Whether inline completions are on for the active editor's language. */
     inlineEnabled = true;
+    /** The server runs a stand-in model (tiny random weights). */
+    placeholder = false;
 
     private listeners: Array<() => void> = [];
 
@@ -63,6 +68,7 @@ export class StatusModel {
     serverStatus(params: GemmaStatusParams): void {
         this.state = params.state;
         if (params.model) this.model = params.model;
+        if (params.placeholder !== undefined && params.placeholder !== null) this.placeholder = params.placeholder;
         this.message = params.message ?? undefined;
         if (params.state !== 'loading') this.percentage = undefined;
         this.changed();
@@ -94,7 +100,8 @@ export class StatusModel {
     /** What the status bar item shows now. */
     view(): StatusView {
         const model = this.model ? ` ${this.model}` : '';
-        const details = this.message ? `\n\n${this.message}` : '';
+        const standIn = this.placeholder ? '\n\nThis is a stand-in model with random weights (for tests): its suggestions are gibberish. Set gemma.model to e2b, e4b, 26b or 31b.' : '';
+        const details = (this.message ? `\n\n${this.message}` : '') + standIn;
         const inline = this.inlineEnabled ? '' : ' (inline off)';
         const show = 'gemma.showStatus';
         switch (this.state) {

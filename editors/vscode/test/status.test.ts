@@ -56,10 +56,19 @@ describe('status model', () => {
         assert.equal(s.view().text, '$(sparkle) Gemma tiny (inline off)');
     });
 
+    it('says in the tooltip when the model is a stand-in with random weights', () => {
+        const s = new StatusModel();
+        s.serverStatus({ state: 'ready', model: 'tiny', placeholder: true });
+        assert.match(s.view().tooltip, /random weights/);
+        s.serverStatus({ state: 'ready', model: 'e4b', placeholder: false });
+        assert.doesNotMatch(s.view().tooltip, /random weights/);
+    });
+
     it('validates gemma/status payloads', () => {
         assert.equal(isGemmaStatus({ state: 'ready', model: 'tiny', message: null }), true);
         assert.equal(isGemmaStatus({ state: 'sleeping' }), false);
         assert.equal(isGemmaStatus({ state: 'ready', model: 3 }), false);
+        assert.equal(isGemmaStatus({ state: 'ready', placeholder: 'yes' }), false);
         assert.equal(isGemmaStatus(null), false);
     });
 });
