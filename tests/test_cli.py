@@ -71,3 +71,15 @@ def test_tcp_serves_lsp_on_loopback(tmp_path: Path):
         out, _ = proc.communicate(timeout=10)
     assert out == b""  # nothing but LSP traffic, and that went over TCP
     assert log_file.exists() and oct(log_file.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_closing_fence_split_across_chunks_never_leaks_a_backtick(tmp_path: Path):
+    """The scripted engine streams 6-character chunks: here the fence starts mid-chunk."""
+    source = tmp_path / "calc.py"
+    source.write_text("def add(a, b):\n    \n")
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"completion": ["a + b\n    return a - b\n```"]}))
+    result = run("complete", f"{source}:2:5", "--model", "tiny", "--script", str(script))
+    assert result.returncode == 0, result.stderr
+    assert "`" not in result.stdout
+    assert result.stdout.startswith("a + b\n    return a - b")

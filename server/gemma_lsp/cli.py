@@ -150,11 +150,12 @@ def main(argv: list[str] | None = None) -> int:
 async def _complete(args: argparse.Namespace) -> int:
     from lsprotocol import types
     from pygls.uris import from_fs_path
-    from pygls.workspace import TextDocument
 
-    from gemma_lsp.engine.base import GenerationRequest, ModelUnavailable, Priority
+    from gemma_lsp.context.builder import ContextBuilder
+    from gemma_lsp.context.documents import DocumentStore
+    from gemma_lsp.engine.base import ModelUnavailable
     from gemma_lsp.engine.factory import create_engine
-    from gemma_lsp.lsp import completion_prompt
+    from gemma_lsp.lsp.completion import complete
 
     path, line, col = parse_location(args.location)
     if not path.is_file():
@@ -168,8 +169,7 @@ async def _complete(args: argparse.Namespace) -> int:
     # Columns as compilers print them count characters; LSP positions count UTF-16 code units.
     col = min(col - 1, len(lines[line - 1]))
     character = len(lines[line - 1][:col].encode("utf-16-le")) // 2
-    doc = TextDocument(from_fs_path(str(path.resolve())) or "", text,
-                       language_id=LANGUAGE_IDS.get(path.suffix, "plaintext"))
+    uri = from_fs_path(str(path.resolve())) or ""
     settings = settings_from_args(args)
     engine = create_engine(settings, allow_download=not args.offline)
     try:
@@ -179,13 +179,12 @@ async def _complete(args: argparse.Namespace) -> int:
         return 3
     if engine.info.placeholder:
         print("gemma-lsp: using the tiny random model: the output is gibberish (often empty)", file=sys.stderr)
-    prompt = completion_prompt.build(doc, types.Position(line=line - 1, character=character), settings)
-    result = await engine.generate(GenerationRequest(
-        messages=prompt.messages, prefill=prompt.prefill, max_new_tokens=settings.max_new_tokens,
-        priority=Priority.INTERACTIVE, purpose="completion", stop=prompt.stop, stop_check=prompt.stop_check,
-    ))
+    store = DocumentStore()
+    store.open(uri, LANGUAGE_IDS.get(path.suffix, "plaintext"), 1, text)
+    builder = ContextBuilder(store, engine.count_tokens)
+    completion, _ = await complete(engine, builder, uri, types.Position(line=line - 1, character=character), settings)
     await engine.close()
-    sys.stdout.write(completion_prompt.clean(result.text, prompt) + "\n")
+    sys.stdout.write(completion + "\n")
     return 0
 
 

@@ -242,7 +242,7 @@ async def test_tool_call_fragments_come_back_as_gemma_4_text(fake: Fake, engines
         {"name": "run_tests", "fragments": ["{}"]},
     ]})
     completion = await engines(fake.url).generate(GenerationRequest(messages=USER, tools=[READ_FILE]))
-    assert completion.text == ('Let me look.<|tool_call>call:read_file{path:<|"|>src/a.py<|"|>,line:3}<tool_call|>'
+    assert completion.text == ('Let me look.<|tool_call>call:read_file{line:3,path:<|"|>src/a.py<|"|>}<tool_call|>'
                                "<|tool_call>call:run_tests{}<tool_call|>")
     assert completion.finish_reason == "tool_calls"
 

@@ -232,9 +232,11 @@ def _check_still_compiles(snapshot: Snapshot, new_text: str) -> None:
         return  # it did not compile before (perhaps that is the bug): no guard possible
     try:
         ast.parse(new_text)
-    except (SyntaxError, ValueError) as exc:
-        where = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
+    except SyntaxError as exc:
+        where = f" (line {exc.lineno})" if exc.lineno else ""
         raise FixRefused(f"no usable fix: the proposed change would not compile{where}: {exc.msg}") from exc
+    except ValueError as exc:  # e.g. NUL bytes in the source
+        raise FixRefused(f"no usable fix: the proposed change would not compile: {exc}") from exc
 
 
 # ------------------------------------------------------------------------------ SEARCH/REPLACE fix

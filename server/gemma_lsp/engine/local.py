@@ -142,8 +142,10 @@ class LocalEngine:
                     raise EngineError(f"generation failed: {type(failure).__name__}: {failure}") from failure
                 return
         finally:
-            # The consumer stopped early (task cancelled, or it had enough): stop the model too.
             if not handle.done:
+                # The consumer stopped early (task cancelled, or it had enough): stop the model too.
+                # The token is the caller's and may span several requests (an agent session), so it is
+                # only touched when this request really was abandoned.
                 handle.cancel("consumer stopped")
 
     def _finish_stats(self, result: Result) -> GenerationStats:

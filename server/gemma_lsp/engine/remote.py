@@ -533,44 +533,33 @@ class _OutputShaper:
 
 
 # ----- Gemma 4 tool-call text -----
-# TODO(codec): switch to gemma_lsp.agent.codec.render_tool_call once it is on main; this follows the
-# `render_args`/`render_value` macros of models/chat_template.jinja so both render the same text.
 
 def render_tool_call(name: str, arguments: str | dict[str, Any]) -> str:
-    """`<|tool_call>call:NAME{...}<tool_call|>` for a call whose arguments are JSON text or an object.
+    """`<|tool_call>call:NAME{...}<tool_call|>` for a call whose arguments are JSON text or an object,
+    rendered by the agent's codec so remote and local output parse the same way.
 
-    Arguments that are not a JSON object are passed through verbatim, so the codec reports the
-    invalid call instead of this layer hiding it.
+    Arguments the codec cannot carry (not a JSON object, invalid names or values) are passed through
+    verbatim, so the codec reports the invalid call to the model instead of this layer hiding it.
     """
+    from gemma_lsp.agent.codec import CodecError, ToolCall
+    from gemma_lsp.agent.codec import render_tool_call as render
+
+    parsed: Any = arguments
     if isinstance(arguments, str):
         try:
             parsed = json.loads(arguments) if arguments.strip() else {}
         except ValueError:
             parsed = None
-        if not isinstance(parsed, dict):
-            log.warning("remote engine: tool call %s has arguments that are not a JSON object: %r",
-                        name, arguments[:200])
-            return f"{TOOL_CALL_OPEN}call:{name}{arguments}{TOOL_CALL_CLOSE}"
-        arguments = parsed
-    body = ",".join(f"{key}:{render_value(value)}" for key, value in arguments.items())
-    return f"{TOOL_CALL_OPEN}call:{name}{{{body}}}{TOOL_CALL_CLOSE}"
-
-
-def render_value(value: Any) -> str:
-    """One value in Gemma 4's syntax: strings in <|"|>, bare sorted keys, JSON literals otherwise."""
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, str):
-        return f"{STRING_DELIM}{value}{STRING_DELIM}"
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{key}:{render_value(value[key])}" for key in sorted(value)) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(render_value(item) for item in value) + "]"
-    return str(value)
+    if isinstance(parsed, dict):
+        try:
+            return render(ToolCall(name, parsed))
+        except CodecError as error:
+            log.warning("remote engine: tool call %s cannot be rendered: %s", name, error)
+    else:
+        log.warning("remote engine: tool call %s has arguments that are not a JSON object: %r",
+                    name, str(arguments)[:200])
+    raw = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    return f"{TOOL_CALL_OPEN}call:{name}{raw}{TOOL_CALL_CLOSE}"
 
 
 # ----- messages -----

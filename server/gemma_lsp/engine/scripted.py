@@ -275,9 +275,9 @@ class ScriptedEngine:
             if at >= 0:
                 cuts.append((at, "stop"))
         if request.stop_check is not None:
-            at = request.stop_check(generated)
-            if at is not None:
-                cuts.append((max(0, min(at, len(generated))), "stop"))
+            checked = request.stop_check(generated)
+            if checked is not None:
+                cuts.append((max(0, min(checked, len(generated))), "stop"))
         limit = self._token_limit(generated, request.max_new_tokens)
         if limit is not None:
             cuts.append((limit, "length"))

@@ -1,4 +1,7 @@
-"""textDocument/inlineCompletion: get the document, build the context, call the engine, clean, return."""
+"""textDocument/inlineCompletion: get the document, build the context, call the engine, clean, return.
+
+A suggestion the user is typing through is answered from the completion cache without a model call.
+"""
 
 from __future__ import annotations
 
@@ -7,53 +10,88 @@ from typing import Any
 
 from lsprotocol import types
 
-from gemma_lsp.engine.base import Cancelled, EngineError, GenerationRequest, ModelUnavailable, Priority
-from gemma_lsp.lsp import completion_prompt
-from gemma_lsp.lsp.errors import DocumentNotOpen
+from gemma_lsp.context.builder import CompletionContext, ContextBuilder
+from gemma_lsp.context.postprocess import clean_completion
+from gemma_lsp.context.prompt import completion_messages, stop_check_for
+from gemma_lsp.engine.base import (
+    Cancelled,
+    Engine,
+    EngineError,
+    GenerationRequest,
+    ModelUnavailable,
+    Priority,
+)
 
 log = logging.getLogger(__name__)
 
 
+def completion_request(builder: ContextBuilder, uri: str, position: types.Position,
+                       settings: Any) -> tuple[CompletionContext, GenerationRequest]:
+    """The context at `position` and the engine request that completes it (shared with the CLI)."""
+    ctx = builder.build(uri, position, settings.max_context_tokens)
+    messages, prefill = completion_messages(ctx)
+    request = GenerationRequest(
+        messages=messages,
+        prefill=prefill,
+        max_new_tokens=settings.max_new_tokens,
+        priority=Priority.INTERACTIVE,
+        purpose="completion",
+        supersede_key=f"completion:{uri}",
+        # The closing fence ends the reply; as a stop string it is also held back while it may still be
+        # forming, so a lone backtick never reaches the editor.
+        stop=["```"],
+        stop_check=stop_check_for(ctx),
+    )
+    return ctx, request
+
+
+async def complete(engine: Engine, builder: ContextBuilder, uri: str, position: types.Position,
+                   settings: Any) -> tuple[str, CompletionContext]:
+    """Run one completion; returns the text to insert ("" rather than garbage) and its context."""
+    ctx, request = completion_request(builder, uri, position, settings)
+    result = await engine.generate(request)
+    if result.finish_reason == "cancelled":
+        raise Cancelled("superseded")
+    text = clean_completion(result.text, ctx)
+    stats = result.stats
+    log.info("completion %s: %d chars (%s mode, %s, %d prompt tokens, %d new, %.0f ms, acceptance %.0f%%)",
+             ctx.path, len(text), ctx.mode, result.finish_reason, stats.prompt_tokens, stats.new_tokens,
+             stats.seconds * 1000, stats.acceptance_rate * 100)
+    return text, ctx
+
+
+def _items(text: str, position: types.Position) -> types.InlineCompletionList:
+    return types.InlineCompletionList(items=[
+        types.InlineCompletionItem(insert_text=text, range=types.Range(start=position, end=position))
+    ])
+
+
 async def inline_completion(server: Any, params: types.InlineCompletionParams) -> types.InlineCompletionList:
     empty = types.InlineCompletionList(items=[])
-    if not server.settings.completion.enabled:
+    uri, position = params.text_document.uri, params.position
+    doc = server.documents.get(uri)
+    if not server.settings.completion.enabled or doc is None:
         return empty
-    try:
-        doc = server.open_document(params.text_document.uri)
-    except DocumentNotOpen:
-        log.info("inline completion for a document that is not open: %s", params.text_document.uri)
-        return empty
+    offset = server.documents.offset_at(uri, position)
+    cached = server.completion_cache.lookup(uri, doc.text[:offset], doc.text[offset:])
+    if cached:
+        return _items(cached, position)
     try:
         engine = await server.get_engine()
     except ModelUnavailable:
         return empty  # already shown to the user once; completions stay quiet
-    prompt = completion_prompt.build(doc, params.position, server.settings)
-    request = GenerationRequest(
-        messages=prompt.messages,
-        prefill=prompt.prefill,
-        max_new_tokens=server.settings.max_new_tokens,
-        priority=Priority.INTERACTIVE,
-        purpose="completion",
-        supersede_key=f"completion:{params.text_document.uri}",
-        stop=prompt.stop,
-        stop_check=prompt.stop_check,
-    )
     try:
-        result = await engine.generate(request)
+        with server.busy():
+            text, ctx = await complete(engine, server.context_builder, uri, position, server.settings)
     except Cancelled:
         return empty
     except EngineError as error:
         log.warning("completion failed: %s", error)
         return empty
-    text = completion_prompt.clean(result.text, prompt)
-    log.info("completion: %d chars (%s, %d tokens, %.0f ms)", len(text), result.finish_reason,
-             result.stats.new_tokens, result.stats.seconds * 1000)
     if not text:
         return empty
-    position = params.position
-    return types.InlineCompletionList(items=[
-        types.InlineCompletionItem(insert_text=text, range=types.Range(start=position, end=position))
-    ])
+    server.completion_cache.store(uri, ctx.text_before, ctx.text_after, text)
+    return _items(text, position)
 
 
 def register(server: Any) -> None:

@@ -1,0 +1,203 @@
+--- The gemma-lsp client: its vim.lsp.config, finding it for a buffer, restarting it, and what it
+--- last reported through `gemma/status`.
+local log = require('gemma.log')
+
+local M = {}
+
+M.name = 'gemma'
+
+--- Last `gemma/status` per client id: {state, model, message}.
+---@type table<integer, {state: string, model?: string, message?: string}>
+M.status = {}
+
+--- The gemma client attached to `bufnr` (default: current buffer), or nil.
+---@param bufnr integer|nil
+---@return vim.lsp.Client|nil
+function M.get(bufnr)
+  bufnr = bufnr or vim.api.nvim_get_current_buf()
+  return vim.lsp.get_clients({ name = M.name, bufnr = bufnr })[1]
+end
+
+--- Any running gemma client (for commands that need no buffer), or nil.
+---@return vim.lsp.Client|nil
+function M.any()
+  return vim.lsp.get_clients({ name = M.name })[1]
+end
+
+--- The gemma client for `bufnr`, or nil after telling the user why there is none.
+---@param bufnr integer|nil
+---@return vim.lsp.Client|nil
+function M.require(bufnr)
+  local client = M.get(bufnr)
+  if not client then
+    vim.notify(
+      'gemma: no gemma-lsp client is attached to this buffer (see :checkhealth gemma)',
+      vim.log.levels.WARN
+    )
+  end
+  return client
+end
+
+--- Sends workspace/executeCommand `command` with `arguments` and calls `on_result(err, result)`
+--- on the main loop. Returns the request id (for cancel_request), or nil if it could not be sent.
+---@param client vim.lsp.Client
+---@param bufnr integer
+---@param command string
+---@param arguments any[]
+---@param on_result fun(err: lsp.ResponseError|nil, result: any)
+---@param extra table|nil extra params fields, e.g. { workDoneToken = '...' }
+---@return integer|nil request_id
+function M.execute(client, bufnr, command, arguments, on_result, extra)
+  local params = vim.tbl_extend('force', extra or {}, { command = command, arguments = arguments })
+  local ok, id = client:request('workspace/executeCommand', params, function(err, result)
+    on_result(err, result)
+  end, bufnr)
+  if not ok then
+    vim.notify('gemma: could not send ' .. command .. ' (server stopped?)', vim.log.levels.ERROR)
+    return nil
+  end
+  return id
+end
+
+-- vim.lsp.buf.code_action() only sends a client the diagnostics that client published itself.
+-- gemma-lsp publishes none: it explains and fixes the diagnostics of other servers and linters.
+-- So the gemma client fills in every diagnostic under the requested range before sending.
+---@param client vim.lsp.Client
+local function include_all_diagnostics(client)
+  local request = client.request
+  ---@diagnostic disable-next-line: duplicate-set-field
+  client.request = function(self, method, params, handler, bufnr)
+    if method == 'textDocument/codeAction' and type(params) == 'table' and params.context then
+      local diags = params.context.diagnostics
+      if diags == nil or #diags == 0 then
+        local buf = vim._resolve_bufnr(bufnr)
+        params = vim.deepcopy(params)
+        params.context.diagnostics = require('gemma.diagnostics').in_range(buf, params.range)
+      end
+    end
+    return request(self, method, params, handler, bufnr)
+  end
+end
+
+--- Records `gemma/status` and lets statuslines redraw (User GemmaStatus).
+local function on_status(_, result, ctx)
+  if type(result) ~= 'table' then
+    return
+  end
+  M.status[ctx.client_id] = result
+  log.add(
+    result.state == 'error' and 'ERROR' or 'INFO',
+    string.format('status %s %s %s', result.state, result.model or '', result.message or '')
+  )
+  vim.api.nvim_exec_autocmds('User', { pattern = 'GemmaStatus', modeline = false, data = result })
+end
+
+local function on_log_message(err, result, ctx)
+  if type(result) == 'table' and result.message then
+    log.add(log.level_name(result.type), result.message)
+  end
+  return vim.lsp.handlers['window/logMessage'](err, result, ctx)
+end
+
+local function on_show_message(err, result, ctx)
+  if type(result) == 'table' and result.message then
+    log.add(log.level_name(result.type), result.message)
+  end
+  return vim.lsp.handlers['window/showMessage'](err, result, ctx)
+end
+
+--- The vim.lsp.config for gemma-lsp built from the current plugin config.
+---@return vim.lsp.Config
+function M.lsp_config()
+  local cfg = require('gemma.config').current.server
+  -- Explanations are rendered by this plugin (float), so the server must not open documents.
+  local settings = vim.tbl_extend('force', cfg.settings, { clientRendersExplanations = true })
+  return {
+    cmd = cfg.cmd,
+    cmd_env = cfg.cmd_env,
+    filetypes = cfg.filetypes,
+    root_markers = cfg.root_markers,
+    init_options = { gemma = settings },
+    settings = { gemma = cfg.settings },
+    capabilities = {
+      textDocument = { inlineCompletion = { dynamicRegistration = false } },
+    },
+    handlers = {
+      ['gemma/status'] = on_status,
+      ['window/logMessage'] = on_log_message,
+      ['window/showMessage'] = on_show_message,
+    },
+    commands = require('gemma.actions').client_commands(),
+    on_init = function(client, result)
+      include_all_diagnostics(client)
+      local info = result and result.serverInfo or {}
+      log.add('INFO', string.format('started %s %s', info.name or 'server', info.version or ''))
+    end,
+    on_exit = function(code, signal, client_id)
+      M.status[client_id] = nil
+      log.add(
+        code == 0 and 'INFO' or 'ERROR',
+        string.format('server exited (code %d, signal %d)', code, signal)
+      )
+    end,
+  }
+end
+
+--- Registers the config with vim.lsp.config and enables it when autostart is on.
+function M.setup()
+  vim.lsp.config(M.name, M.lsp_config())
+  if require('gemma.config').current.server.autostart then
+    vim.lsp.enable(M.name)
+  end
+end
+
+--- Stops every gemma client and starts the server again for the open buffers.
+---
+--- Promises: returns at once; the new client attaches once the old ones have exited (or been
+--- killed after 3 s).
+function M.restart()
+  local clients = vim.lsp.get_clients({ name = M.name })
+  for _, c in ipairs(clients) do
+    c:stop()
+  end
+  local waited = 0
+  local timer = assert(vim.uv.new_timer())
+  timer:start(
+    50,
+    50,
+    vim.schedule_wrap(function()
+      waited = waited + 50
+      local alive = vim.tbl_filter(function(c)
+        return not c:is_stopped()
+      end, clients)
+      if #alive > 0 and waited < 3000 then
+        return
+      end
+      for _, c in ipairs(alive) do
+        c:stop(true)
+      end
+      timer:stop()
+      timer:close()
+      log.add('INFO', 'restarting gemma-lsp')
+      vim.lsp.config(M.name, M.lsp_config())
+      -- enable() re-runs the FileType logic for every open buffer, which starts the server again.
+      vim.lsp.enable(M.name)
+    end)
+  )
+end
+
+--- One short line for statuslines, e.g. "gemma: ready (tiny)"; '' when no client is running.
+---@return string
+function M.statusline()
+  local client = M.get() or M.any()
+  if not client then
+    return ''
+  end
+  local s = M.status[client.id]
+  if not s then
+    return 'gemma: starting'
+  end
+  return string.format('gemma: %s%s', s.state, s.model and (' (' .. s.model .. ')') or '')
+end
+
+return M

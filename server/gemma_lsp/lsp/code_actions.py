@@ -1,0 +1,234 @@
+"""Explain and fix diagnostics as code actions, plus the `gemma.explain` and `gemma.fix` commands.
+
+Listing (`textDocument/codeAction`) is instant: it builds `Explain: <message>` / `Fix: <message>` per
+diagnostic from the request alone, with no model call. The model runs only when the user picks one:
+`codeAction/resolve` turns a Fix into an `edit` pinned to the document version it was offered for, and
+the `gemma.explain` command writes the explanation (see docs/protocol.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from lsprotocol import types as lsp
+from pygls.uris import from_fs_path
+
+from gemma_lsp.agent import session
+from gemma_lsp.agent.edits import FixRefused
+from gemma_lsp.engine.base import Cancelled, CancelToken, Engine, EngineError, ModelUnavailable
+from gemma_lsp.lsp import targets
+from gemma_lsp.lsp.targets import RequestError, Target
+
+log = logging.getLogger(__name__)
+
+EXPLAIN = "gemma.explain"
+FIX = "gemma.fix"
+# Kinds: an explanation sits with the quick fixes (so `only: ["quickfix"]` menus show it), the
+# selection actions with the refactorings.
+EXPLAIN_KIND = "quickfix.gemma.explain"
+FIX_KIND = lsp.CodeActionKind.QuickFix
+SELECTION_EXPLAIN_KIND = "refactor.gemma.explain"
+SELECTION_FIX_KIND = lsp.CodeActionKind.RefactorRewrite
+TITLE_CHARS = 80
+SHOW_MESSAGE_CHARS = 4000
+
+
+# ------------------------------------------------------------------------------------------ listing
+
+def list_actions(server: Any, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
+    """The actions for a request; no model call, no document parsing (must stay well under 10 ms)."""
+    started = time.perf_counter()
+    uri = params.text_document.uri
+    doc = server.workspace.text_documents.get(uri)
+    version = doc.version if doc is not None else None
+    lazy_edit = _client_resolves(server, "edit")
+    lazy_command = _client_resolves(server, "command")
+    actions: list[lsp.CodeAction] = []
+
+    def action(title: str, kind: str, what: str, command: str, args: dict[str, Any],
+               diagnostic: lsp.Diagnostic | None = None) -> lsp.CodeAction:
+        # Clients that resolve get `data` only (and the edit or command on resolve); the others get
+        # the command now, which does the same work through workspace/executeCommand.
+        item = lsp.CodeAction(title=title, kind=kind, diagnostics=[diagnostic] if diagnostic else None,
+                              data={"action": what, **args})
+        lazy = lazy_edit if what == "fix" else lazy_command
+        if not lazy:
+            item.command = lsp.Command(title=title, command=command, arguments=[args])
+        return item
+
+    for diagnostic in params.context.diagnostics:
+        args = {"uri": uri, "range": targets.to_json(diagnostic.range),
+                "diagnostic": targets.to_json(diagnostic), "version": version}
+        message = _short(diagnostic.message)
+        actions.append(action(f"Explain: {message}", EXPLAIN_KIND, "explain", EXPLAIN, args, diagnostic))
+        actions.append(action(f"Fix: {message}", FIX_KIND, "fix", FIX, args, diagnostic))
+    selection = params.range
+    if not params.context.diagnostics and selection.start != selection.end:
+        args = {"uri": uri, "range": targets.to_json(selection), "version": version}
+        actions.append(action("Explain selection", SELECTION_EXPLAIN_KIND, "explain", EXPLAIN, args))
+        # Resolves to the gemma.fix command: the client asks the user what to change and adds it as
+        # `instruction` before running it (see docs/protocol.md).
+        actions.append(action("Fix/refactor selection…", SELECTION_FIX_KIND, "refactor", FIX, args))
+    if params.context.only:
+        actions = [a for a in actions if _kind_matches(_kind(a.kind), params.context.only)]
+    log.debug("listed %d code actions in %.2f ms", len(actions), (time.perf_counter() - started) * 1000)
+    return actions
+
+
+def _short(message: str) -> str:
+    line = message.strip().splitlines()[0] if message.strip() else "problem"
+    return line if len(line) <= TITLE_CHARS else line[:TITLE_CHARS - 1] + "…"
+
+
+def _kind(kind: Any) -> str:
+    return str(getattr(kind, "value", kind) or "")
+
+
+def _kind_matches(kind: str, only: Sequence[Any]) -> bool:
+    """LSP kinds are hierarchical: `quickfix` asks for `quickfix` and `quickfix.anything`."""
+    return any(kind == want or kind.startswith(f"{want}.") for want in map(_kind, only))
+
+
+def _client_resolves(server: Any, prop: str) -> bool:
+    caps = server.client_capabilities.text_document if server.client_capabilities else None
+    code_action = caps.code_action if caps else None
+    support = code_action.resolve_support if code_action else None
+    return bool(support and prop in support.properties)
+
+
+# ---------------------------------------------------------------------------------------- resolving
+
+async def resolve(server: Any, action: lsp.CodeAction) -> lsp.CodeAction:
+    """Fill in a chosen action: a Fix gets its versioned edit, an Explain its command."""
+    data = action.data if isinstance(action.data, dict) else None
+    if data is None or data.get("action") not in ("fix", "explain", "refactor"):
+        return action  # not one of ours
+    args = {k: v for k, v in data.items() if k != "action"}
+    target = targets.parse_target("codeAction/resolve", (args,))
+    if data["action"] in ("explain", "refactor"):
+        command = EXPLAIN if data["action"] == "explain" else FIX
+        action.command = lsp.Command(title=action.title, command=command, arguments=[args])
+        return action
+    try:
+        action.edit = await _fix_edit(server, target)
+    except FixRefused as refusal:
+        targets.show(server, f"{refusal}. Nothing was changed.")
+        raise RequestError(f"{refusal}. Nothing was changed.") from refusal
+    return action
+
+
+async def _fix_edit(server: Any, target: Target) -> lsp.WorkspaceEdit:
+    """The model's fix as a versioned edit. Raises FixRefused (no usable fix) or RequestError."""
+    doc = targets.snapshot(server, target.uri)
+    targets.check_version(target, doc)
+    focus = targets.focus_of(server, target, doc)
+    engine = await engine_of(server)
+    edit = await _cancellable(lambda cancel: session.propose_fix(engine, focus, doc, cancel, target.instruction))
+    targets.still_current(server, doc)
+    return edit
+
+
+async def engine_of(server: Any) -> Engine:
+    try:
+        return await server.get_engine()
+    except ModelUnavailable as error:  # already shown once by the server
+        raise RequestError(f"the model is not available: {error}") from error
+
+
+async def _cancellable(work: Any) -> Any:
+    """Run `work(cancel)`; a cancelled request (task) also sets the token the engine watches."""
+    cancel = CancelToken()
+    try:
+        return await work(cancel)
+    except asyncio.CancelledError:
+        cancel.cancel("cancelled")
+        raise
+    except Cancelled as error:
+        raise RequestError("cancelled") from error
+    except EngineError as error:
+        raise RequestError(f"the model failed: {error}") from error
+
+
+# ----------------------------------------------------------------------------------------- commands
+
+async def explain_command(server: Any, args: tuple[Any, ...]) -> dict[str, Any]:
+    """`gemma.explain [{uri, range, diagnostic?, version?, question?}]` → `{title, markdown, path}`."""
+    target = targets.parse_target(EXPLAIN, args, extras=("question",))
+    doc = targets.snapshot(server, target.uri)
+    targets.check_version(target, doc)
+    focus = targets.focus_of(server, target, doc)
+    engine = await engine_of(server)
+    markdown = await _cancellable(lambda cancel: session.explain(engine, focus, cancel, target.question))
+    if target.diagnostic is not None:
+        title = f"Explain: {_short(target.diagnostic.message)}"
+    else:
+        title = f"Explanation of {focus.path}:{focus.first_line + 1}"
+    path = session.private_file(server.cache_dir / "explanations", session.unique_name("explain"),
+                                f"# {title}\n\n{markdown}\n")
+    if not server.settings.client_renders_explanations:
+        await deliver_markdown(server, title, markdown, path)
+    return {"title": title, "markdown": markdown, "path": str(path)}
+
+
+async def deliver_markdown(server: Any, title: str, markdown: str, path: Any) -> None:
+    """For generic clients: open the markdown file (window/showDocument), else show it as a message."""
+    caps = server.client_capabilities.window if server.client_capabilities else None
+    if caps and caps.show_document and caps.show_document.support:
+        uri = from_fs_path(str(path)) or path.as_uri()
+        try:
+            shown = await asyncio.wait_for(server.window_show_document_async(
+                lsp.ShowDocumentParams(uri=uri, take_focus=True)), 10)
+            if shown.success:
+                return
+        except Exception:
+            log.info("the client did not open %s; showing the text instead", path, exc_info=True)
+    text = f"{title}\n\n{markdown}"
+    if len(text) > SHOW_MESSAGE_CHARS:
+        text = text[:SHOW_MESSAGE_CHARS] + f"…\n(full text: {path})"
+    targets.show(server, text, lsp.MessageType.Info)
+
+
+async def fix_command(server: Any, args: tuple[Any, ...]) -> dict[str, Any]:
+    """`gemma.fix [{uri, range, diagnostic?, version?, instruction?}]` → `{applied, message}`.
+
+    The server asks the client to apply the versioned edit (workspace/applyEdit); it never writes files.
+    """
+    target = targets.parse_target(FIX, args, extras=("instruction",))
+    try:
+        edit = await _fix_edit(server, target)
+    except FixRefused as refusal:
+        targets.show(server, f"{refusal}. Nothing was changed.")
+        return {"applied": False, "message": f"{refusal}. Nothing was changed."}
+    label = f"Fix: {_short(target.diagnostic.message)}" if target.diagnostic else "Gemma fix"
+    result = await server.workspace_apply_edit_async(lsp.ApplyWorkspaceEditParams(edit=edit, label=label))
+    if result.applied:
+        return {"applied": True, "message": f"{label}: applied"}
+    reason = result.failure_reason or "the editor refused the edit (the document may have changed)"
+    targets.show(server, f"{label}: not applied: {reason}")
+    return {"applied": False, "message": f"not applied: {reason}"}
+
+
+def register(server: Any) -> None:
+    options = lsp.CodeActionOptions(
+        code_action_kinds=[FIX_KIND, EXPLAIN_KIND, SELECTION_EXPLAIN_KIND, SELECTION_FIX_KIND],
+        resolve_provider=True)
+
+    @server.feature(lsp.TEXT_DOCUMENT_CODE_ACTION, options)
+    def on_code_action(ls: Any, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
+        return list_actions(ls, params)
+
+    @server.feature(lsp.CODE_ACTION_RESOLVE)
+    async def on_resolve(ls: Any, action: lsp.CodeAction) -> lsp.CodeAction:
+        return await resolve(ls, action)
+
+    @server.command(EXPLAIN)
+    async def on_explain(ls: Any, *args: Any) -> dict[str, Any]:
+        return await explain_command(ls, args)
+
+    @server.command(FIX)
+    async def on_fix(ls: Any, *args: Any) -> dict[str, Any]:
+        return await fix_command(ls, args)

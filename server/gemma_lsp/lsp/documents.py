@@ -1,0 +1,59 @@
+"""Document sync for the context layer: every open document keeps its text and tree-sitter tree,
+updated incrementally on each change; saves and file-watcher events refresh the workspace index."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from lsprotocol import types
+from pygls.uris import to_fs_path
+
+from gemma_lsp.context.documents import StaleVersion, UnknownDocument
+
+log = logging.getLogger(__name__)
+
+
+def register(server: Any) -> None:
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: Any, params: types.DidOpenTextDocumentParams) -> None:
+        doc = params.text_document
+        ls.documents.open(doc.uri, doc.language_id, doc.version, doc.text)
+        ls.completion_cache.invalidate(doc.uri)
+        ls.context_builder.note_viewed(doc.uri, types.Position(0, 0))
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: Any, params: types.DidChangeTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        try:
+            ls.documents.change(uri, params.text_document.version, list(params.content_changes))
+        except (UnknownDocument, StaleVersion) as error:
+            log.warning("%s", error)
+            return
+        last = params.content_changes[-1] if params.content_changes else None
+        if isinstance(last, types.TextDocumentContentChangePartial):
+            ls.context_builder.note_edited(uri, last.range.start)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: Any, params: types.DidCloseTextDocumentParams) -> None:
+        ls.documents.close(params.text_document.uri)
+        ls.completion_cache.invalidate(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+    def did_save(ls: Any, params: types.DidSaveTextDocumentParams) -> None:
+        path = to_fs_path(params.text_document.uri)
+        if ls.index is not None and path:
+            ls.index.update_file(path)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def did_change_watched_files(ls: Any, params: types.DidChangeWatchedFilesParams) -> None:
+        if ls.index is None:
+            return
+        for change in params.changes:
+            path = to_fs_path(change.uri)
+            if not path:
+                continue
+            if change.type == types.FileChangeType.Deleted:
+                ls.index.remove_file(path)
+            else:
+                ls.index.update_file(path)

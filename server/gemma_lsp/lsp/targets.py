@@ -1,0 +1,204 @@
+"""What an explain / fix / debug request is about: its validated arguments, the document's snapshot,
+and the code focus the prompts are built from. Shared by `code_actions` and `debug`.
+
+Arguments come from the client as plain JSON; they are checked here so every bad input gets one clear
+message (`RequestError`) and nothing else happens.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types as lsp
+from lsprotocol.converters import get_converter
+from pygls.exceptions import JsonRpcException
+from pygls.uris import from_fs_path, to_fs_path
+
+from gemma_lsp.agent.edits import Snapshot
+from gemma_lsp.agent.prompts import CodeFocus
+from gemma_lsp.lsp.errors import DocumentNotOpen, FeatureError
+
+log = logging.getLogger(__name__)
+
+MAX_DISK_FILE_BYTES = 2 * 1024 * 1024  # a fix may touch a file not open in the editor: read at most this
+_converter = get_converter()
+
+
+class RequestError(JsonRpcException):
+    """A request that cannot be served; the message is for the user (LSP RequestFailed)."""
+
+    CODE = lsp.LSPErrorCodes.RequestFailed.value
+
+
+class BadArguments(JsonRpcException):
+    """The client sent arguments this command does not take (JSON-RPC InvalidParams)."""
+
+    CODE = lsp.ErrorCodes.InvalidParams.value
+
+
+@dataclass
+class Target:
+    """A validated request: which document, which lines, and the optional extras."""
+
+    uri: str
+    range: lsp.Range
+    diagnostic: lsp.Diagnostic | None = None
+    version: int | None = None  # the version the client saw (code actions carry it)
+    instruction: str | None = None
+    question: str | None = None
+    test_id: str | None = None
+    work_done_token: str | int | None = None
+
+
+def to_json(value: Any) -> Any:
+    """An lsprotocol object as plain JSON (for command results)."""
+    return _converter.unstructure(value)
+
+
+def parse_target(command: str, args: tuple[Any, ...], *, extras: tuple[str, ...] = ()) -> Target:
+    """Validate `[{uri, range | position, diagnostic?, version?, ...extras}]`; raises BadArguments."""
+    if len(args) != 1 or not isinstance(args[0], dict):
+        raise BadArguments(f"{command} takes one argument, an object like "
+                           '{"uri": "file:///...", "range": {...}}; got ' + _shape(args))
+    obj = args[0]
+    known = {"uri", "range", "position", "diagnostic", "version", "workDoneToken", *extras}
+    unknown = sorted(set(obj) - known)
+    if unknown:
+        raise BadArguments(f"{command}: unknown argument {', '.join(unknown)} "
+                           f"(it takes {', '.join(sorted(known))})")
+    uri = obj.get("uri")
+    if not isinstance(uri, str) or not uri:
+        raise BadArguments(f"{command}: 'uri' must be the document's URI")
+    if "range" in obj:
+        rng = _structure(command, "range", obj["range"], lsp.Range)
+    elif "position" in obj:
+        pos = _structure(command, "position", obj["position"], lsp.Position)
+        rng = lsp.Range(start=pos, end=pos)
+    else:
+        raise BadArguments(f"{command}: give a 'range' or a 'position'")
+    if (rng.end.line, rng.end.character) < (rng.start.line, rng.start.character):
+        raise BadArguments(f"{command}: the range ends before it starts")
+    target = Target(uri=uri, range=rng)
+    if obj.get("diagnostic") is not None:
+        target.diagnostic = _structure(command, "diagnostic", obj["diagnostic"], lsp.Diagnostic)
+    version = obj.get("version")
+    if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+        raise BadArguments(f"{command}: 'version' must be an integer")
+    target.version = version
+    token = obj.get("workDoneToken")
+    if token is not None and not isinstance(token, str | int):
+        raise BadArguments(f"{command}: 'workDoneToken' must be a string or an integer")
+    target.work_done_token = token
+    for key, attr in (("instruction", "instruction"), ("question", "question"), ("testId", "test_id")):
+        value = obj.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise BadArguments(f"{command}: '{key}' must be a string")
+        setattr(target, attr, value.strip() or None)
+    return target
+
+
+def _shape(args: tuple[Any, ...]) -> str:
+    return f"{len(args)} argument(s)" if args else "none"
+
+
+def _structure(command: str, name: str, value: Any, kind: type) -> Any:
+    try:
+        return _converter.structure(value, kind)
+    except Exception as error:
+        raise BadArguments(f"{command}: '{name}' is not a valid LSP {kind.__name__}") from error
+
+
+def snapshot(server: Any, uri: str) -> Snapshot:
+    """The open document's text and version now. Raises RequestError if it is not open."""
+    try:
+        doc = server.open_document(uri)
+    except DocumentNotOpen as error:
+        raise RequestError(str(error)) from error
+    path = to_fs_path(uri)
+    return Snapshot(uri=uri, text=doc.source, version=doc.version, path=Path(path) if path else None,
+                    language_id=getattr(doc, "language_id", "") or "")
+
+
+def check_version(target: Target, current: Snapshot) -> None:
+    """Refuse a request made for an older version of the document than the one open now."""
+    if target.version is not None and current.version is not None and target.version != current.version:
+        raise RequestError(f"The document changed since this action was offered (version {target.version}, "
+                           f"now {current.version}); nothing was changed. Ask again.")
+
+
+def still_current(server: Any, before: Snapshot) -> None:
+    """Refuse a result computed for a document version the user has since edited."""
+    try:
+        now = server.open_document(before.uri)
+    except DocumentNotOpen as error:
+        raise RequestError(f"{before.uri} was closed while the model worked; nothing was changed.") from error
+    if now.version != before.version:
+        raise RequestError("The document changed while the model worked; nothing was changed. Ask again.")
+
+
+def focus_of(server: Any, target: Target, doc: Snapshot) -> CodeFocus:
+    """The code the prompts talk about: the target's lines, its diagnostic, the path as the user sees it."""
+    lines = doc.text.splitlines() or [""]
+    first = min(target.range.start.line, len(lines) - 1)
+    last = target.range.end.line
+    if last > first and target.range.end.character == 0:
+        last -= 1  # a range that ends at the start of a line does not include that line
+    last = max(first, min(last, len(lines) - 1))
+    diagnostic = None
+    if target.diagnostic is not None:
+        d = target.diagnostic
+        source = " ".join(str(x) for x in (d.source, d.code) if x not in (None, ""))
+        diagnostic = d.message + (f" ({source})" if source else "")
+    return CodeFocus(path=display_path(server, doc), language=doc.language_id or _language(doc),
+                     text=doc.text, first_line=first, last_line=last, diagnostic=diagnostic)
+
+
+def display_path(server: Any, doc: Snapshot) -> str:
+    root = getattr(server, "workspace_root", None)
+    if doc.path is not None and root is not None:
+        try:
+            return doc.path.resolve().relative_to(Path(root).resolve()).as_posix()
+        except ValueError:
+            pass
+    return doc.path.name if doc.path is not None else doc.uri
+
+
+def _language(doc: Snapshot) -> str:
+    suffix = doc.path.suffix if doc.path else ""
+    return {".py": "python", ".js": "javascript", ".ts": "typescript", ".go": "go", ".rs": "rust",
+            ".java": "java", ".c": "c", ".cpp": "cpp"}.get(suffix, "")
+
+
+def snapshot_source(server: Any) -> Any:
+    """A SnapshotSource for agent.edits: the editor's text when the file is open, else the disk's."""
+
+    def source(path: Path) -> Snapshot:
+        uri = from_fs_path(str(path)) or path.as_uri()
+        doc = server.workspace.text_documents.get(uri)
+        if doc is not None:
+            return Snapshot(uri=uri, text=doc.source, version=doc.version, path=path,
+                            language_id=getattr(doc, "language_id", "") or "")
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        if path.stat().st_size > MAX_DISK_FILE_BYTES:
+            raise OSError(f"{path.name} is larger than {MAX_DISK_FILE_BYTES // 1024} KiB")
+        return Snapshot(uri=uri, text=path.read_text("utf-8"), version=None, path=path)
+
+    return source
+
+
+def show(server: Any, message: str, kind: lsp.MessageType = lsp.MessageType.Warning) -> None:
+    """Tell the user (window/showMessage); never fails the request over it."""
+    try:
+        server.window_show_message(lsp.ShowMessageParams(type=kind, message=f"gemma-lsp: {message}"))
+    except Exception:
+        log.debug("could not show a message", exc_info=True)
+
+
+__all__ = ["BadArguments", "FeatureError", "RequestError", "Target", "check_version", "focus_of",
+           "parse_target", "show", "snapshot", "snapshot_source", "still_current", "to_json"]

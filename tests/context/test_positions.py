@@ -1,0 +1,91 @@
+"""LSP positions in UTF-16 (default), UTF-8 and UTF-32 against code-point offsets and tree-sitter bytes,
+with emoji (two UTF-16 units, four bytes) and CJK (one unit, three bytes)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lsprotocol.types import Position
+
+from gemma_lsp.context.documents import DocumentStore
+from gemma_lsp.context.positions import LineIndex, byte_offset, char_offset, check_encoding, ts_point
+
+TEXT = 'name = "😀 héllo 世界"\nx = 1  # 🎉🎉\n\n最后一行'
+
+
+def test_utf16_counts_emoji_as_two_units():
+    store = DocumentStore()
+    store.open("file:///a.py", "python", 1, TEXT)
+    # Line 0: `name = "` is 8 units, the emoji 2, then ` héllo ` ...
+    assert store.offset_at("file:///a.py", Position(line=0, character=8)) == 8
+    assert store.offset_at("file:///a.py", Position(line=0, character=10)) == 9  # after the emoji
+    assert TEXT[9:16] == " héllo "
+    # Inside the surrogate pair counts the emoji as before the position.
+    assert store.offset_at("file:///a.py", Position(line=0, character=9)) == 9
+    assert store.position_at("file:///a.py", 9) == Position(line=0, character=10)
+
+
+@pytest.mark.parametrize("encoding, column, expected", [
+    ("utf-8", 12, 9),  # `name = "` 8 bytes + emoji 4 bytes
+    ("utf-16", 10, 9),
+    ("utf-32", 9, 9),
+])
+def test_each_encoding(encoding, column, expected):
+    store = DocumentStore(encoding=encoding)
+    store.open("file:///a.py", "python", 1, TEXT)
+    assert store.offset_at("file:///a.py", Position(line=0, character=column)) == expected
+
+
+def test_positions_past_the_end_are_clamped():
+    store = DocumentStore()
+    store.open("file:///a.py", "python", 1, TEXT)
+    line_one_end = TEXT.index("\n", TEXT.index("\n") + 1)
+    assert store.offset_at("file:///a.py", Position(line=1, character=999)) == line_one_end
+    assert store.offset_at("file:///a.py", Position(line=99, character=0)) == len(TEXT)
+
+
+def test_unknown_encoding_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown position encoding"):
+        check_encoding("utf-7")
+
+
+def test_tree_sitter_points_are_byte_columns():
+    offset = TEXT.index("世")
+    row, column = ts_point(TEXT, offset)
+    assert row == 0 and column == len('name = "😀 héllo '.encode())
+    data = TEXT.encode()
+    assert char_offset(data, byte_offset(TEXT, offset)) == offset
+
+
+def test_cjk_line_through_the_tree():
+    store = DocumentStore()
+    store.open("file:///a.py", "python", 1, TEXT)
+    doc = store.get("file:///a.py")
+    offset = store.offset_at("file:///a.py", Position(line=0, character=TEXT.index("世") + 1))
+    node = doc.tree.root_node.descendant_for_byte_range(byte_offset(TEXT, offset), byte_offset(TEXT, offset))
+    assert node.type in ("string_content", "string")
+
+
+_chars = st.sampled_from(list("ab \n\t😀世é{}()\"'#;"))
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=st.text(_chars, max_size=60), data=st.data())
+def test_round_trip_every_offset(text, data):
+    lines = LineIndex(text)
+    encoding = data.draw(st.sampled_from(["utf-8", "utf-16", "utf-32"]))
+    offset = data.draw(st.integers(0, len(text)))
+    line, column = lines.position_at(offset, encoding)
+    assert lines.offset_at(line, column, encoding) == offset
+    assert text[: lines.starts[line]].count("\n") == line
+    assert char_offset(text.encode(), byte_offset(text, offset)) == offset
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(_chars, max_size=40), new=st.text(_chars, max_size=8), data=st.data())
+def test_line_index_after_a_replacement_equals_a_fresh_one(text, new, data):
+    start = data.draw(st.integers(0, len(text)))
+    end = data.draw(st.integers(start, len(text)))
+    result = text[:start] + new + text[end:]
+    assert LineIndex(text).replaced(start, end, new, result).starts == LineIndex(result).starts

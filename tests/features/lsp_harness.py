@@ -1,0 +1,63 @@
+"""Helpers for the features' end-to-end tests: a real server over stdio on a scripted engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pytest_lsp import LanguageClient
+
+from tests.lsp.lsp_support import open_document
+
+
+def write_script(folder: Path, script: dict[str, Any]) -> Path:
+    path = folder / "script.json"
+    path.write_text(json.dumps(script))
+    return path
+
+
+def model_calls(script: Path) -> list[dict[str, Any]]:
+    """The scripted engine's call log: one entry per model request the server made."""
+    log = script.with_name(script.stem + ".calls.jsonl")
+    if not log.exists():
+        return []
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def diagnostic(line: int, message: str, start: int = 0, end: int = 0) -> types.Diagnostic:
+    return types.Diagnostic(range=types.Range(types.Position(line, start), types.Position(line, end)),
+                            message=message, source="pytest", severity=types.DiagnosticSeverity.Error)
+
+
+async def code_actions(client: LanguageClient, uri: str, diags: list[types.Diagnostic],
+                       rng: types.Range | None = None, only: list[str] | None = None) -> list[types.CodeAction]:
+    rng = rng or (diags[0].range if diags else types.Range(types.Position(0, 0), types.Position(0, 0)))
+    result = await client.text_document_code_action_async(types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), range=rng,
+        context=types.CodeActionContext(diagnostics=diags, only=only)))
+    return [a for a in result or [] if isinstance(a, types.CodeAction)]
+
+
+def change(client: LanguageClient, uri: str, version: int, text: str) -> None:
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+        content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)]))
+
+
+def apply_edit(edit: types.WorkspaceEdit, files: dict[str, str], versions: dict[str, int | None]) -> dict[str, str]:
+    """Apply a WorkspaceEdit the way an editor does: refuse it whole if a pinned version is stale."""
+    from gemma_lsp.agent.edits import apply_text_edits
+
+    out = dict(files)
+    for change_ in edit.document_changes or []:
+        uri = change_.text_document.uri
+        pinned = change_.text_document.version
+        if pinned is not None and versions.get(uri) != pinned:
+            raise AssertionError(f"stale edit for {uri}: pinned {pinned}, document at {versions.get(uri)}")
+        out[uri] = apply_text_edits(out[uri], change_.edits)
+    return out
+
+
+__all__ = ["apply_edit", "change", "code_actions", "diagnostic", "model_calls", "open_document", "write_script"]
