@@ -116,3 +116,28 @@ async def _idle(engine: LocalEngine) -> None:
 
 
 torch.set_num_threads(1)
+
+
+def test_draft_settings_change_without_reloading_and_output_stays_exact():
+    """didChangeConfiguration of draftTokens / adaptiveDraft / kvCacheBudgetMb reaches the running engine."""
+    import asyncio
+
+    from gemma_lsp.engine.base import GenerationRequest
+    from gemma_lsp.engine.local import LocalEngine
+    from gemma_lsp.models.presets import resolve
+
+    async def run() -> list[str]:
+        engine = LocalEngine(resolve("tiny"), draft_tokens=4)
+        await engine.start()
+        texts = []
+        for draft_tokens, adaptive in ((4, True), (1, False), (7, False)):
+            engine.reconfigure(draft_tokens, adaptive, 64)
+            assert engine._scheduler.draft_length.k == draft_tokens
+            result = await engine.generate(GenerationRequest([{"role": "user", "content": "def f(x):"}],
+                                                             max_new_tokens=24))
+            texts.append(result.text)
+        await engine.close()
+        return texts
+
+    texts = asyncio.run(run())
+    assert texts[0] == texts[1] == texts[2]

@@ -83,6 +83,15 @@ class LocalEngine:
                  self._config.draft_tokens, "adaptive" if self._config.adaptive_draft else "fixed",
                  self._config.kv_cache_budget_bytes >> 20, self._config.max_context_tokens)
 
+    def reconfigure(self, draft_tokens: int, adaptive_draft: bool, kv_cache_budget_mb: int) -> None:
+        """Change the draft length, its adaptation and the prompt-cache budget without reloading."""
+        self.draft_tokens = draft_tokens
+        if self._scheduler is not None:
+            self._scheduler.reconfigure(draft_tokens, adaptive_draft, kv_cache_budget_mb << 20)
+            self._config = self._scheduler.config
+            log.info("engine: draft tokens %d (%s), KV cache budget %d MiB", draft_tokens,
+                     "adaptive" if adaptive_draft else "fixed", kv_cache_budget_mb)
+
     async def close(self) -> None:
         if self._scheduler is not None:
             await asyncio.to_thread(self._scheduler.close, 5)

@@ -15,6 +15,7 @@ the request's `stop_check` are applied, and only text that cannot be cut by a la
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import logging
 import threading
@@ -346,6 +347,20 @@ class Scheduler:
         self.on_step: Callable[[Job, float], None] | None = None  # (job, seconds) after each unit
         self._thread = threading.Thread(target=self._run, name="gemma-engine", daemon=True)
         self._thread.start()
+
+    def reconfigure(self, draft_tokens: int, adaptive_draft: bool, kv_cache_budget_bytes: int) -> None:
+        """Apply draft and cache settings to generations that start from now on (no reload).
+
+        Swapping the schedule object is atomic; a running generation keeps the one it started with."""
+        config = dataclasses.replace(self.config, draft_tokens=draft_tokens, adaptive_draft=adaptive_draft,
+                                     max_draft_tokens=max(self.config.max_draft_tokens, draft_tokens),
+                                     kv_cache_budget_bytes=kv_cache_budget_bytes)
+        self.draft_length = AdaptiveDraftLength(k=config.draft_tokens, max_k=config.max_draft_tokens,
+                                                adaptive=config.adaptive_draft)
+        self.config = config
+        self.prefix_cache.budget_bytes = kv_cache_budget_bytes
+        if kv_cache_budget_bytes == 0:
+            self.prefix_cache.clear()
 
     def submit(self, prompt_ids: list[int], params: DecodeParams | None = None,
                cancel: CancelToken | None = None, on_text: TextCallback | None = None) -> Handle:
