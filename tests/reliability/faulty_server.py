@@ -1,8 +1,8 @@
 """`python -m tests.reliability.faulty_server [gemma-lsp options]`: the real server with faults that a
 test can inject into the model's forward pass. Test-only; nothing in the server knows about it.
 
-Set GEMMA_LSP_TEST_FAULT_DIR=DIR. Before every forward pass of a target model the server loads (also
-one loaded after a settings change), the wrapper looks in DIR:
+Set GEMMA_LSP_TEST_FAULT_DIR=DIR. Before every forward pass of the decoder of a target model the
+server loads (also one loaded after a settings change), the wrapper looks in DIR:
 
     oom      removed, then torch.OutOfMemoryError is raised (one shot, like a CUDA OOM mid-decode)
     memory   removed, then MemoryError is raised (one shot)
@@ -64,7 +64,9 @@ def install(folder: Path) -> None:
 
     def load(*args: Any, **kwargs: Any) -> loader.LoadedModel:
         loaded = real_load(*args, **kwargs)
-        _wrap(loaded.target, folder)
+        # The decoder stack: both transformers' generate (through the model's forward) and our own
+        # speculative decoder (which calls it directly) run every target step through it.
+        _wrap(loaded.target.get_decoder(), folder)
         return loaded
 
     loader.load = load  # type: ignore[assignment]

@@ -22,4 +22,5 @@ def create_engine(settings: Settings, allow_download: bool = True) -> Engine:
 
     spec = presets.resolve(settings.model, settings.drafter_model)
     return LocalEngine(spec, device=settings.device, dtype=settings.dtype, drafter=settings.drafter,
-                       draft_tokens=settings.draft_tokens, allow_download=allow_download)
+                       draft_tokens=settings.draft_tokens, allow_download=allow_download,
+                       adaptive_draft=settings.adaptive_draft, kv_cache_budget_mb=settings.kv_cache_budget_mb)

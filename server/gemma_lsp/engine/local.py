@@ -1,21 +1,16 @@
 """The local engine: Gemma 4 target + assistant drafter through transformers, on this machine.
 
-One worker thread owns the model; requests wait in a priority queue (inline completions first) and
-stream their text back to the event loop as it is verified. A request's CancelToken is checked once per
-decoding step, so a cancel stops the model within one step.
+Model work runs in the scheduler (engine/scheduler.py): one worker thread that owns the model and
+interleaves requests one decoding step at a time, inline completions first, each with its own KV
+cache, reusing cached prompt prefixes, drafting with the Gemma 4 assistant or from the prompt. Text
+streams back to the event loop as it is verified; a cancel stops the model within one step.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import itertools
 import logging
-import queue
-import threading
-import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from gemma_lsp.engine.base import (
@@ -27,10 +22,9 @@ from gemma_lsp.engine.base import (
     GenerationStats,
     Message,
     ProgressCallback,
-    StopFilter,
-    SupersedeRegistry,
     ToolSpec,
 )
+from gemma_lsp.engine.scheduler import DecodeParams, Result, Scheduler, SchedulerConfig
 from gemma_lsp.models import loader
 from gemma_lsp.models.presets import ModelSpec
 
@@ -39,34 +33,32 @@ log = logging.getLogger(__name__)
 # Tokens that end a model turn (the model stops at end of turn, and after tool calls where the tool
 # response would go).
 _STOP_TOKENS = ("<turn|>", "<|tool_response>", "<eos>")
-
-
-@dataclass(order=True)
-class _Job:
-    priority: int
-    seq: int
-    request: GenerationRequest = field(compare=False)
-    loop: asyncio.AbstractEventLoop = field(compare=False)
-    out: asyncio.Queue = field(compare=False)
+# Every layer keeps full-length KV (see speculative.py), so the context bound is also a memory bound.
+_DEFAULT_MAX_CONTEXT = 32768
 
 
 class LocalEngine:
     """Runs the model in-process. `start()` loads it; `stream()` generates."""
 
     def __init__(self, spec: ModelSpec, device: str = "auto", dtype: str = "auto", drafter: bool = True,
-                 draft_tokens: int = 4, allow_download: bool = True) -> None:
+                 draft_tokens: int = 4, allow_download: bool = True, adaptive_draft: bool = True,
+                 kv_cache_budget_mb: int = 1024, max_context_tokens: int | None = None) -> None:
+        """`max_context_tokens` bounds prompt + reply of any request (default: what the model was
+        trained for, at most 32,768); `kv_cache_budget_mb` bounds the reused prompt caches."""
         self.spec = spec
         self.info = EngineInfo(name="local", model=spec.name, placeholder=spec.tiny)
         self._device, self._dtype, self._use_drafter = device, dtype, drafter
         self.draft_tokens = draft_tokens
         self._allow_download = allow_download
+        # Invalid values raise here, before any model is loaded.
+        self._config = SchedulerConfig(
+            use_drafter=drafter, draft_tokens=draft_tokens, max_draft_tokens=max(8, draft_tokens),
+            adaptive_draft=adaptive_draft, kv_cache_budget_bytes=kv_cache_budget_mb << 20,
+            max_context_tokens=max_context_tokens or _DEFAULT_MAX_CONTEXT,
+        )
+        self._max_context_set = max_context_tokens is not None
         self._model: loader.LoadedModel | None = None
-        self._jobs: queue.PriorityQueue[_Job] = queue.PriorityQueue()
-        self._seq = itertools.count()
-        self._worker: threading.Thread | None = None
-        self._supersede = SupersedeRegistry()
-        self._closed = False
-        self._current: _Job | None = None  # the job the worker is running
+        self._scheduler: Scheduler | None = None
         self.last_stats: GenerationStats | None = None
 
     # ----- lifecycle -------------------------------------------------------------------------
@@ -77,33 +69,33 @@ class LocalEngine:
         m = self._model
         self.info.device, self.info.dtype = m.device, m.dtype
         self.info.drafter = (self.spec.drafter if m.drafter is not None else None)
-        if m.drafter is not None:
-            m.drafter.generation_config.num_assistant_tokens = self.draft_tokens
-            m.drafter.generation_config.num_assistant_tokens_schedule = "constant"
         self._stop_ids = {m.tokenizer.convert_tokens_to_ids(t) for t in _STOP_TOKENS}
         self._stop_ids.discard(m.tokenizer.unk_token_id)
         self._stop_ids.discard(None)
-        self._worker = threading.Thread(target=self._work, name="gemma-model-worker", daemon=True)
-        self._worker.start()
-        log.info("model ready: %s on %s (%s), drafter %s", self.spec.name, m.device, m.dtype,
-                 "on" if m.drafter is not None else "off")
+        self._tool_response_id = m.tokenizer.convert_tokens_to_ids("<|tool_response>")
+        if not self._max_context_set:
+            trained = getattr(m.target.config.get_text_config(), "max_position_embeddings", None)
+            self._config.max_context_tokens = min(trained or _DEFAULT_MAX_CONTEXT, _DEFAULT_MAX_CONTEXT)
+        self._scheduler = Scheduler(m.target, m.drafter, m.tokenizer, self._config)
+        log.info("model ready: %s on %s (%s), drafter %s; %s", self.spec.name, m.device, m.dtype,
+                 "on" if m.drafter is not None else "off", _memory_note(m.target, m.device))
+        log.info("engine: draft tokens %d (%s), prompt lookup on, KV cache budget %d MiB, context limit %d",
+                 self._config.draft_tokens, "adaptive" if self._config.adaptive_draft else "fixed",
+                 self._config.kv_cache_budget_bytes >> 20, self._config.max_context_tokens)
+
+    def reconfigure(self, draft_tokens: int, adaptive_draft: bool, kv_cache_budget_mb: int) -> None:
+        """Change the draft length, its adaptation and the prompt-cache budget without reloading."""
+        self.draft_tokens = draft_tokens
+        if self._scheduler is not None:
+            self._scheduler.reconfigure(draft_tokens, adaptive_draft, kv_cache_budget_mb << 20)
+            self._config = self._scheduler.config
+            log.info("engine: draft tokens %d (%s), KV cache budget %d MiB", draft_tokens,
+                     "adaptive" if adaptive_draft else "fixed", kv_cache_budget_mb)
 
     async def close(self) -> None:
-        self._closed = True
-        # Requests still queued would wait forever for a worker that is gone, and the running one
-        # would keep the model busy: end them now (the model is switched or the server stops).
-        if self._current is not None:
-            self._current.request.cancel.cancel("the model was unloaded")
-        while True:
-            try:
-                job = self._jobs.get_nowait()
-            except queue.Empty:
-                break
-            if job.request is not None:
-                _emitter(job)("error", Cancelled("the model was unloaded"))
-        self._jobs.put(_Job(-1, -1, None, None, None))  # type: ignore[arg-type]
-        if self._worker:
-            await asyncio.to_thread(self._worker.join, 5)
+        if self._scheduler is not None:
+            await asyncio.to_thread(self._scheduler.close, 5)
+            self._scheduler = None
         self._model = None
 
     # ----- text helpers ----------------------------------------------------------------------
@@ -125,32 +117,53 @@ class LocalEngine:
 
     # ----- generation ------------------------------------------------------------------------
     async def stream(self, request: GenerationRequest) -> AsyncIterator[str]:
-        if self._model is None or self._worker is None:
+        if self._model is None or self._scheduler is None:
             raise EngineError("the model is not loaded")
-        self._supersede.register(request)
+        prompt = self.render(request.messages, request.tools, request.thinking) + request.prefill
+        ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
         loop = asyncio.get_running_loop()
-        out: asyncio.Queue = asyncio.Queue()
-        self._jobs.put(_Job(int(request.priority), next(self._seq), request, loop, out))
-        finished = False
+        out: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        params = DecodeParams(
+            max_new_tokens=request.max_new_tokens, eos_token_ids=self._stop_ids, stop=request.stop,
+            stop_check=request.stop_check, priority=request.priority, supersede_key=request.supersede_key,
+        )
+        def send(kind: str, value: Any) -> None:  # called on the worker thread
+            loop.call_soon_threadsafe(out.put_nowait, (kind, value))
+
+        try:
+            handle = self._scheduler.submit(ids, params, cancel=request.cancel,
+                                            on_text=lambda text: send("text", text))
+        except ValueError as error:  # e.g. the prompt is over the context limit
+            raise EngineError(str(error)) from error
+        handle.add_done_callback(lambda _: send("done", None))
         try:
             while True:
                 kind, value = await out.get()
                 if kind == "text":
                     yield value
-                elif kind == "done":
-                    self.last_stats = value
-                    finished = True
-                    return
-                elif kind == "error":
-                    finished = True
-                    raise value
+                    continue
+                result: Result = handle.wait()
+                self.last_stats = self._finish_stats(result)
+                if result.finish_reason == "cancelled":
+                    raise Cancelled(request.cancel.reason or "cancelled")
+                if result.finish_reason == "error":
+                    failure = result.error
+                    raise EngineError(f"generation failed: {type(failure).__name__}: {failure}") from failure
+                return
         finally:
-            if not finished:
+            if not handle.done:
                 # The consumer stopped early (task cancelled, or it had enough): stop the model too.
                 # The token is the caller's and may span several requests (an agent session), so it is
                 # only touched when this request really was abandoned.
-                request.cancel.cancel("consumer stopped")
-            self._supersede.release(request)
+                handle.cancel("consumer stopped")
+
+    def _finish_stats(self, result: Result) -> GenerationStats:
+        stats = result.stats
+        reason = result.finish_reason
+        if reason == "stop" and result.stop_token is not None and result.stop_token == self._tool_response_id:
+            reason = "tool_calls"
+        stats.finish_reason = reason
+        return stats
 
     async def generate(self, request: GenerationRequest) -> Completion:
         chunks: list[str] = []
@@ -160,133 +173,18 @@ class LocalEngine:
         except Cancelled:
             return Completion("".join(chunks), "cancelled", self.last_stats or GenerationStats())
         stats = self.last_stats or GenerationStats()
-        return Completion("".join(chunks), getattr(stats, "finish_reason", "stop"), stats)
-
-    def _work(self) -> None:
-        while not self._closed:
-            job = self._jobs.get()
-            if job.request is None:
-                return
-            emit = _emitter(job)
-            if job.request.cancel.cancelled:
-                emit("error", Cancelled(job.request.cancel.reason))
-                continue
-            self._current = job
-            try:
-                stats = self._run(job.request, functools.partial(emit, "text"))
-                emit("done", stats)
-            except Cancelled as error:
-                emit("error", error)
-            except Exception as error:  # the worker survives; only this request fails
-                log.exception("generation failed")
-                emit("error", EngineError(f"generation failed: {type(error).__name__}: {error}"))
-            finally:
-                self._current = None
-
-    def _run(self, request: GenerationRequest, on_text) -> GenerationStats:
-        import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList
-
-        m = self._model
-        assert m is not None
-        prompt = self.render(request.messages, request.tools, request.thinking) + request.prefill
-        ids = m.tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"].to(m.device)
-        stats = GenerationStats(prompt_tokens=int(ids.shape[1]))
-        assembler = TextAssembler(m.tokenizer, self._stop_ids, request)
-        started = time.perf_counter()
-
-        class _Streamer:
-            """Receives verified tokens from generate(); the prompt arrives first and is skipped."""
-
-            def __init__(self) -> None:
-                self.prompt_seen = False
-
-            def put(self, value: Any) -> None:
-                if not self.prompt_seen:
-                    self.prompt_seen = True
-                    return
-                if not stats.first_token_seconds:
-                    stats.first_token_seconds = time.perf_counter() - started
-                stats.target_steps += 1
-                for token in value.reshape(-1).tolist():
-                    text = assembler.push(token)
-                    if text:
-                        on_text(text)
-                    if assembler.finished:
-                        break
-
-            def end(self) -> None:
-                pass
-
-        class _StopWhen(StoppingCriteria):
-            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-                done = request.cancel.cancelled or assembler.finished
-                return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
-
-        with torch.inference_mode():
-            out = m.target.generate(
-                ids,
-                attention_mask=torch.ones_like(ids),
-                max_new_tokens=request.max_new_tokens,
-                do_sample=False,
-                assistant_model=m.drafter if self._use_drafter else None,
-                streamer=_Streamer(),
-                stopping_criteria=StoppingCriteriaList([_StopWhen()]),
-                pad_token_id=m.tokenizer.pad_token_id,
-                eos_token_id=sorted(self._stop_ids),
-            )
-        if request.cancel.cancelled:
-            raise Cancelled(request.cancel.reason)
-        tail = assembler.flush()
-        if tail:
-            on_text(tail)
-        stats.new_tokens = int(out.shape[1] - ids.shape[1])
-        stats.seconds = time.perf_counter() - started
-        stats.finish_reason = assembler.finish_reason or "length"
-        return stats
+        return Completion("".join(chunks), stats.finish_reason or "stop", stats)
 
 
-def _emitter(job: _Job):
-    """A function the worker thread calls to hand (kind, value) to the waiting coroutine."""
+def _memory_note(model: Any, device: str) -> str:
+    """Weights' size, and on CUDA the memory allocated: for the log line at start."""
+    import torch
 
-    def emit(kind: str, value: Any) -> None:
-        job.loop.call_soon_threadsafe(job.out.put_nowait, (kind, value))
-
-    return emit
-
-
-class TextAssembler:
-    """Turns verified token ids into text deltas: decodes incrementally (holding back an incomplete
-    UTF-8 sequence), ends at a turn-ending token, and applies the request's stop rules."""
-
-    def __init__(self, tokenizer: Any, stop_ids: set[int], request: GenerationRequest) -> None:
-        self._tokenizer = tokenizer
-        self._stop_ids = stop_ids
-        self._ids: list[int] = []
-        self._decoded = ""
-        self._filter = StopFilter(request)
-        self._tool_response_id = tokenizer.convert_tokens_to_ids("<|tool_response>")
-        self.finish_reason = ""
-
-    @property
-    def finished(self) -> bool:
-        return bool(self.finish_reason) or self._filter.finished
-
-    def push(self, token: int) -> str:
-        if self.finished:
-            return ""
-        if token in self._stop_ids:
-            self.finish_reason = "tool_calls" if token == self._tool_response_id else "stop"
-            return self._filter.flush()
-        self._ids.append(token)
-        text = self._tokenizer.decode(self._ids, skip_special_tokens=False)
-        if text.endswith("\ufffd"):
-            return ""  # wait for the rest of a multi-byte character
-        delta, self._decoded = text[len(self._decoded):], text
-        out = self._filter.push(delta)
-        if self._filter.finished:
-            self.finish_reason = "stop"
-        return out
-
-    def flush(self) -> str:
-        return "" if self._filter.finished else self._filter.flush()
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    note = f"weights {weights / 2**30:.2f} GiB"
+    if device.startswith("cuda") and torch.cuda.is_available():
+        note += f", CUDA allocated {torch.cuda.memory_allocated() / 2**30:.2f} GiB"
+        placement = getattr(model, "hf_device_map", None)
+        if placement:
+            note += f" across {len(set(placement.values()))} device(s)"
+    return note

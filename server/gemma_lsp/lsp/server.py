@@ -301,6 +301,8 @@ def build_server(settings: Settings | None = None, allow_download: bool = True) 
         if reload:
             log.info("model settings changed: reloading")
             ls.start_loading()
+        elif ls._engine is not None and hasattr(ls._engine, "reconfigure"):
+            ls._engine.reconfigure(settings.draft_tokens, settings.adaptive_draft, settings.kv_cache_budget_mb)
 
     @server.feature(types.SHUTDOWN)
     async def on_shutdown(ls: GemmaServer, params: Any) -> None:

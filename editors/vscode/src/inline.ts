@@ -1,0 +1,80 @@
+/**
+ * Inline completions: the client library sends `textDocument/inlineCompletion`; this middleware sits
+ * in front of it to (1) skip languages where the user turned ghost text off and (2) debounce: VS Code
+ * asks on every keystroke and cancels the previous request's token, so waiting `debounceMs` and then
+ * checking the token drops every request made while the user is still typing, before it reaches the
+ * server.
+ */
+
+/** The part of `vscode.CancellationToken` used here. */
+export interface CancelToken {
+    readonly isCancellationRequested: boolean;
+    onCancellationRequested(listener: () => unknown): { dispose(): unknown };
+}
+
+/** VS Code's `InlineCompletionTriggerKind.Invoke`: the user asked explicitly (no debounce then). */
+export const TRIGGER_INVOKE = 0;
+
+/**
+ * Resolves true after `ms` milliseconds, or false as soon as `token` is cancelled (the timer is cleared
+ * so nothing keeps running).
+ */
+export function debounce(ms: number, token: CancelToken): Promise<boolean> {
+    if (token.isCancellationRequested) return Promise.resolve(false);
+    if (ms <= 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+        const sub = token.onCancellationRequested(() => {
+            clearTimeout(timer);
+            sub.dispose();
+            resolve(false);
+        });
+        const timer = setTimeout(() => {
+            sub.dispose();
+            resolve(!token.isCancellationRequested);
+        }, ms);
+    });
+}
+
+export interface InlineOptions {
+    /** Current `gemma.inline.debounceMs`. */
+    debounceMs(): number;
+    /** Current `gemma.inline.enabled` for a language. */
+    enabledFor(languageId: string): boolean;
+}
+
+/** Counters, logged and checked by tests. */
+export interface InlineStats {
+    requested: number;
+    skippedDisabled: number;
+    droppedWhileTyping: number;
+    sent: number;
+}
+
+type Next<D, P, C, T, R> = (document: D, position: P, context: C, token: T) => R;
+
+/**
+ * Builds the `provideInlineCompletionItems` middleware. Generic in the VS Code types so the unit tests
+ * call it with plain objects.
+ */
+export function inlineMiddleware(options: InlineOptions, stats: InlineStats = newStats()) {
+    return async function provideInlineCompletionItems<D extends { languageId: string }, P, C extends { triggerKind: number }, T extends CancelToken, R>(
+        document: D, position: P, context: C, token: T, next: Next<D, P, C, T, R>,
+    ): Promise<Awaited<R> | null> {
+        stats.requested++;
+        if (!options.enabledFor(document.languageId)) {
+            stats.skippedDisabled++;
+            return null;
+        }
+        const wait = context.triggerKind === TRIGGER_INVOKE ? 0 : options.debounceMs();
+        if (!(await debounce(wait, token))) {
+            stats.droppedWhileTyping++;
+            return null;
+        }
+        stats.sent++;
+        return await next(document, position, context, token);
+    };
+}
+
+export function newStats(): InlineStats {
+    return { requested: 0, skippedDisabled: 0, droppedWhileTyping: 0, sent: 0 };
+}

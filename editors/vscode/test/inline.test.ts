@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it, mock } from 'node:test';
+import { TRIGGER_INVOKE, debounce, inlineMiddleware, newStats } from '../src/inline';
+
+/** A cancellation token like VS Code's. */
+class Token {
+    isCancellationRequested = false;
+    private listeners: Array<() => unknown> = [];
+    onCancellationRequested(listener: () => unknown) {
+        this.listeners.push(listener);
+        return { dispose: () => (this.listeners = this.listeners.filter((l) => l !== listener)) };
+    }
+    cancel(): void {
+        this.isCancellationRequested = true;
+        for (const l of this.listeners) l();
+    }
+    get listenerCount(): number {
+        return this.listeners.length;
+    }
+}
+
+const AUTOMATIC = 1;
+const doc = (languageId: string) => ({ languageId });
+
+describe('debounce', () => {
+    beforeEach(() => mock.timers.enable({ apis: ['setTimeout'] }));
+    afterEach(() => mock.timers.reset());
+
+    it('resolves true after the wait when nobody cancels', async () => {
+        const token = new Token();
+        const result = debounce(100, token);
+        mock.timers.tick(100);
+        assert.equal(await result, true);
+        assert.equal(token.listenerCount, 0, 'the cancellation listener is removed');
+    });
+
+    it('resolves false as soon as the token is cancelled', async () => {
+        const token = new Token();
+        const result = debounce(100, token);
+        mock.timers.tick(50);
+        token.cancel();
+        assert.equal(await result, false);
+    });
+
+    it('does not wait for an already-cancelled token or a zero delay', async () => {
+        const cancelled = new Token();
+        cancelled.cancel();
+        assert.equal(await debounce(100, cancelled), false);
+        assert.equal(await debounce(0, new Token()), true);
+    });
+});
+
+describe('inline completion middleware', () => {
+    beforeEach(() => mock.timers.enable({ apis: ['setTimeout'] }));
+    afterEach(() => mock.timers.reset());
+
+    it('sends only the last of several keystrokes to the server', async () => {
+        const stats = newStats();
+        const mw = inlineMiddleware({ debounceMs: () => 150, enabledFor: () => true }, stats);
+        const sent: string[] = [];
+        const next = (_d: unknown, p: string) => { sent.push(p); return Promise.resolve([`item at ${p}`]); };
+        // VS Code cancels the previous request's token on each keystroke.
+        const tokens = [new Token(), new Token(), new Token()];
+        const results = tokens.map((t, i) => mw(doc('python'), `pos${i}`, { triggerKind: AUTOMATIC }, t, next));
+        mock.timers.tick(60);
+        tokens[0].cancel();
+        mock.timers.tick(60);
+        tokens[1].cancel();
+        mock.timers.tick(150);
+        assert.deepEqual(await Promise.all(results), [null, null, ['item at pos2']]);
+        assert.deepEqual(sent, ['pos2']);
+        assert.deepEqual(stats, { requested: 3, skippedDisabled: 0, droppedWhileTyping: 2, sent: 1 });
+    });
+
+    it('asks at once when the user invoked the completion explicitly', async () => {
+        const mw = inlineMiddleware({ debounceMs: () => 10_000, enabledFor: () => true });
+        const result = await mw(doc('python'), 'p', { triggerKind: TRIGGER_INVOKE }, new Token(), () => Promise.resolve(['x']));
+        assert.deepEqual(result, ['x']);
+    });
+
+    it('skips languages where inline completions are turned off', async () => {
+        const stats = newStats();
+        const mw = inlineMiddleware({ debounceMs: () => 0, enabledFor: (id) => id !== 'markdown' }, stats);
+        let called = 0;
+        const next = () => { called++; return Promise.resolve(['x']); };
+        assert.equal(await mw(doc('markdown'), 'p', { triggerKind: AUTOMATIC }, new Token(), next), null);
+        assert.deepEqual(await mw(doc('rust'), 'p', { triggerKind: AUTOMATIC }, new Token(), next), ['x']);
+        assert.equal(called, 1);
+        assert.equal(stats.skippedDisabled, 1);
+    });
+});

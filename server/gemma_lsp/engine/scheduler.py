@@ -1,0 +1,456 @@
+"""One worker thread owns the model and interleaves many generations, one decoding step at a time.
+
+Every `submit` becomes a job with its own `Sequence` (its own KV cache). Each turn of the worker loop
+drops cancelled jobs (freeing their memory), picks the job to advance — the most urgent priority first,
+round-robin among equals — and runs exactly one unit of work for it: one prefill chunk or one
+speculative step. So an inline completion waits behind at most one step of a long debug session, and a
+cancel (by the client, or by a newer request with the same `supersede_key`) takes effect before the
+next step.
+
+Text streams out as it is verified: after each step the new tokens are detokenized, stop strings and
+the request's `stop_check` are applied, and only text that cannot be cut by a later stop is passed to
+`on_text`.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .base import CancelToken, GenerationStats, Priority, StopCheck
+from .drafting import AdaptiveDraftLength, DraftPolicy, PromptLookup
+from .prefix_cache import PrefixCache
+from .speculative import Decoder
+from .speculative import Sequence as TokenSequence
+
+log = logging.getLogger(__name__)
+
+TextCallback = Callable[[str], None]
+
+
+@dataclass
+class SchedulerConfig:
+    """Engine tuning; every field has a safe default."""
+
+    use_drafter: bool = True
+    draft_tokens: int = 4  # start value when adaptive
+    max_draft_tokens: int = 8
+    adaptive_draft: bool = True
+    prompt_lookup: bool = True
+    kv_cache_budget_bytes: int = 1 << 30
+    prefill_chunk: int = 512  # prompt tokens per step, so a long prefill does not block urgent work
+    max_context_tokens: int = 8192  # prompt + generated
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.draft_tokens <= 16 or not self.draft_tokens <= self.max_draft_tokens <= 16:
+            raise ValueError("draft tokens must satisfy 1 <= draft_tokens <= max_draft_tokens <= 16")
+        if self.prefill_chunk < 1 or self.max_context_tokens < 2 or self.kv_cache_budget_bytes < 0:
+            raise ValueError("prefill_chunk >= 1, max_context_tokens >= 2 and kv_cache_budget_bytes >= 0")
+
+
+@dataclass
+class DecodeParams:
+    """What one generation wants (the prompt itself is passed as token ids)."""
+
+    max_new_tokens: int = 256
+    eos_token_ids: Collection[int] = ()
+    stop: Sequence[str] = ()
+    stop_check: StopCheck | None = None
+    priority: Priority = Priority.FOREGROUND
+    supersede_key: str | None = None
+    prompt_lookup: bool = True
+
+
+@dataclass
+class Result:
+    text: str
+    token_ids: list[int]
+    finish_reason: str  # "stop", "length", "cancelled", "error"
+    stats: GenerationStats
+    stop_token: int | None = None  # the end-of-generation token that ended it, if one did
+    error: BaseException | None = None
+
+
+class Handle:
+    """A submitted generation: wait for its result, or cancel it."""
+
+    def __init__(self, cancel: CancelToken, wake: Callable[[], None]) -> None:
+        self.cancel_token = cancel
+        self._wake = wake
+        self._done = threading.Event()
+        self._result: Result | None = None
+        self.cancelled_at: float | None = None  # perf_counter when cancel() was called
+        self.freed_at: float | None = None  # perf_counter when the worker dropped the job
+        self.steps_after_cancel = 0  # steps the worker started for this job after cancel()
+        self._callbacks: list[Callable[[Handle], None]] = []
+        self._lock = threading.Lock()
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        """Ask the worker to stop this generation before its next step; returns at once."""
+        if self.cancelled_at is None:
+            self.cancelled_at = time.perf_counter()
+        self.cancel_token.cancel(reason)
+        self._wake()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> Result:
+        """The result once the generation ended (any way); TimeoutError if not within `timeout`."""
+        if not self._done.wait(timeout):
+            raise TimeoutError("generation still running")
+        assert self._result is not None
+        return self._result
+
+    def add_done_callback(self, callback: Callable[[Handle], None]) -> None:
+        """Call `callback(handle)` when the generation ends (on the worker thread), or now if it has."""
+        with self._lock:
+            if not self._done.is_set():
+                self._callbacks.append(callback)
+                return
+        callback(self)
+
+    def _finish(self, result: Result) -> None:
+        with self._lock:
+            self._result = result
+            self.freed_at = time.perf_counter()
+            self._done.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            try:
+                callback(self)
+            except Exception:  # a broken callback must not stop the worker
+                log.exception("done callback failed")
+
+
+class TextStream:
+    """Incremental detokenization that never emits half a character."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.ids: list[int] = []
+        self._prefix = 0  # ids[_prefix:_read] decode to text already returned
+        self._read = 0
+
+    def add(self, ids: list[int]) -> str:
+        self.ids.extend(ids)
+        prefix_text = self.tokenizer.decode(self.ids[self._prefix : self._read], skip_special_tokens=False)
+        new_text = self.tokenizer.decode(self.ids[self._prefix :], skip_special_tokens=False)
+        if len(new_text) <= len(prefix_text) or new_text.endswith("\ufffd"):
+            return ""  # an incomplete UTF-8 sequence: wait for the next token
+        self._prefix, self._read = self._read, len(self.ids)
+        return new_text[len(prefix_text) :]
+
+    def flush(self) -> str:
+        """Whatever text is still held back (the generation ended mid-character)."""
+        prefix_text = self.tokenizer.decode(self.ids[self._prefix : self._read], skip_special_tokens=False)
+        new_text = self.tokenizer.decode(self.ids[self._prefix :], skip_special_tokens=False)
+        self._prefix = self._read = len(self.ids)
+        return new_text[len(prefix_text) :]
+
+
+def _held_back(text: str, stops: Sequence[str]) -> int:
+    """Length of the longest suffix of `text` that could still grow into one of `stops`."""
+    best = 0
+    for stop in stops:
+        for n in range(min(len(stop) - 1, len(text)), best, -1):
+            if text.endswith(stop[:n]):
+                best = n
+                break
+    return best
+
+
+class Job:
+    """One generation inside the worker: prefill in chunks, then one speculative step per turn."""
+
+    def __init__(self, sched: Scheduler, prompt: list[int], params: DecodeParams, cancel: CancelToken,
+                 on_text: TextCallback | None, handle: Handle, order: int) -> None:
+        self.sched = sched
+        self.params = params
+        self.cancel = cancel
+        self.on_text = on_text
+        self.handle = handle
+        self.order = order  # submission order; also the round-robin clock
+        self.last_ran = order
+        self.seq = TokenSequence(tokens=list(prompt), prompt_len=len(prompt))
+        self.prompt = self.seq.tokens[:]
+        self.prefilled = 0
+        self.stats = GenerationStats(prompt_tokens=len(prompt))
+        self.started = time.perf_counter()
+        config = sched.config
+        self.policy = DraftPolicy(
+            decoder=sched.decoder,
+            # Start from where the previous generation left the schedule: a drafter's acceptance is
+            # mostly a property of the model pair, and short inline completions cannot afford to
+            # relearn it every time.
+            length=copy.deepcopy(sched.draft_length),
+            lookup=PromptLookup() if config.prompt_lookup and params.prompt_lookup else None,
+            use_drafter=config.use_drafter,
+        )
+        self.text_stream = TextStream(sched.tokenizer)
+        self.text = ""
+        self.emitted = 0
+        self.generated: list[int] = []
+        self.result: Result | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.result is not None
+
+    # -- one unit of work ---------------------------------------------------------------------
+
+    def advance(self) -> None:
+        if self.cancel.cancelled and self.handle.cancelled_at is not None:
+            self.handle.steps_after_cancel += 1
+        if self.prefilled < len(self.prompt):
+            self._prefill_chunk()
+        else:
+            self._decode_step()
+
+    def _prefill_chunk(self) -> None:
+        if self.prefilled == 0 and self.sched.prefix_cache.budget_bytes:
+            cache, reused = self.sched.prefix_cache.lookup(self.prompt)
+            if reused:
+                self.seq.cache, self.prefilled = cache, reused
+                self.stats.reused_prompt_tokens = reused
+        end = min(len(self.prompt), self.prefilled + self.sched.config.prefill_chunk)
+        last = end == len(self.prompt)
+        first = self.sched.decoder.prefill(self.seq, self.prompt[self.prefilled : end], last)
+        self.prefilled = end
+        if first is not None:
+            self.sched.prefix_cache.store(self.prompt, self.seq.cache)
+            self.stats.first_token_seconds = time.perf_counter() - self.started
+            self._accept([first])
+
+    def _decode_step(self) -> None:
+        room = min(self.params.max_new_tokens - len(self.generated),
+                   self.sched.config.max_context_tokens - len(self.seq.tokens))
+        if room <= 0:
+            self._finish("length")
+            return
+        drafts = self.policy.propose(self.seq, room - 1)
+        step = self.sched.decoder.step(self.seq, drafts)
+        self.policy.update(step.drafted, step.accepted)
+        self.stats.target_steps += 1
+        self.stats.drafted_tokens += step.drafted
+        self.stats.accepted_tokens += step.accepted
+        self._accept(step.new_tokens)
+
+    # -- tokens to text -----------------------------------------------------------------------
+
+    def _accept(self, tokens: list[int]) -> None:
+        """Take verified tokens up to an end token or the length limit, then stream their text."""
+        eos = self.params.eos_token_ids
+        stop_token = None
+        take: list[int] = []
+        for token in tokens:
+            if token in eos:
+                stop_token = token
+                break
+            take.append(token)
+            if len(self.generated) + len(take) >= self.params.max_new_tokens:
+                break
+        self.generated.extend(take)
+        self.stats.new_tokens = len(self.generated)
+        at_limit = (len(self.generated) >= self.params.max_new_tokens
+                    or len(self.seq.tokens) >= self.sched.config.max_context_tokens)
+        self.text += self.text_stream.add(take) if take else ""
+        if stop_token is not None or at_limit:
+            self.text += self.text_stream.flush()
+        if self._apply_stops():
+            return
+        if stop_token is not None:
+            self._finish("stop", stop_token=stop_token)
+        elif at_limit:
+            self._finish("length")
+        else:
+            self._emit(len(self.text) - _held_back(self.text, self.params.stop))
+
+    def _apply_stops(self) -> bool:
+        """Cut the text at the first stop string or the request's stop_check; True if it ended."""
+        cut: int | None = None
+        for stop in self.params.stop:
+            found = self.text.find(stop, max(0, self.emitted - len(stop) + 1))
+            if found >= 0 and (cut is None or found < cut):
+                cut = found
+        if self.params.stop_check is not None:
+            checked = self.params.stop_check(self.text)
+            if checked is not None and (cut is None or checked < cut):
+                cut = checked
+        if cut is None:
+            return False
+        self.text = self.text[: max(cut, self.emitted)]  # what was streamed cannot be taken back
+        self._finish("stop")
+        return True
+
+    def _emit(self, upto: int) -> None:
+        if upto > self.emitted:
+            chunk = self.text[self.emitted : upto]
+            self.emitted = upto
+            if self.on_text is not None:
+                self.on_text(chunk)
+
+    # -- the end ------------------------------------------------------------------------------
+
+    def _finish(self, reason: str, stop_token: int | None = None, error: BaseException | None = None) -> None:
+        if self.result is not None:
+            return
+        if reason in ("stop", "length"):
+            self._emit(len(self.text))
+            if self.seq.cache is not None:
+                # Prompt and answer together: the next turn of a conversation starts with both.
+                self.sched.prefix_cache.store(self.seq.tokens[: self.seq.cached_len], self.seq.cache)
+        elif reason == "cancelled" and 0 < self.prefilled < len(self.prompt) and self.seq.cache is not None:
+            # A superseded completion's prompt is what the next keystroke's request shares.
+            self.sched.prefix_cache.store(self.prompt[: self.prefilled], self.seq.cache)
+        self.stats.seconds = time.perf_counter() - self.started
+        if self.stats.drafted_tokens and reason != "error":
+            self.sched.draft_length = self.policy.length
+        self.seq.free()
+        self.result = Result(text=self.text, token_ids=list(self.generated), finish_reason=reason,
+                             stats=self.stats, stop_token=stop_token, error=error)
+
+
+class Scheduler:
+    """Owns the model on one worker thread and runs submitted generations step by step.
+
+    `Scheduler(target, drafter, tokenizer, config)`; `submit(prompt_ids, params, cancel, on_text)`
+    returns a `Handle`. `on_text` is called on the worker thread with each verified piece of text.
+    """
+
+    def __init__(self, target: Any, drafter: Any | None, tokenizer: Any,
+                 config: SchedulerConfig | None = None, decoder: Decoder | None = None) -> None:
+        self.config = config or SchedulerConfig()
+        self.decoder = decoder or Decoder(target, drafter if self.config.use_drafter else None)
+        self.tokenizer = tokenizer
+        self.prefix_cache = PrefixCache(self.config.kv_cache_budget_bytes)
+        # The draft-length schedule each new generation starts from (the last one's final state).
+        self.draft_length = AdaptiveDraftLength(k=self.config.draft_tokens, max_k=self.config.max_draft_tokens,
+                                                adaptive=self.config.adaptive_draft)
+        self._cond = threading.Condition()
+        self._inbox: list[Job] = []
+        self._by_key: dict[str, Handle] = {}
+        self._active: list[Job] = []
+        self._clock = itertools.count(1)  # submission order and round-robin turns (atomic next())
+        self._closed = False
+        self.steps = 0  # units of work run, all jobs together
+        self.on_step: Callable[[Job, float], None] | None = None  # (job, seconds) after each unit
+        self._thread = threading.Thread(target=self._run, name="gemma-engine", daemon=True)
+        self._thread.start()
+
+    def reconfigure(self, draft_tokens: int, adaptive_draft: bool, kv_cache_budget_bytes: int) -> None:
+        """Apply draft and cache settings to generations that start from now on (no reload).
+
+        Swapping the schedule object is atomic; a running generation keeps the one it started with."""
+        config = dataclasses.replace(self.config, draft_tokens=draft_tokens, adaptive_draft=adaptive_draft,
+                                     max_draft_tokens=max(self.config.max_draft_tokens, draft_tokens),
+                                     kv_cache_budget_bytes=kv_cache_budget_bytes)
+        self.draft_length = AdaptiveDraftLength(k=config.draft_tokens, max_k=config.max_draft_tokens,
+                                                adaptive=config.adaptive_draft)
+        self.config = config
+        self.prefix_cache.budget_bytes = kv_cache_budget_bytes
+        if kv_cache_budget_bytes == 0:
+            self.prefix_cache.clear()
+
+    def submit(self, prompt_ids: list[int], params: DecodeParams | None = None,
+               cancel: CancelToken | None = None, on_text: TextCallback | None = None) -> Handle:
+        """Queue a generation. A running one with the same `supersede_key` is cancelled ("superseded")."""
+        params = params or DecodeParams()
+        if not prompt_ids:
+            raise ValueError("the prompt is empty")
+        if len(prompt_ids) >= self.config.max_context_tokens:
+            raise ValueError(f"the prompt has {len(prompt_ids)} tokens; the context limit is "
+                             f"{self.config.max_context_tokens} (setting maxContextTokens)")
+        if params.max_new_tokens < 1:
+            raise ValueError("max_new_tokens must be >= 1")
+        cancel = cancel or CancelToken()
+        handle = Handle(cancel, self._wake)
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the engine is closed")
+            job = Job(self, prompt_ids, params, cancel, on_text, handle, next(self._clock))
+            if params.supersede_key is not None:
+                older = self._by_key.get(params.supersede_key)
+                if older is not None and not older.done:
+                    older.cancel("superseded")
+                self._by_key[params.supersede_key] = handle
+            self._inbox.append(job)
+            self._cond.notify()
+        return handle
+
+    def close(self, timeout: float | None = 10.0) -> None:
+        """Cancel everything, stop the worker and drop the cached prompts."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join(timeout)
+        self.prefix_cache.clear()
+
+    @property
+    def active(self) -> int:
+        """Generations queued or running."""
+        with self._cond:
+            return len(self._inbox) + len(self._active)
+
+    def _wake(self) -> None:
+        with self._cond:
+            self._cond.notify()
+
+    # -- the worker ---------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        with torch.inference_mode():
+            while True:
+                with self._cond:
+                    self._active.extend(self._inbox)
+                    self._inbox.clear()
+                    if self._closed:
+                        break
+                    if not self._active:
+                        self._cond.wait()
+                        continue
+                self._turn()
+        for job in self._active:
+            job.cancel.cancel("engine closed")
+            self._end(job)
+
+    def _turn(self) -> None:
+        """Drop cancelled jobs, then advance the most urgent one by one step."""
+        for job in [j for j in self._active if j.cancel.cancelled]:
+            job._finish("cancelled")
+            self._end(job)
+        if not self._active:
+            return
+        job = min(self._active, key=lambda j: (j.params.priority, j.last_ran))
+        job.last_ran = next(self._clock)
+        started = time.perf_counter()
+        try:
+            job.advance()
+        except Exception as exc:  # one failing request must not take the others down
+            log.exception("generation failed")
+            job._finish("error", error=exc)
+        self.steps += 1
+        if self.on_step is not None:
+            self.on_step(job, time.perf_counter() - started)
+        if job.done:
+            self._end(job)
+
+    def _end(self, job: Job) -> None:
+        if job in self._active:
+            self._active.remove(job)
+        key = job.params.supersede_key
+        with self._cond:
+            if key is not None and self._by_key.get(key) is job.handle:
+                del self._by_key[key]
+        assert job.result is not None
+        job.handle._finish(job.result)
