@@ -420,8 +420,11 @@ class Scheduler:
                         self._cond.wait()
                         continue
                 self._turn()
-        for job in self._active:
+        # A copy: _end removes from the list. Each job is finished first, or _end's assertion would
+        # kill this thread and leave every waiting request hanging (found by the model-switch test).
+        for job in list(self._active):
             job.cancel.cancel("engine closed")
+            job._finish("cancelled")
             self._end(job)
 
     def _turn(self) -> None:
