@@ -28,6 +28,21 @@ LANGUAGE_IDS = {
 }
 
 
+def _bounded_int(lo: int, hi: int):
+    """An argparse type: an integer in [lo, hi], the same bounds the editor settings have."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be between {lo} and {hi}")
+        return value
+
+    return parse
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gemma-lsp",
@@ -48,11 +63,11 @@ def _parser() -> argparse.ArgumentParser:
                         help="the drafter's folder when --model is a folder (the -assistant checkpoint)")
     parser.add_argument("--no-drafter", action="store_true",
                         help="decode without the drafter (same output, usually slower)")
-    parser.add_argument("--draft-tokens", type=int, default=None, metavar="N",
+    parser.add_argument("--draft-tokens", type=_bounded_int(1, 16), default=None, metavar="N",
                         help="tokens the drafter proposes per step (1-16, default 4)")
     parser.add_argument("--device", default=None, help="auto (default), cpu, cuda or cuda:N")
     parser.add_argument("--dtype", default=None, choices=DTYPES, help="weights' dtype (auto: bf16 on GPU, fp32 on CPU)")
-    parser.add_argument("--max-new-tokens", type=int, default=None, metavar="N",
+    parser.add_argument("--max-new-tokens", type=_bounded_int(1, 8192), default=None, metavar="N",
                         help="tokens per inline completion (default 128)")
     parser.add_argument("--engine", choices=("local", "remote"), default=None,
                         help="run the model here (local, default) or use an OpenAI-compatible server (remote)")
@@ -93,14 +108,21 @@ def setup_logging(level: str, log_file: str | None) -> None:
     stderr.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(stderr)
     if log_file:
-        path = Path(log_file).expanduser()
-        # Owner-only from the first byte, whatever the umask: logs may quote the user's code.
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
-        handler = logging.FileHandler(path)
-        os.chmod(path, 0o600)  # a file that already existed keeps its old mode otherwise
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler = open_log_file(log_file)
+        handler.gemma_setting = True  # type: ignore[attr-defined]  # replaced when the setting changes
         root.addHandler(handler)
+
+
+def open_log_file(log_file: str) -> logging.Handler:
+    """A handler appending to `log_file`, created owner-only (logs may quote the user's code)."""
+    path = Path(log_file).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # its folder too, whatever the umask
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    return handler
 
 
 def parse_location(text: str) -> tuple[Path, int, int]:
@@ -184,8 +206,11 @@ async def _complete(args: argparse.Namespace) -> int:
     store = DocumentStore()
     store.open(uri, LANGUAGE_IDS.get(path.suffix, "plaintext"), 1, text)
     builder = ContextBuilder(store, engine.count_tokens)
-    completion, _ = await complete(engine, builder, uri, types.Position(line=line - 1, character=character), settings)
-    await engine.close()
+    try:
+        completion, _ = await complete(engine, builder, uri, types.Position(line=line - 1, character=character),
+                                       settings)
+    finally:
+        await engine.close()
     sys.stdout.write(completion + "\n")
     return 0
 

@@ -29,6 +29,9 @@ function typeSchema(spec: SettingSpec): JsonSchema {
 }
 
 /** The JSON-schema properties VS Code's settings editor uses, keyed `gemma.<key>`. */
+const MACHINE_SCOPED = (key: string): boolean =>
+    key.startsWith('server.') || key === 'engine' || key.startsWith('remote.');
+
 export function configurationProperties(): Record<string, JsonSchema> {
     const props: Record<string, JsonSchema> = {};
     SETTINGS.forEach((spec, order) => {
@@ -38,7 +41,8 @@ export function configurationProperties(): Record<string, JsonSchema> {
             markdownDescription: spec.description,
             order,
             // Machine-specific paths and commands must not come from a workspace someone else wrote.
-            scope: spec.key.startsWith('server.') ? 'machine' : spec.key === 'inline.enabled' ? 'language-overridable' : 'window',
+            // Machine scope: what runs, and where code is sent, is never up to a workspace's settings.
+            scope: MACHINE_SCOPED(spec.key) ? 'machine' : spec.key === 'inline.enabled' ? 'language-overridable' : 'window',
         };
     });
     props['gemma.trace.server'] = {

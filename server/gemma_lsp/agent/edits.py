@@ -31,6 +31,8 @@ from pathlib import Path
 
 from lsprotocol import types as lsp
 
+from gemma_lsp.context.positions import chars_to_column, check_encoding, column_to_chars
+
 
 class FixRefused(Exception):
     """The proposed fix cannot be used; `str(exc)` says why, for the user."""
@@ -64,15 +66,27 @@ def line_starts(text: str) -> list[int]:
     return starts
 
 
-def offset_to_position(text: str, offset: int, starts: Sequence[int] | None = None) -> lsp.Position:
-    """The LSP position (UTF-16 code units) of a character offset."""
+# The position encoding negotiated with the client (LSP default UTF-16; Neovim asks for UTF-8). One
+# client per server, so the server sets it once at initialize.
+_encoding = "utf-16"
+
+
+def set_position_encoding(encoding: str) -> None:
+    global _encoding
+    _encoding = check_encoding(encoding)
+
+
+def offset_to_position(text: str, offset: int, starts: Sequence[int] | None = None,
+                       encoding: str | None = None) -> lsp.Position:
+    """The LSP position (in the negotiated encoding's code units) of a character offset."""
     starts = starts if starts is not None else line_starts(text)
     line = max(0, _bisect_right(starts, offset) - 1)
     column = text[starts[line]:offset]
-    return lsp.Position(line=line, character=len(column.encode("utf-16-le")) // 2)
+    return lsp.Position(line=line, character=chars_to_column(column, len(column), encoding or _encoding))
 
 
-def position_to_offset(text: str, position: lsp.Position, starts: Sequence[int] | None = None) -> int:
+def position_to_offset(text: str, position: lsp.Position, starts: Sequence[int] | None = None,
+                       encoding: str | None = None) -> int:
     """The character offset of an LSP position; positions past a line's end clamp to it."""
     starts = starts if starts is not None else line_starts(text)
     if position.line >= len(starts):
@@ -80,12 +94,13 @@ def position_to_offset(text: str, position: lsp.Position, starts: Sequence[int] 
     start = starts[position.line]
     end = starts[position.line + 1] if position.line + 1 < len(starts) else len(text)
     line = text[start:end].rstrip("\r\n")
-    units = 0
-    for i, ch in enumerate(line):
-        if units >= position.character:
-            return start + i
-        units += 2 if ord(ch) > 0xFFFF else 1
-    return start + len(line)
+    return start + column_to_chars(line, position.character, encoding or _encoding)
+
+
+def _lsp_lines(text: str) -> list[str]:
+    """Lines with their endings, split only where LSP splits (\\n, \\r\\n, \\r): str.splitlines would
+    also split at form feeds and Unicode separators, putting offsets out of step with positions."""
+    return re.findall(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", text)
 
 
 def _bisect_right(values: Sequence[int], x: int) -> int:
@@ -343,7 +358,7 @@ def _locate(snapshot: Snapshot, block: SearchReplace, number: int) -> tuple[int,
     if not block.search.strip():
         raise FixRefused(f"no usable fix: change {number} has an empty SEARCH part")
     text = snapshot.text
-    file_lines = text.splitlines(keepends=True)
+    file_lines = _lsp_lines(text)
     search = block.search.splitlines()
     replace = block.replace.splitlines()
     for loose in (False, True):

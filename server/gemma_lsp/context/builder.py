@@ -150,6 +150,11 @@ class ContextBuilder:
         return unit
 
     # -- token counting --------------------------------------------------------------------------------
+    def set_token_counter(self, count_tokens: Callable[[str], int]) -> None:
+        """Count with another tokenizer from now on (the model loaded); cached counts are dropped."""
+        self.count_tokens = count_tokens
+        self._line_tokens = {}
+
     def tokens(self, text: str) -> int:
         """Tokens of `text`, counted line by line with a cache (see the module docstring)."""
         total = 0

@@ -45,6 +45,7 @@ from .base import (
     ModelUnavailable,
     ProgressCallback,
     StopCheck,
+    SupersedeRegistry,
     ToolSpec,
 )
 
@@ -105,6 +106,7 @@ class RemoteEngine:
         if prefill_mode not in PREFILL_MODES:
             raise ValueError(f"prefill_mode must be one of {PREFILL_MODES}, got {prefill_mode!r}")
         self.base_url = normalize_base_url(url)
+        self._supersede = SupersedeRegistry()
         self.requested_model = model
         self.api_key = api_key
         self.timeout = timeout
@@ -168,6 +170,16 @@ class RemoteEngine:
         return Completion(text="".join(pieces), finish_reason=outcome.finish_reason, stats=outcome.stats)
 
     async def _generate(self, request: GenerationRequest, outcome: _Outcome) -> AsyncGenerator[str, None]:
+        """Like every engine, a newer request with the same `supersede_key` cancels this one."""
+        self._supersede.register(request)
+        try:
+            async with aclosing(self._generate_unsuperseded(request, outcome)) as pieces:
+                async for piece in pieces:
+                    yield piece
+        finally:
+            self._supersede.release(request)
+
+    async def _generate_unsuperseded(self, request: GenerationRequest, outcome: _Outcome) -> AsyncGenerator[str, None]:
         """The request loop: send, read events, retry on connection loss before any output."""
         stats = outcome.stats
         started = time.monotonic()

@@ -26,7 +26,8 @@ import logging
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ from gemma_lsp.engine.base import (
     Message,
     ModelUnavailable,
     ProgressCallback,
+    SupersedeRegistry,
     ToolSpec,
 )
 
@@ -151,6 +153,7 @@ class ScriptedEngine:
         """Give a script file, or (for unit tests) a `script` dict of the same shape."""
         self.script_path = Path(script_path) if script_path else None
         self._raw_script = script
+        self._supersede = SupersedeRegistry()
         self._script: dict[str, list[ScriptedReply]] = {}
         if log_path is None and self.script_path is not None:
             log_path = self.script_path.with_name(self.script_path.stem + ".calls.jsonl")
@@ -211,7 +214,17 @@ class ScriptedEngine:
         """Yield the canned reply in chunks, cut exactly where a real engine would stop."""
         return self._stream(request, _Outcome())
 
-    async def _stream(self, request: GenerationRequest, outcome: _Outcome) -> AsyncIterator[str]:
+    async def _stream(self, request: GenerationRequest, outcome: _Outcome) -> AsyncGenerator[str, None]:
+        """Like every engine, a newer request with the same `supersede_key` cancels this one."""
+        self._supersede.register(request)
+        try:
+            async with aclosing(self._stream_unsuperseded(request, outcome)) as pieces:
+                async for piece in pieces:
+                    yield piece
+        finally:
+            self._supersede.release(request)
+
+    async def _stream_unsuperseded(self, request: GenerationRequest, outcome: _Outcome) -> AsyncGenerator[str, None]:
         prompt = self.render(request.messages, request.tools, request.thinking) + request.prefill
         prompt_tokens = self.count_tokens(prompt)
         index, reply = self._take_reply(request.purpose)

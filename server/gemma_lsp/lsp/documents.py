@@ -27,8 +27,14 @@ def register(server: Any) -> None:
         uri = params.text_document.uri
         try:
             ls.documents.change(uri, params.text_document.version, list(params.content_changes))
-        except (UnknownDocument, StaleVersion) as error:
-            log.warning("%s", error)
+        except (UnknownDocument, StaleVersion, ValueError) as error:
+            # pygls has applied the change to its copy: start ours again from that text rather than
+            # letting the two drift apart for the rest of the session.
+            log.warning("%s; resynchronising %s from the full text", error, uri)
+            synced = ls.workspace.text_documents.get(uri)
+            if synced is not None:
+                ls.documents.open(uri, synced.language_id or "", synced.version or 0, synced.source)
+                ls.completion_cache.invalidate(uri)
             return
         last = params.content_changes[-1] if params.content_changes else None
         if isinstance(last, types.TextDocumentContentChangePartial):

@@ -23,6 +23,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from gemma_lsp import __version__
+from gemma_lsp.agent.edits import set_position_encoding
 from gemma_lsp.config import Settings, cache_dir
 from gemma_lsp.context.builder import ContextBuilder
 from gemma_lsp.context.cache import CompletionCache
@@ -53,6 +54,7 @@ class GemmaServer(LanguageServer):
         self._engine: Engine | None = None
         self._engine_key: tuple | None = None
         self._load_task: asyncio.Task | None = None
+        self._generation = 0  # bumped by every (re)load; an outdated load discards what it made
         self.model_error: ModelUnavailable | None = None
         self._init_problems: list[str] = []
         self.sandbox: Any = None  # gemma_lsp.sandbox.SandboxStatus once probed
@@ -136,50 +138,72 @@ class GemmaServer(LanguageServer):
         key = self.settings.model_key()
         if self._load_task is not None and key == self._engine_key:
             return self._load_task
-        old_task, old_engine = self._load_task, self._engine
+        previous, old_engine = self._load_task, self._engine
+        self._generation += 1
         self._engine_key, self._engine, self.model_error = key, None, None
-        self._load_task = asyncio.ensure_future(self._load(old_task, old_engine))
+        self._load_task = asyncio.ensure_future(self._load(self._generation, previous, old_engine))
         return self._load_task
 
     async def get_engine(self) -> Engine:
-        """The loaded engine; waits for loading. Raises ModelUnavailable (already shown to the user)."""
-        task = self.start_loading()
-        await asyncio.shield(task)
+        """The loaded engine; waits for loading (across a reload the settings asked for meanwhile).
+        Raises ModelUnavailable (already shown to the user)."""
+        while True:
+            task = self.start_loading()
+            await asyncio.shield(task)
+            if task is self._load_task:
+                break
         if self._engine is None:
             raise self.model_error or ModelUnavailable("the model is not loaded")
         return self._engine
 
-    async def _load(self, old_task: asyncio.Task | None, old_engine: Engine | None) -> None:
-        if old_task is not None and not old_task.done():
-            old_task.cancel()
+    async def _load(self, generation: int, previous: asyncio.Task | None, old_engine: Engine | None) -> None:
+        # A load runs in a thread and cannot be interrupted: wait for the previous one, so two models
+        # are never loading (or held) at once; it sees it is outdated and closes what it made.
+        if previous is not None and not previous.done():
+            await asyncio.wait([previous])
         if old_engine is not None:
+            gc.unfreeze()
             await old_engine.close()
+        if generation != self._generation:
+            return  # a newer settings change superseded this load before it began
         settings = self.settings
         self.set_status("loading", f"loading {settings.model}")
         progress = await self._begin_progress(f"Gemma: loading {settings.model}")
+        outcome = "failed"
         try:
-            engine = create_engine(settings, allow_download=self.allow_download)
+            # Creating an engine imports torch and may probe CUDA: keep it off the event loop.
+            engine = await asyncio.to_thread(create_engine, settings, self.allow_download)
             await engine.start(progress.report if progress else None)
+            outcome = "ready"
         except ModelUnavailable as error:
-            self.model_error = error
-            text = f"gemma-lsp: {error}" + (f" Fix: {error.fix}" if error.fix else "")
-            log.error(text)
-            self.show_error(text)
-            self.set_status("error", str(error))
-            if progress:
-                progress.end("model unavailable")
+            outcome = "model unavailable"
+            if generation == self._generation:
+                self.model_error = error
+                text = f"gemma-lsp: {error}" + (f" Fix: {error.fix}" if error.fix else "")
+                log.error(text)
+                self.show_error(text)
+                self.set_status("error", str(error))
             return
         except Exception as error:
             log.exception("loading the model failed")
-            self.model_error = ModelUnavailable(f"loading the model failed: {type(error).__name__}: {error}")
-            self.show_error(f"gemma-lsp: {self.model_error}")
-            self.set_status("error", str(self.model_error))
+            if generation == self._generation:
+                self.model_error = ModelUnavailable(f"loading the model failed: {type(error).__name__}: {error}")
+                self.show_error(f"gemma-lsp: {self.model_error}")
+                self.set_status("error", str(self.model_error))
+            return
+        finally:
             if progress:
-                progress.end("failed")
+                progress.end(outcome if generation == self._generation else "superseded by a settings change")
+        if generation != self._generation:
+            await engine.close()  # the settings changed while it loaded: the next load takes over
             return
         self._engine = engine
-        # Token counts are cached line by line: start a fresh builder that counts with this model.
-        self.context_builder = ContextBuilder(self.documents, engine.count_tokens, self.index)
+        # Settings that need no reload may have changed while loading.
+        if hasattr(engine, "reconfigure"):
+            engine.reconfigure(self.settings.draft_tokens, self.settings.adaptive_draft,
+                               self.settings.kv_cache_budget_mb)
+        # Count tokens with this model's tokenizer from now on (the builder keeps its recent places).
+        self.context_builder.set_token_counter(engine.count_tokens)
         # The model's Python objects live as long as the server: keep them out of the garbage
         # collector's full passes, which otherwise stall a request by tens of milliseconds.
         gc.collect()
@@ -189,8 +213,6 @@ class GemmaServer(LanguageServer):
                         "smoke runs; set gemma.model to a real preset (e2b, e4b, 26b, 31b) for real use.")
         log.info("engine ready: %s %s on %s %s", engine.info.name, engine.info.model, engine.info.device,
                  engine.info.dtype)
-        if progress:
-            progress.end("ready")
         self._ready_message = f"{engine.info.model} on {engine.info.device}"
         self.set_status("ready", self._ready_message)
 
@@ -225,6 +247,7 @@ class GemmaServer(LanguageServer):
         if self.index is not None:
             self.index.close()
             self.index = None
+        self._generation += 1  # a load still running discards its engine when it finishes
         if self._load_task is not None and not self._load_task.done():
             self._load_task.cancel()
         if self._engine is not None:
@@ -277,6 +300,7 @@ def build_server(settings: Settings | None = None, allow_download: bool = True) 
         encoding = str(getattr(ls.workspace.position_encoding, "value", ls.workspace.position_encoding) or "utf-16")
         ls.documents = DocumentStore(encoding)
         ls.context_builder = ContextBuilder(ls.documents, _estimate_tokens)
+        set_position_encoding(encoding)
         root = params.root_uri or (params.workspace_folders[0].uri if params.workspace_folders else None)
         if root:
             path = to_fs_path(root)
@@ -285,6 +309,7 @@ def build_server(settings: Settings | None = None, allow_download: bool = True) 
     @server.feature(types.INITIALIZED)
     def on_initialized(ls: GemmaServer, params: types.InitializedParams) -> None:
         attach_logging(ls)
+        apply_log_file(ls.settings.log_file)
         for problem in ls._init_problems:
             ls.show_error(f"gemma-lsp settings: {problem}")
         ls.start_loading()
@@ -297,6 +322,8 @@ def build_server(settings: Settings | None = None, allow_download: bool = True) 
         for problem in problems:
             ls.show_error(f"gemma-lsp settings: {problem}")
         reload = settings.model_key() != ls.settings.model_key()
+        if settings.log_file != ls.settings.log_file:
+            apply_log_file(settings.log_file)
         ls.settings = settings
         if reload:
             log.info("model settings changed: reloading")
@@ -344,6 +371,25 @@ async def probe_sandbox(server: GemmaServer) -> None:
                 "(run_tests) are disabled; reading and searching files still works.")
     log.warning(text)
     server.window_show_message(types.ShowMessageParams(types.MessageType.Warning, text))
+
+
+def apply_log_file(path: str | None) -> None:
+    """Log to `path` as well (owner-only), replacing the file a previous setting named."""
+    root = logging.getLogger("gemma_lsp")
+    for handler in [h for h in root.handlers if getattr(h, "gemma_setting", False)]:
+        root.removeHandler(handler)
+        handler.close()
+    if not path:
+        return
+    try:
+        from gemma_lsp.cli import open_log_file
+
+        handler = open_log_file(path)
+    except OSError as error:
+        log.error("cannot write the log file %s: %s", path, error)
+        return
+    handler.gemma_setting = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
 
 
 def attach_logging(server: GemmaServer) -> None:

@@ -45,7 +45,7 @@ def pick_dtype(setting: str, device: str) -> Any:
 def _local_folder(repo_or_path: str, spec: ModelSpec, allow_download: bool,
                   progress: ProgressCallback | None) -> Path:
     """A folder holding the checkpoint: a local path, the HF cache, or (if allowed) a download."""
-    if spec.is_local:
+    if spec.is_local or Path(repo_or_path).is_dir():  # a preset may pair with a local drafter folder
         path = Path(repo_or_path)
         if not path.is_dir():
             raise ModelUnavailable(
