@@ -134,3 +134,45 @@ def test_exit_while_the_model_loads_and_the_index_starts_leaves_no_process_behin
         assert [p for p in alive if p.status() != psutil.STATUS_ZOMBIE] == []
     finally:
         server.close()
+
+
+def test_over_tcp_shutdown_then_exit_ends_the_process(tmp_path: Path):
+    import json
+    import socket
+    import subprocess
+
+    from tests.conftest import server_command, server_env
+
+    with socket.socket() as spare:
+        spare.bind(("127.0.0.1", 0))
+        port = spare.getsockname()[1]
+    proc = subprocess.Popen(server_command("--model", "tiny", "--script", str(write_script(tmp_path)),
+                                           "--tcp", f"127.0.0.1:{port}"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=server_env())
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                conn = socket.create_connection(("127.0.0.1", port), timeout=5)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the server did not listen"
+                time.sleep(0.2)
+        with conn:
+            for n, method in enumerate(("initialize", "shutdown")):
+                params = {"processId": None, "rootUri": None, "capabilities": {}} if n == 0 else None
+                body = json.dumps({"jsonrpc": "2.0", "id": n + 1, "method": method, "params": params}).encode()
+                conn.sendall(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+                data = b""
+                while f'"id": {n + 1}'.encode() not in data:
+                    chunk = conn.recv(65536)
+                    assert chunk, "connection closed"
+                    data += chunk
+            body = json.dumps({"jsonrpc": "2.0", "method": "exit"}).encode()
+            conn.sendall(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            proc.wait(20)  # ends; pygls' TCP loop decides the code
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+            raise AssertionError("the server kept running after exit over TCP")

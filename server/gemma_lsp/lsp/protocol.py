@@ -157,11 +157,13 @@ class GemmaProtocol(LanguageServerProtocol):
     def lsp_exit(self, *args: Any) -> Generator[Any, Any, None]:
         """Remember the exit code the specification asks for and stop the read loop (after a
         feature's own exit handler, as pygls does); the process ends in serve_stdio's caller."""
+        if self.on_exit is None:  # not served by serve_stdio (--tcp): pygls' exit ends the process
+            yield from super().lsp_exit(*args)
+            return
         if (user_handler := self.fm.features.get(types.EXIT)) is not None:
             yield user_handler, args, None
         self.exit_code = 0 if self._shutdown else 1
-        if self.on_exit is not None:
-            self.on_exit()
+        self.on_exit()
 
 
 class FdReader:
