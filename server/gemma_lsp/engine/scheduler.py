@@ -442,6 +442,8 @@ class Scheduler:
         except Exception as exc:  # one failing request must not take the others down
             log.exception("generation failed")
             job._finish("error", error=exc)
+            if "out of memory" in str(exc).lower() or isinstance(exc, MemoryError):
+                _release_cached_memory()
         self.steps += 1
         if self.on_step is not None:
             self.on_step(job, time.perf_counter() - started)
@@ -457,3 +459,18 @@ class Scheduler:
                 del self._by_key[key]
         assert job.result is not None
         job.handle._finish(job.result)
+
+
+def _release_cached_memory() -> None:
+    """After an out-of-memory failure, hand the allocator's cached blocks back so the next request can
+    get them (the failed job's tensors are already unreferenced)."""
+    import gc
+
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except Exception:  # never let cleanup fail the worker
+        log.debug("could not empty the CUDA cache", exc_info=True)
