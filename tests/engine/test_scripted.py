@@ -128,3 +128,25 @@ async def test_missing_script_file(tmp_path):
 def test_special_tokens_stream_whole():
     chunks = split_chunks('<|tool_call>call:f{a:<|"|>long text here<|"|>}<tool_call|>')
     assert chunks[0] == "<|tool_call>" and '<|"|>' in chunks and chunks[-1] == "<tool_call|>"
+
+
+async def test_a_newer_request_for_the_same_key_cancels_the_older():
+    """Supersession holds for every engine, not only the local one."""
+    import asyncio
+
+    from gemma_lsp.engine.base import Cancelled, GenerationRequest
+    from gemma_lsp.engine.scripted import ScriptedEngine
+
+    engine = ScriptedEngine(script={"completion": [{"text": "x" * 300, "delay": 0.02}, "done"]})
+    await engine.start()
+    older = GenerationRequest([{"role": "user", "content": "a"}], purpose="completion",
+                              supersede_key="completion:file:///a.py", max_new_tokens=1000)
+    newer = GenerationRequest([{"role": "user", "content": "b"}], purpose="completion",
+                              supersede_key="completion:file:///a.py")
+    first = asyncio.ensure_future(engine.generate(older))
+    await asyncio.sleep(0.1)
+    second = await engine.generate(newer)
+    with pytest.raises(Cancelled):  # the scripted engine's generate() raises like stream() does
+        await first
+    assert older.cancel.reason == "superseded by a newer request"
+    assert second.text == "done"

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import enum
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -176,3 +177,16 @@ class SupersedeRegistry:
         with self._lock:
             if self._active.get(request.supersede_key) is request:
                 del self._active[request.supersede_key]
+
+
+async def supersedable(registry: SupersedeRegistry, request: GenerationRequest,
+                       pieces: AsyncGenerator[str, None]) -> AsyncGenerator[str, None]:
+    """Stream `pieces` while `request` is registered: a newer request with its key cancels it. The
+    inner stream is closed at once when the caller stops (an HTTP response, a model job)."""
+    registry.register(request)
+    try:
+        async with aclosing(pieces) as stream:
+            async for piece in stream:
+                yield piece
+    finally:
+        registry.release(request)

@@ -47,6 +47,7 @@ from .base import (
     StopCheck,
     SupersedeRegistry,
     ToolSpec,
+    supersedable,
 )
 
 log = logging.getLogger(__name__)
@@ -169,15 +170,9 @@ class RemoteEngine:
             outcome.finish_reason = "cancelled"
         return Completion(text="".join(pieces), finish_reason=outcome.finish_reason, stats=outcome.stats)
 
-    async def _generate(self, request: GenerationRequest, outcome: _Outcome) -> AsyncGenerator[str, None]:
+    def _generate(self, request: GenerationRequest, outcome: _Outcome) -> AsyncGenerator[str, None]:
         """Like every engine, a newer request with the same `supersede_key` cancels this one."""
-        self._supersede.register(request)
-        try:
-            async with aclosing(self._generate_unsuperseded(request, outcome)) as pieces:
-                async for piece in pieces:
-                    yield piece
-        finally:
-            self._supersede.release(request)
+        return supersedable(self._supersede, request, self._generate_unsuperseded(request, outcome))
 
     async def _generate_unsuperseded(self, request: GenerationRequest, outcome: _Outcome) -> AsyncGenerator[str, None]:
         """The request loop: send, read events, retry on connection loss before any output."""

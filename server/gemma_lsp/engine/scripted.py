@@ -27,7 +27,6 @@ import re
 import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from contextlib import aclosing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,7 @@ from gemma_lsp.engine.base import (
     ProgressCallback,
     SupersedeRegistry,
     ToolSpec,
+    supersedable,
 )
 
 log = logging.getLogger(__name__)
@@ -214,15 +214,9 @@ class ScriptedEngine:
         """Yield the canned reply in chunks, cut exactly where a real engine would stop."""
         return self._stream(request, _Outcome())
 
-    async def _stream(self, request: GenerationRequest, outcome: _Outcome) -> AsyncGenerator[str, None]:
+    def _stream(self, request: GenerationRequest, outcome: _Outcome) -> AsyncGenerator[str, None]:
         """Like every engine, a newer request with the same `supersede_key` cancels this one."""
-        self._supersede.register(request)
-        try:
-            async with aclosing(self._stream_unsuperseded(request, outcome)) as pieces:
-                async for piece in pieces:
-                    yield piece
-        finally:
-            self._supersede.release(request)
+        return supersedable(self._supersede, request, self._stream_unsuperseded(request, outcome))
 
     async def _stream_unsuperseded(self, request: GenerationRequest, outcome: _Outcome) -> AsyncGenerator[str, None]:
         prompt = self.render(request.messages, request.tools, request.thinking) + request.prefill
