@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -153,7 +154,9 @@ async def search_text(args: dict[str, Any], ctx: ToolContext) -> Outcome:
     result = await run_trusted(command, ctx.workspace, limits, cancel=ctx.cancel, status=ctx.status)
     if result.cancelled:
         raise ToolFailure("cancelled")
-    if result.timed_out:
+    # The CPU-time limit equals the wall-clock one, so on a busy machine either may end the search first.
+    out_of_cpu = result.exit_code in (-signal.SIGXCPU, 128 + signal.SIGXCPU)
+    if result.timed_out or out_of_cpu:
         raise ToolFailure(f"the search took longer than {limits.timeout_seconds:g} s (a pattern that "
                           "backtracks too much?); try a simpler pattern or a narrower path")
     matches: list[dict[str, Any]] = []
