@@ -6,10 +6,11 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${GEMMA_LSP_VENV:-$ROOT/.venv}"
 EXTRA=""
-[[ "${1:-}" == "--test" ]] && EXTRA="[test]"
+SUFFIX=""
+if [[ "${1:-}" == "--test" ]]; then EXTRA="[test]"; SUFFIX="-test"; fi
 PY="${PYTHON:-python3}"
 
-stamp="$VENV/.gemma-lsp-setup$( [[ -n "$EXTRA" ]] && echo -test )"
+stamp="$VENV/.gemma-lsp-setup$SUFFIX"
 want="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)"
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -x "$VENV/bin/gemma-lsp" ]]; then
   exit 0
@@ -26,4 +27,6 @@ pip_quiet install -q --upgrade pip >&2
 pip_quiet install -q "torch==2.13.0" >&2
 pip_quiet install -q -e "$ROOT$EXTRA" >&2
 echo "$want" > "$stamp"
+# The test set-up includes the server's, so `scripts/serve` needs no second install after `scripts/test`.
+if [[ -n "$SUFFIX" ]]; then echo "$want" > "$VENV/.gemma-lsp-setup"; fi
 echo "gemma-lsp: ready ($("$VENV/bin/gemma-lsp" --version))" >&2
