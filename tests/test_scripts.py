@@ -25,10 +25,15 @@ def test_serve_sets_up_and_answers_initialize_on_stdio():
         assert proc.stdin and proc.stdout
         proc.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
         proc.stdin.flush()
-        header = proc.stdout.readline()
-        assert header.startswith(b"Content-Length:"), (header, proc.stderr.read() if proc.poll() is not None else b"")
-        proc.stdout.readline()
-        reply = json.loads(proc.stdout.read(int(header.split(b":")[1])))
+        length = 0
+        while True:  # header lines up to the blank one (pygls also sends Content-Type)
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()
+            if line in (b"\r\n", b"\n"):
+                break
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        reply = json.loads(proc.stdout.read(length))
         assert reply["id"] == 1 and "inlineCompletionProvider" in reply["result"]["capabilities"]
     finally:
         proc.kill()
