@@ -120,7 +120,7 @@ async def test_node_test_runner_workspace(tmp_path):
     assert (c["runner"], c["passed"], c["failed"]) == ("node", 1, 1), c
 
 
-async def test_a_workspace_virtualenv_is_used_with_its_base_python(tmp_path):
+async def test_a_workspace_virtualenv_is_used_and_its_base_python_comes_from_the_users_settings(tmp_path):
     ws = make_pytest_workspace(tmp_path)
     base = tmp_path / "elsewhere" / "python-install"
     (base / "bin").mkdir(parents=True)
@@ -135,9 +135,12 @@ async def test_a_workspace_virtualenv_is_used_with_its_base_python(tmp_path):
     (site / "outer.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     runner = detect(ws)
     assert runner.command[0] == str(ws / ".venv" / "bin" / "python")
-    assert runner.extra_ro_paths == (str(base),)
-    # It runs: the base installation outside the workspace is mounted for it.
+    # pyvenv.cfg is the workspace's word, so its `home` is not mounted: the venv's python is a dangling
+    # link inside the sandbox until the user's own settings name the installation.
     result = await executor_for(ws).execute(ToolCall("run_tests", {}))
+    assert result.ok and result.content["exit_code"] != 0 and result.content["passed"] == 0, result.content
+    settings = FAST.replace(extra_ro_paths=[str(base)])
+    result = await executor_for(ws, settings).execute(ToolCall("run_tests", {}))
     assert result.ok and (result.content["passed"], result.content["failed"]) == (2, 1), result.content
 
 

@@ -1,13 +1,15 @@
 """Where bubblewrap is, whether it works here, and the command line that builds the sandbox.
 
-What the sandboxed code sees (the threat model in one place):
+The threat model is written down in README.md next to this file. What the sandboxed code sees:
 - system folders read-only: /usr (and the /bin, /lib... links to it) and a short allow-list of /etc
   files programs need to start (no /etc/shadow, no ssh or TLS private keys, no pip/npm credentials);
 - the interpreter prefixes it needs (this Python's sys.prefix/base_prefix) and any `extra_ro_paths`,
   read-only;
 - the workspace at its own path through an overlay: code may write there (caches, build output) and
   every write is thrown away when the run ends;
-- a private /tmp, a temporary HOME inside it, a minimal /dev and its own /proc;
+- a private /tmp (size-capped tmpfs), a temporary HOME inside it, a minimal read-only /dev with a
+  size-capped /dev/shm, and its own /proc;
+- only the environment given to `build_argv` (bwrap --clearenv/--setenv), never the launcher's;
 - no network (own network namespace, only a loopback that reaches nothing), own PID/IPC/UTS/cgroup
   namespaces, a new session (no controlling terminal, so no TIOCSTI), uid/gid 65534, no capabilities,
   no nested user namespaces, killed when the server dies.
@@ -16,9 +18,11 @@ Everything else on the machine (the user's home folder, keys, other projects) is
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -55,6 +59,13 @@ class SandboxStatus:
     # How the process-count limit is enforced: "rlimit", "cgroup" or "none" (root without a pids cgroup).
     process_limit: str = "rlimit"
     seccomp: bool = False  # the extra syscall filter (sandbox.seccomp) loads here
+    # How memory is capped: "cgroup" (one cap for the whole run, tmpfs writes included) or "rlimit"
+    # (per process only; the fallback where no memory cgroup can be created).
+    memory_limit: str = "rlimit"
+
+
+class UnsafeMount(ValueError):
+    """A read-only mount that would expose the root, the home folder or a parent of either."""
 
 
 def find_bwrap() -> str | None:
@@ -87,6 +98,30 @@ def default_ro_paths() -> list[str]:
     return paths
 
 
+def _homes() -> set[str]:
+    """The user's home folders: $HOME and the password database's (they may differ)."""
+    homes = {os.path.realpath(os.path.expanduser("~"))}
+    with contextlib.suppress(KeyError, OSError):
+        homes.add(os.path.realpath(pwd.getpwuid(os.getuid()).pw_dir))
+    return homes
+
+
+def check_mounts(paths: list[str]) -> list[str]:
+    """`paths` resolved, after refusing `/`, a home folder or a parent of one (which would expose
+    keys and tokens). Raises UnsafeMount naming the path. Only the user's settings and this server's
+    own interpreter prefixes come here; nothing a workspace file names."""
+    checked = []
+    for path in paths:
+        real = os.path.realpath(path)
+        for home in {"/", *_homes()}:
+            if real == home or home.startswith(real.rstrip("/") + "/"):
+                what = "the root folder" if real == "/" else f"the home folder {home} or a parent of it"
+                raise UnsafeMount(f"refusing to mount {path!r} ({real}) in the sandbox: it is {what}; "
+                                  "name a narrower folder")
+        checked.append(real)
+    return list(dict.fromkeys(checked))
+
+
 def sandbox_path_env(extra_ro_paths: list[str]) -> str:
     """PATH inside the sandbox: the bound prefixes' bin folders first, then the system's."""
     bins = [f"{p}/bin" for p in extra_ro_paths if os.path.isdir(f"{p}/bin")]
@@ -101,18 +136,27 @@ def build_argv(
     cwd: Path | None = None,
     extra_ro_paths: list[str] | None = None,
     seccomp_fd: int | None = None,
+    env: dict[str, str] | None = None,
+    tmpfs_mb: int = 1024,
 ) -> list[str]:
     """The bwrap command line that runs `command` in the sandbox with the workspace overlaid.
 
-    `seccomp_fd` (see sandbox.seccomp) must be inherited by bwrap (pass_fds).
+    `env` is the sandboxed command's whole environment, set by bwrap itself (--clearenv, --setenv) so
+    none of it is in the environment of anything that runs on the host. `tmpfs_mb` caps /tmp and
+    /dev/shm each. `seccomp_fd` (see sandbox.seccomp) must be inherited by bwrap (pass_fds).
+    Raises UnsafeMount for an extra read-only path that is `/`, the home folder or a parent of one.
     """
     ws = str(workspace)
+    ro_paths = check_mounts(extra_ro_paths if extra_ro_paths is not None else default_ro_paths())
+    size = str(tmpfs_mb * 1024 * 1024)
     argv = [
         bwrap,
         "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
         "--cap-drop", "ALL", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
-        "--hostname", "sandbox",
+        "--hostname", "sandbox", "--clearenv",
     ]
+    for name, value in (env or {}).items():
+        argv += ["--setenv", name, value]
     if seccomp_fd is not None:
         argv += ["--seccomp", str(seccomp_fd)]
     for path in SYSTEM_PATHS:
@@ -122,15 +166,21 @@ def build_argv(
             argv += ["--ro-bind", path, path]
     for name in ETC_ALLOW:
         argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-    argv += ["--dev", "/dev", "--proc", "/proc"]
+    # bwrap's /dev is an unsized tmpfs writable by the sandbox: give /dev/shm its own sized tmpfs and
+    # make the rest read-only (the device nodes are separate bind mounts and keep working).
+    argv += ["--dev", "/dev", "--size", size, "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
+             "--proc", "/proc"]
     # Kernel knobs read-only. bwrap covers only what its own (unprivileged) uid could write; when the
     # server runs as root the sandbox's uid maps to host root, and sysctls such as
     # kernel.core_pattern would otherwise be writable from inside.
     for path in PROC_READ_ONLY:
         argv += ["--ro-bind-try", path, path]
-    argv += ["--tmpfs", "/tmp", "--dir", SANDBOX_HOME]
-    for path in extra_ro_paths if extra_ro_paths is not None else default_ro_paths():
+    argv += ["--size", size, "--tmpfs", "/tmp", "--dir", SANDBOX_HOME]
+    for path in ro_paths:
         argv += ["--ro-bind-try", path, path]
+    # The overlay's upper layer is an invisible tmpfs bwrap cannot size (--size applies to --tmpfs
+    # only, and --overlay's RWSRC must be a host folder); its pages are charged to the run's memory
+    # cgroup, which is what bounds it (see cgroup.py).
     argv += ["--overlay-src", ws, "--tmp-overlay", ws]
     # The root is bwrap's own tmpfs holding the mount points; make it read-only too, so only /tmp and
     # the workspace overlay (both thrown away) are writable.
@@ -172,8 +222,14 @@ def probe(bwrap: str | None) -> SandboxStatus:
         from gemma_lsp.sandbox.cgroup import pids_cgroup_root
 
         process_limit = "cgroup" if pids_cgroup_root() else "none"
+    from gemma_lsp.sandbox.cgroup import controllers
+
+    memory_limit = "cgroup" if "memory" in controllers() else "rlimit"
+    if memory_limit == "rlimit":
+        log.warning("no memory cgroup can be created here: memory is capped per sandboxed process "
+                    "(RLIMIT_DATA) only, and the overlay's discarded writes only per file")
     return SandboxStatus(True, f"bubblewrap sandbox ready ({bwrap})", bwrap, prlimit, process_limit,
-                         seccomp)
+                         seccomp, memory_limit)
 
 
 def _try(bwrap: str, use_seccomp: bool) -> subprocess.CompletedProcess[bytes] | Exception:

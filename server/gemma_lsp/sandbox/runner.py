@@ -6,6 +6,11 @@ processes, file size, and output size (kept: the head and the tail; the process 
 prints far beyond the cap). rlimits are set by `prlimit` *inside* the sandbox, after bwrap created the
 user namespace, so they count only the sandbox's own processes.
 
+The host-side launcher (bwrap, and /bin/sh before it when it joins the run's cgroups) gets a fixed,
+minimal environment (LAUNCHER_ENV) and starts in "/", never in the workspace: a repository must not be
+able to influence anything that runs outside the sandbox (see README.md here). The command's own
+environment is handed to bwrap as arguments and exists only inside.
+
 Killing: bwrap is started in its own process group; killing it makes its PID-namespace init die
 (--die-with-parent), and the kernel then kills every process in the namespace. Cancellation (a
 CancelToken or cancelling the awaiting task) and the timeout are noticed within POLL_SECONDS.
@@ -24,14 +29,17 @@ from pathlib import Path
 from typing import Any
 
 from gemma_lsp.sandbox.bwrap import (
+    DEFAULT_PATH,
     SANDBOX_HOME,
     SandboxStatus,
+    UnsafeMount,
     build_argv,
+    check_mounts,
     default_ro_paths,
     sandbox_path_env,
     sandbox_status,
 )
-from gemma_lsp.sandbox.cgroup import PidsCgroup, pids_cgroup_root
+from gemma_lsp.sandbox.cgroup import RunCgroup
 from gemma_lsp.sandbox.seccomp import filter_fd
 
 log = logging.getLogger(__name__)
@@ -39,10 +47,16 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.02
 # Host variables passed through when set; everything else (tokens, keys, proxies) is dropped.
 ENV_ALLOW = ("LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ")
+# The whole environment of the host-side launcher: nothing from the server, the settings or a tool.
+LAUNCHER_ENV = {"PATH": DEFAULT_PATH, "LANG": "C.UTF-8"}
+LAUNCHER_CWD = Path("/")
+# Joins the run's cgroups, then becomes bwrap: sh -c SCRIPT sh PROCS_FILE... -- BWRAP_ARGV...
+_JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
 
 
 class SandboxUnavailable(RuntimeError):
-    """Commands cannot run: the sandbox does not work here and running unsandboxed was not allowed."""
+    """Commands cannot run: the sandbox does not work here and running unsandboxed was not allowed,
+    or the settings ask for a mount the sandbox refuses (see bwrap.check_mounts)."""
 
 
 @dataclass
@@ -171,7 +185,10 @@ async def run_sandboxed(
     plan = _plan(command, Path(workspace), limits, status or sandbox_status(), env, cwd,
                  extra_ro_paths or [], allow_unsandboxed)
     try:
-        return await _run(plan, limits, cancel)
+        result = await _run(plan, limits, cancel)
+        if plan.cgroup and plan.cgroup.out_of_memory() and result.exit_code != 0:
+            result.killed_reason = f"memory limit ({limits.memory_mb} MB for the whole run)"
+        return result
     finally:
         if plan.cgroup:
             plan.cgroup.remove()
@@ -183,7 +200,7 @@ class _Plan:
     env: dict[str, str]
     cwd: Path
     sandboxed: bool
-    cgroup: PidsCgroup | None = None
+    cgroup: RunCgroup | None = None
     seccomp_fd: int | None = None
 
 
@@ -192,24 +209,40 @@ def _plan(command: list[str], workspace: Path, limits: SandboxLimits, status: Sa
           allow_unsandboxed: bool) -> _Plan:
     """Decide how to start the command: the bwrap line, its cgroup and seccomp fd, or refuse."""
     workspace = workspace.resolve()
-    ro_paths = default_ro_paths() + extra_ro_paths
+    try:
+        ro_paths = check_mounts(default_ro_paths() + extra_ro_paths)
+    except UnsafeMount as error:
+        raise SandboxUnavailable(str(error)) from None
     inner = _limit_prefix(status.prlimit_path, limits) + list(command)
     full_env = sandbox_env(ro_paths, env)
     if status.available and status.bwrap_path:
-        seccomp_fd = filter_fd() if status.seccomp else None
-        argv = build_argv(status.bwrap_path, workspace, inner, cwd=cwd, extra_ro_paths=ro_paths,
-                          seccomp_fd=seccomp_fd)
-        cgroup = None
-        root = pids_cgroup_root() if status.process_limit == "cgroup" else None
-        if root:
-            cgroup = PidsCgroup(root, limits.max_processes)
-            # Join the group before exec'ing bwrap, so nothing it starts escapes the count.
-            argv = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', cgroup.procs_file, *argv]
-        return _Plan(argv, full_env, cwd or workspace, True, cgroup, seccomp_fd)
+        return _launcher(status, workspace, inner, full_env, cwd or workspace, ro_paths, limits)
     if allow_unsandboxed:
         log.warning("running WITHOUT the sandbox (allow_unsandboxed is set; %s): %s", status.reason, command)
         return _Plan(inner, full_env, cwd or workspace, False)
     raise SandboxUnavailable(status.reason)
+
+
+def _launcher(status: SandboxStatus, workspace: Path, inner: list[str], env: dict[str, str], cwd: Path,
+              ro_paths: list[str], limits: SandboxLimits) -> _Plan:
+    """How the host starts a sandboxed run: every host-side process setting is decided here.
+
+    The launcher's environment is LAUNCHER_ENV and its folder LAUNCHER_CWD; `env` goes to bwrap as
+    --setenv arguments. With per-run cgroups, /bin/sh joins them before exec'ing bwrap, so nothing
+    bwrap starts escapes the caps.
+    """
+    assert status.bwrap_path
+    seccomp_fd = filter_fd() if status.seccomp else None
+    argv = build_argv(status.bwrap_path, workspace, inner, cwd=cwd, extra_ro_paths=ro_paths,
+                      seccomp_fd=seccomp_fd, env=env, tmpfs_mb=limits.memory_mb)
+    cgroup = None
+    memory = limits.memory_mb * 1024 * 1024 if status.memory_limit == "cgroup" else None
+    pids = limits.max_processes if status.process_limit == "cgroup" else None
+    if memory or pids:
+        cgroup = RunCgroup(memory, pids)
+        if cgroup.procs_files:
+            argv = ["/bin/sh", "-c", _JOIN_CGROUPS, "sh", *cgroup.procs_files, "--", *argv]
+    return _Plan(argv, dict(LAUNCHER_ENV), LAUNCHER_CWD, True, cgroup, seccomp_fd)
 
 
 async def _run(plan: _Plan, limits: SandboxLimits, cancel: Any) -> RunResult:

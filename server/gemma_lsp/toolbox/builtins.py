@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -17,7 +18,7 @@ from typing import Any
 
 import pathspec
 
-from gemma_lsp.sandbox import SandboxUnavailable, run_sandboxed, run_trusted
+from gemma_lsp.sandbox import SandboxUnavailable, hostfiles, run_sandboxed, run_trusted
 from gemma_lsp.toolbox import testrunners
 from gemma_lsp.toolbox.base import ToolContext, ToolFailure
 from gemma_lsp.toolbox.paths import DenyList, GitIgnore, relative, resolve_in_workspace, walk
@@ -38,14 +39,16 @@ def _read_file(args: dict[str, Any], ctx: ToolContext) -> Outcome:
     if DenyList(ctx.settings.deny).denies(rel):
         raise ToolFailure(f"{rel} looks like a secret (deny list: .env files, keys, credentials) and is "
                           "not read")
-    if not path.exists():
-        raise ToolFailure(f"{rel} does not exist")
     if path.is_dir():
         raise ToolFailure(f"{rel} is a folder; use list_files")
-    if not path.is_file():
-        raise ToolFailure(f"{rel} is not a regular file")
-    size = path.stat().st_size
-    with path.open("rb") as handle:
+    try:
+        fd = hostfiles.open_regular(ctx.workspace, path)
+    except FileNotFoundError:
+        raise ToolFailure(f"{rel} does not exist") from None
+    except hostfiles.UnsafeFile as error:
+        raise ToolFailure(f"{rel} {error.reason}") from None
+    with open(fd, "rb") as handle:
+        size = os.fstat(fd).st_size
         data = handle.read(max(ctx.settings.max_read_bytes * 4, 1_000_000))
     if b"\0" in data[:8192]:
         raise ToolFailure(f"{rel} is a binary file ({size} bytes) and is not shown")
@@ -122,8 +125,10 @@ def _search_files(args: dict[str, Any], ctx: ToolContext) -> tuple[Path, list[st
     deny = DenyList(ctx.settings.deny)
     glob = args.get("glob")
     spec = pathspec.PathSpec.from_lines("gitwildmatch", [glob]) if glob else None
-    if start.is_file():
+    if not start.is_dir():
         rel = relative(ctx.workspace, start)
+        if not hostfiles.is_regular(ctx.workspace, start):
+            raise ToolFailure(f"{rel} is not a regular file or folder of the workspace; not searched")
         if deny.denies(rel) or GitIgnore(ctx.workspace).ignored(rel, False):
             return start, []
         return start, [rel]
@@ -131,8 +136,10 @@ def _search_files(args: dict[str, Any], ctx: ToolContext) -> tuple[Path, list[st
     for rel, is_dir in walk(ctx.workspace, start):
         if is_dir or deny.denies(rel) or (spec and not spec.match_file(rel)):
             continue
-        if (ctx.workspace / rel).is_symlink():
-            continue  # may point outside; the target is listed where it really lives
+        if not (ctx.workspace / rel).is_file() or (ctx.workspace / rel).is_symlink():
+            # Links may point outside (the target is listed where it really lives); FIFOs and devices
+            # would block or never end. The matcher checks again when it opens each file.
+            continue
         files.append(rel)
         if len(files) >= MAX_SEARCH_FILES:
             break
@@ -193,7 +200,7 @@ async def run_tests(args: dict[str, Any], ctx: ToolContext) -> Outcome:
     try:
         result = await run_sandboxed(
             runner.command, ctx.workspace, ctx.settings.limits(ctx.timeout_seconds), cancel=ctx.cancel,
-            extra_ro_paths=[*ctx.settings.extra_ro_paths, *runner.extra_ro_paths],
+            extra_ro_paths=ctx.settings.extra_ro_paths,
             allow_unsandboxed=ctx.settings.allow_unsandboxed,
             status=ctx.status,
         )

@@ -17,12 +17,16 @@ A tool file (the shipped ones live in the repository's `tools/`, installed as `g
     builtin = "run_tests"                    #   a built-in (see toolbox.builtins.BUILTINS), or
     # command = ["python", "-m", "mypy", "{path}"]   an argument vector; "{arg}" fields are filled in
     timeout_seconds = 300                    # optional, at most the sandbox setting
-    env = { PYTHONWARNINGS = "ignore" }      # optional, fixed values added to the sandbox's environment
+    env = { RUFF_OUTPUT_FORMAT = "concise" } # optional, fixed values set inside the sandbox only
 
 Command arguments: an element that is exactly "{name}" becomes the argument's value (a list expands
 to several elements; an absent optional argument drops the element); "--x={name}" style elements are
 filled in as text (dropped when the argument is absent). Nothing goes through a shell, and values that
 start with "-" are refused so an argument cannot turn into an option.
+
+`env` exists only inside the sandbox (bwrap --setenv), never in the host-side launcher. Names that
+make a loader or interpreter run other code (LD_*, GCONV_PATH, PYTHON*, NODE_OPTIONS, BASH_ENV, ...:
+see REFUSED_ENV) are refused when the catalog loads, whoever wrote the file.
 
 Workspace tools: `<workspace>/.gemma/tools/*.toml`, same format. They cannot replace a shipped tool,
 and their commands run in the same sandbox as every other command. A broken workspace tool is skipped
@@ -31,6 +35,7 @@ and reported in `ToolCatalog.problems`; a broken shipped tool is a bug and raise
 
 from __future__ import annotations
 
+import os
 import re
 import string
 import tomllib
@@ -41,11 +46,24 @@ from typing import Any
 
 import jsonschema
 
+from gemma_lsp.sandbox import hostfiles
+
 WORKSPACE_TOOLS = Path(".gemma") / "tools"
 TOOL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}")
 _TOP_KEYS = {"name", "description", "progress", "parameters", "run"}
 _RUN_KEYS = {"builtin", "command", "timeout_seconds", "env"}
 SANDBOXED_BUILTINS = {"run_tests"}
+MAX_TOOL_FILE_BYTES = 256_000
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+# Variables that make a dynamic loader, libc, a shell or an interpreter load code or change where it
+# comes from. Exact names and prefixes (ending in "_" or "*"). The sandbox sets its own PATH and HOME.
+REFUSED_ENV = (
+    "LD_*", "GCONV_PATH", "GLIBC_TUNABLES", "LOCPATH", "NLSPATH", "HOSTALIASES", "RESOLV_*", "MALLOC_*",
+    "PYTHON*", "PERL5LIB", "PERL5OPT", "PERLLIB", "PERL5DB", "RUBYOPT", "RUBYLIB", "NODE_OPTIONS",
+    "NODE_PATH", "BASH_ENV", "ENV", "BASH_FUNC_*", "SHELLOPTS", "BASHOPTS", "PS4", "IFS", "CDPATH",
+    "GIT_*", "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS", "LUA_PATH*", "LUA_CPATH*",
+    "PATH", "HOME", "TMPDIR", "GEMMA_LSP_*",
+)
 _CONTROL = re.compile(r"<\|[^<>\s]{1,24}>|<[^<>\s]{1,24}\|>")
 
 
@@ -117,10 +135,27 @@ def parse_tool(text: str, source: str, origin: str, builtins: set[str]) -> ToolD
     env = run.get("env", {})
     if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
         raise fail("[run] env must map names to strings")
+    for key, value in env.items():
+        problem = env_problem(key, value)
+        if problem:
+            raise fail(problem)
     return ToolDef(name=name, description=description.strip(), parameters=parameters, source=source,
                    origin=origin, builtin=builtin, command=tuple(command) if command else None,
                    timeout_seconds=float(timeout) if timeout else None, env=dict(env),
                    progress=data.get("progress"))
+
+
+def env_problem(name: str, value: str) -> str | None:
+    """Why [run] env may not set `name`, or None when it may."""
+    if not ENV_NAME.fullmatch(name):
+        return f"[run] env name {name!r} is not a plain variable name"
+    if "\0" in value:
+        return f"[run] env {name} contains a NUL byte"
+    for pattern in REFUSED_ENV:
+        if name == pattern or (pattern.endswith("*") and name.startswith(pattern[:-1])):
+            return (f"[run] env may not set {name}: it can make a loader or interpreter run other code "
+                    f"(refused: {', '.join(REFUSED_ENV)})")
+    return None
 
 
 def _check_parameters(parameters: Any, fail) -> dict[str, Any]:
@@ -176,12 +211,13 @@ class ToolCatalog:
         if len(names) != len(tools):
             raise CatalogError("two shipped tool files declare the same name")
         problems: list[str] = []
-        folder = Path(workspace) / WORKSPACE_TOOLS if workspace else None
-        for path in sorted(folder.glob("*.toml")) if folder and folder.is_dir() else []:
+        root = Path(workspace) if workspace else None
+        for path in _workspace_tool_files(root) if root else []:
             try:
-                tool = parse_tool(path.read_text("utf-8"), str(path), "workspace", known)
+                data = hostfiles.read_bytes(root, path, MAX_TOOL_FILE_BYTES)
+                tool = parse_tool(data.decode("utf-8"), str(path), "workspace", known)
             except (CatalogError, OSError, UnicodeDecodeError) as error:
-                problems.append(str(error))
+                problems.append(f"{path}: {error}" if isinstance(error, UnicodeDecodeError) else str(error))
                 continue
             if tool.name in names:
                 problems.append(f"{path}: a tool named {tool.name!r} already exists; workspace tools "
@@ -211,6 +247,20 @@ class ToolCatalog:
 
     def __len__(self) -> int:
         return len(self._tools)
+
+
+def _workspace_tool_files(workspace: Path) -> list[Path]:
+    """The *.toml entries of .gemma/tools, if that folder really lies inside the workspace (a symlinked
+    .gemma pointing elsewhere is not looked into). Each is opened later through sandbox.hostfiles."""
+    folder = workspace / WORKSPACE_TOOLS
+    real = Path(os.path.realpath(folder))
+    if not hostfiles.inside(Path(os.path.realpath(workspace)), real) or not real.is_dir():
+        return []
+    try:
+        names = sorted(entry.name for entry in os.scandir(real) if entry.name.endswith(".toml"))
+    except OSError:
+        return []
+    return [folder / name for name in names]
 
 
 def _shipped_files() -> list[tuple[str, str]]:

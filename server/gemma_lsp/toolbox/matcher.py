@@ -8,8 +8,15 @@ Prints one JSON object per match ({"path", "line", "text"}), then {"done": true,
 """
 
 import json
+import os
 import re
 import sys
+from pathlib import Path
+
+# The one helper for host-side reads of workspace files (stdlib only), imported by path so this
+# process does not load the gemma_lsp package: no following links out, no FIFOs or devices.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sandbox"))
+import hostfiles  # noqa: E402
 
 MAX_LINE = 300
 MAX_FILE_BYTES = 2_000_000
@@ -19,10 +26,10 @@ def main(argv: list[str]) -> int:
     pattern, ignore_case, limit, files = argv[0], argv[1] == "1", int(argv[2]), argv[3:]
     regex = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
     found = 0
+    workspace = Path(os.getcwd())
     for path in files:
         try:
-            with open(path, "rb") as handle:
-                data = handle.read(MAX_FILE_BYTES)
+            data = hostfiles.read_bytes(workspace, path, MAX_FILE_BYTES, truncate=True)
         except OSError:
             continue
         if b"\0" in data[:8192]:

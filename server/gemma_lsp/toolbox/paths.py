@@ -8,9 +8,11 @@ from pathlib import Path, PurePosixPath
 
 import pathspec
 
+from gemma_lsp.sandbox import hostfiles
 from gemma_lsp.toolbox.base import ToolFailure
 
 ALWAYS_SKIPPED = {".git", ".hg", ".svn"}
+MAX_GITIGNORE_BYTES = 1_000_000
 
 
 def resolve_in_workspace(workspace: Path, path: str) -> Path:
@@ -55,11 +57,10 @@ class GitIgnore:
 
     def _spec(self, folder_rel: str) -> pathspec.PathSpec | None:
         if folder_rel not in self._specs:
-            file = self.workspace / folder_rel / ".gitignore"
-            try:
-                lines = file.read_text("utf-8", "replace").splitlines()
-            except OSError:
-                lines = []
+            # A .gitignore that is a FIFO, a device or a link out of the workspace counts as empty.
+            text = hostfiles.read_text_or_empty(self.workspace, Path(folder_rel, ".gitignore"),
+                                                MAX_GITIGNORE_BYTES)
+            lines = text.splitlines()
             self._specs[folder_rel] = pathspec.PathSpec.from_lines("gitwildmatch", lines)
         return self._specs[folder_rel]
 

@@ -5,14 +5,22 @@ pyproject.toml, [tool:pytest] in setup.cfg, [pytest] in tox.ini, conftest.py, or
 import pytest); unittest (test*.py files without pytest); node (package.json with a real "test"
 script -> npm test, else *.test.js / test/ files -> node --test); go (go.mod -> go test); cargo
 (Cargo.toml -> cargo test).
+
+Everything here reads files the repository controls, so it goes through sandbox.hostfiles (no links
+out of the workspace, no FIFOs or devices, size caps) and walks folders without following links.
+Nothing read here decides what the sandbox mounts: a workspace virtualenv's `pyvenv.cfg` names a
+host folder of the repository's choosing, so it is never consulted (see sandbox/README.md).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from gemma_lsp.sandbox import hostfiles
 
 _NPM_DEFAULT_TEST = "no test specified"
 
@@ -21,34 +29,60 @@ _NPM_DEFAULT_TEST = "no test specified"
 class TestRunner:
     name: str  # "pytest", "unittest", "npm", "node", "go", "cargo", "custom"
     command: list[str]
-    # Read-only paths the command needs besides the system's: a workspace virtualenv's base Python.
-    extra_ro_paths: tuple[str, ...] = ()
 
 
-def _read(path: Path) -> str:
-    try:
-        return path.read_text("utf-8", "replace")
-    except OSError:
-        return ""
+MAX_CONFIG_BYTES = 1_000_000
+MAX_SCANNED_TEST_FILES = 50  # files opened to look for "import pytest"
+_SKIPPED_FOLDERS = {".venv", "venv", "node_modules", ".git", "__pycache__", ".tox"}
+
+
+def _read(ws: Path, name: str) -> str:
+    return hostfiles.read_text_or_empty(ws, name, MAX_CONFIG_BYTES)
+
+
+def _exists(ws: Path, name: str) -> bool:
+    """A regular file `name` directly in the workspace (a link to elsewhere does not count)."""
+    return hostfiles.is_regular(ws, name)
+
+
+def _files(ws: Path, depth: int) -> list[Path]:
+    """Regular files up to `depth` folders below `ws`, never through a symlinked folder or file."""
+    found: list[Path] = []
+    level = [ws]
+    for _ in range(depth + 1):
+        below: list[Path] = []
+        for folder in level:
+            try:
+                entries = list(os.scandir(folder))
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name not in _SKIPPED_FOLDERS:
+                        below.append(Path(entry.path))
+                elif entry.is_file(follow_symlinks=False):
+                    found.append(Path(entry.path))
+        level = below
+    return found
 
 
 def _python_test_files(ws: Path) -> list[Path]:
-    found: list[Path] = []
-    for pattern in ("test_*.py", "*_test.py", "*/test_*.py", "*/*_test.py", "*/*/test_*.py", "tests.py"):
-        found += [p for p in ws.glob(pattern) if ".venv" not in p.parts and "node_modules" not in p.parts]
-    return sorted(set(found))
+    """test_*.py / *_test.py up to two folders deep, and tests.py at the top."""
+    return sorted(p for p in _files(ws, 2) if p.suffix == ".py" and (
+        p.name.startswith("test_") or p.stem.endswith("_test") or (p.name == "tests.py" and p.parent == ws)))
 
 
-def _python(ws: Path) -> tuple[str, tuple[str, ...]]:
-    """The workspace's own virtualenv's python if it has one (plus the base installation it links to,
-    which the sandbox must then mount), else `python` from the sandbox PATH (the server's)."""
+def _python(ws: Path) -> str:
+    """The workspace's own virtualenv's python if it has one, else `python` from the sandbox PATH.
+
+    The virtualenv lies in the workspace, so the sandbox sees it; the base installation its python
+    links to is visible only if it is one the sandbox mounts anyway (this server's own prefixes, the
+    system's, or the user's `sandbox.extra_ro_paths`), never one named by the workspace's pyvenv.cfg.
+    """
     for venv in (".venv", "venv"):
-        candidate = ws / venv / "bin" / "python"
-        if candidate.exists():
-            home = re.search(r"^home\s*=\s*(.+)$", _read(ws / venv / "pyvenv.cfg"), re.M)
-            base = str(Path(home.group(1).strip()).parent) if home else None
-            return str(candidate), (base,) if base and base != "/usr" else ()
-    return "python", ()
+        if os.path.lexists(ws / venv / "bin" / "python"):
+            return str(ws / venv / "bin" / "python")
+    return "python"
 
 
 def detect(ws: Path, override: list[str] | None = None, target: str | None = None) -> TestRunner | None:
@@ -58,37 +92,39 @@ def detect(ws: Path, override: list[str] | None = None, target: str | None = Non
         if target and not any("{target}" in a for a in override):
             command.append(target)
         return TestRunner("custom", command)
-    pyproject, setup_cfg, tox = _read(ws / "pyproject.toml"), _read(ws / "setup.cfg"), _read(ws / "tox.ini")
+    pyproject, setup_cfg, tox = _read(ws, "pyproject.toml"), _read(ws, "setup.cfg"), _read(ws, "tox.ini")
     files = _python_test_files(ws)
     uses_pytest = (
-        (ws / "pytest.ini").exists() or (ws / "conftest.py").exists() or "[tool.pytest" in pyproject
+        _exists(ws, "pytest.ini") or _exists(ws, "conftest.py") or "[tool.pytest" in pyproject
         or "[tool:pytest]" in setup_cfg or "[pytest]" in tox
-        or any(re.search(r"^\s*(import pytest|from pytest)", _read(f), re.M) for f in files[:50])
+        or any(re.search(r"^\s*(import pytest|from pytest)", _read(ws, str(f)), re.M)
+               for f in files[:MAX_SCANNED_TEST_FILES])
     )
     if uses_pytest or files:
-        python, paths = _python(ws)
+        python = _python(ws)
         if uses_pytest:
             # -p no:cacheprovider: nothing to cache (writes are discarded); -rfE lists failures at the end.
             command = [python, "-m", "pytest", "-q", "-rfE", "--color=no", "-p", "no:cacheprovider"]
-            return TestRunner("pytest", command + ([target] if target else []), paths)
+            return TestRunner("pytest", command + ([target] if target else []))
         module = target.replace("/", ".").removesuffix(".py") if target else None
         command = [python, "-m", "unittest"] + ([module] if module else ["discover", "-v"])
-        return TestRunner("unittest", command + (["-v"] if module else []), paths)
-    package = ws / "package.json"
-    if package.exists():
+        return TestRunner("unittest", command + (["-v"] if module else []))
+    if _exists(ws, "package.json"):
         try:
-            scripts = json.loads(_read(package)).get("scripts", {}) or {}
+            scripts = json.loads(_read(ws, "package.json")).get("scripts", {}) or {}
         except (json.JSONDecodeError, AttributeError):
             scripts = {}
         test_script = scripts.get("test", "") if isinstance(scripts, dict) else ""
         if test_script and _NPM_DEFAULT_TEST not in test_script:
             return TestRunner("npm", ["npm", "test", "--silent"] + (["--", target] if target else []))
         return TestRunner("node", ["node", "--test"] + ([target] if target else []))
-    if list(ws.glob("*.test.js")) or list(ws.glob("test/*.js")) or list(ws.glob("*.test.mjs")):
+    top = [p.relative_to(ws).as_posix() for p in _files(ws, 1)]
+    if any(n.endswith((".test.js", ".test.mjs")) and "/" not in n or re.fullmatch(r"test/[^/]+\.js", n)
+           for n in top):
         return TestRunner("node", ["node", "--test"] + ([target] if target else []))
-    if (ws / "go.mod").exists():
+    if _exists(ws, "go.mod"):
         return TestRunner("go", ["go", "test", "-v", target or "./..."])
-    if (ws / "Cargo.toml").exists():
+    if _exists(ws, "Cargo.toml"):
         return TestRunner("cargo", ["cargo", "test", "--offline"] + ([target] if target else []))
     return None
 
