@@ -211,8 +211,8 @@ class ToolCatalog:
         if len(names) != len(tools):
             raise CatalogError("two shipped tool files declare the same name")
         problems: list[str] = []
-        root = Path(workspace) if workspace else None
-        for path in _workspace_tool_files(root) if root else []:
+        root = Path(workspace or ".")
+        for path in _workspace_tool_files(root) if workspace else []:
             try:
                 data = hostfiles.read_bytes(root, path, MAX_TOOL_FILE_BYTES)
                 tool = parse_tool(data.decode("utf-8"), str(path), "workspace", known)
