@@ -76,7 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     executor = ToolExecutor(catalog, workspace, settings)
     call = ToolCall(opts.name, arguments if isinstance(arguments, dict) else {"": arguments})
     result = asyncio.run(executor.execute(call))
-    _print(result.to_dict())
+    output = result.to_dict()
+    if catalog.get(opts.name) is None and catalog.problems:
+        output["problems"] = catalog.problems  # e.g. the workspace tool of that name was refused
+    _print(output)
     return 0 if result.ok else 1
 
 
