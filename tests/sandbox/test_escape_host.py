@@ -236,6 +236,35 @@ def test_workspace_files_linked_to_devices_are_not_read_on_the_host(workspace, o
         assert any("device.toml" in p and "outside the workspace" in p for p in listed["problems"]), listed
 
 
+INDEX_SCRIPT = textwrap.dedent("""
+    import json, sys
+    from pathlib import Path
+    from gemma_lsp.context.index import definitions_in_file, iter_source_files
+    files = list(iter_source_files(Path(sys.argv[1]), 100))
+    print(json.dumps({str(f.name): definitions_in_file(f) is not None for f in files}))
+""")
+
+
+def test_the_workspace_index_reads_no_device_or_fifo(workspace):
+    # The index worker walks every source file and each folder's .gitignore.
+    link(workspace, "zero.py", "/dev/zero")
+    link(workspace, "src/.gitignore", "/dev/zero")
+    os.mkfifo(workspace / "pipe.py")
+
+    def cap_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_DATA, (CLI_MEMORY, resource.RLIM_INFINITY))
+
+    read_end, write_end = os.pipe()
+    try:
+        proc = subprocess.run([sys.executable, "-c", INDEX_SCRIPT, str(workspace)], stdin=read_end,
+                              capture_output=True, text=True, timeout=HANG_GUARD, preexec_fn=cap_memory)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {"app.py": True, "zero.py": False, "pipe.py": False}
+
+
 def test_test_discovery_does_not_follow_links_out_of_the_workspace(tmp_path, outside):
     (outside / "test_outside.py").write_text("import pytest\ndef test_x():\n    pass\n")
     ws = tmp_path / "ws2"

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pathspec
 
+from gemma_lsp.sandbox import hostfiles
+
 from .languages import language_for, new_parser
 from .symbols import Definition, extract_definitions
 
@@ -57,11 +59,9 @@ def iter_source_files(root: Path, max_files: int) -> Iterator[Path]:
         specs = [(base, spec) for base, spec in specs if rel_dir == base or rel_dir.startswith(base + os.sep)
                  or base == ""]
         if ".gitignore" in filenames:
-            try:
-                lines = Path(directory, ".gitignore").read_text("utf-8", errors="replace").splitlines()
-                specs.append((rel_dir, pathspec.GitIgnoreSpec.from_lines(lines)))
-            except OSError:
-                pass
+            # Through sandbox.hostfiles: a .gitignore linked to /dev/zero or a FIFO counts as empty.
+            lines = hostfiles.read_text_or_empty(Path(directory), ".gitignore").splitlines()
+            specs.append((rel_dir, pathspec.GitIgnoreSpec.from_lines(lines)))
         dirnames[:] = sorted(d for d in dirnames if d not in ALWAYS_SKIPPED
                              and not _ignored(specs, os.path.join(rel_dir, d), True))
         for name in sorted(filenames):
@@ -88,9 +88,9 @@ def definitions_in_file(path: Path) -> list[_Row] | None:
     if language is None:
         return None
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            return None
-        data = path.read_bytes()
+        # Regular files only, no link out of the file's folder, at most MAX_FILE_BYTES (a `.py` linked
+        # to /dev/zero must not be read for ever): see sandbox/README.md.
+        data = hostfiles.read_bytes(path.parent, path.name, MAX_FILE_BYTES)
     except OSError:
         return None
     tree = new_parser(language).parse(data)

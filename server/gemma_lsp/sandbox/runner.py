@@ -341,5 +341,5 @@ async def run_trusted(command: list[str], cwd: Path, limits: SandboxLimits, *, c
     matching a model-written regular expression."""
     status = status or sandbox_status()
     argv = _limit_prefix(status.prlimit_path, limits) + list(command)
-    env = {"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**LAUNCHER_ENV, "PYTHONDONTWRITEBYTECODE": "1"}
     return await _run(_Plan(argv, env, cwd, False), limits, cancel)

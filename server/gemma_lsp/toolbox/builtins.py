@@ -157,8 +157,8 @@ async def search_text(args: dict[str, Any], ctx: ToolContext) -> Outcome:
     limits = ctx.settings.limits(ctx.settings.search_timeout_seconds)
     limits.max_output_bytes = 4_000_000
     command = [sys.executable, _MATCHER, args["pattern"], "1" if args.get("ignore_case") else "0",
-               str(ctx.settings.max_search_matches), *files]
-    result = await run_trusted(command, ctx.workspace, limits, cancel=ctx.cancel, status=ctx.status)
+               str(ctx.settings.max_search_matches), str(ctx.workspace), *files]
+    result = await run_trusted(command, Path("/"), limits, cancel=ctx.cancel, status=ctx.status)
     if result.cancelled:
         raise ToolFailure("cancelled")
     # The CPU-time limit equals the wall-clock one, so on a busy machine either may end the search first.

@@ -3,12 +3,12 @@
 The pattern comes from the model, and a regular expression can backtrack for ever; in a separate
 process the server can kill it on a timeout or a cancel instead of losing a thread to it.
 
-Usage: python matcher.py PATTERN IGNORE_CASE(0|1) MAX_MATCHES FILE...  (files relative to the cwd)
+Usage: python matcher.py PATTERN IGNORE_CASE(0|1) MAX_MATCHES WORKSPACE FILE...  (files relative to
+WORKSPACE; the process itself runs in "/", never in the workspace)
 Prints one JSON object per match ({"path", "line", "text"}), then {"done": true, "files": N}.
 """
 
 import json
-import os
 import re
 import sys
 from pathlib import Path
@@ -23,10 +23,10 @@ MAX_FILE_BYTES = 2_000_000
 
 
 def main(argv: list[str]) -> int:
-    pattern, ignore_case, limit, files = argv[0], argv[1] == "1", int(argv[2]), argv[3:]
+    pattern, ignore_case, limit = argv[0], argv[1] == "1", int(argv[2])
+    workspace, files = Path(argv[3]), argv[4:]
     regex = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
     found = 0
-    workspace = Path(os.getcwd())
     for path in files:
         try:
             data = hostfiles.read_bytes(workspace, path, MAX_FILE_BYTES, truncate=True)
