@@ -12,6 +12,8 @@ memory rlimit and a generous timeout, which only guards against the hang (no tim
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ctypes
 import json
 import os
@@ -23,10 +25,12 @@ import textwrap
 import threading
 from pathlib import Path
 
+import psutil
 import pytest
 
 from gemma_lsp.agent.codec import ToolCall
 from gemma_lsp.sandbox import SandboxLimits, run_sandboxed, sandbox_status, seccomp
+from gemma_lsp.sandbox.bwrap import DEFAULT_PATH
 from gemma_lsp.toolbox import ToolCatalog, ToolExecutor, ToolSettings
 from gemma_lsp.toolbox.testrunners import detect
 
@@ -131,6 +135,31 @@ async def test_a_tool_env_exists_only_inside_the_sandbox(workspace, outside, hoo
     assert not (outside / "pwned").exists() and snapshot(outside) == before
     assert f"inside: {hook} {workspace}" in result.stdout
     assert no_secret(result.stdout, result.stderr)
+
+
+async def test_the_host_side_launcher_has_a_fixed_environment_and_runs_outside_the_workspace(workspace):
+    marker = "launcher-marker-7c1"
+    task = asyncio.create_task(run_sandboxed(
+        [sys.executable, "-c", f"import time; time.sleep(30)  # {marker}"], workspace,
+        SandboxLimits(timeout_seconds=60), env={"TOOL_TOKEN": SECRET}))
+    try:
+        launchers: list[psutil.Process] = []
+        for _ in range(200):  # until bwrap has started: our child (through sh when it joins cgroups)
+            launchers = [p for p in psutil.Process().children() if p.name() in ("bwrap", "sh")
+                         and any(marker in a for a in p.cmdline())]
+            if launchers:
+                break
+            await asyncio.sleep(0.05)
+        assert launchers, "no launcher process found"
+        for proc in launchers:
+            environ = proc.environ()
+            assert environ.pop("PWD", "/") == "/"  # sh exports its folder
+            assert environ == {"PATH": DEFAULT_PATH, "LANG": "C.UTF-8"}, environ
+            assert proc.cwd() == "/"
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 @pytest.mark.parametrize("name", ["LD_PRELOAD", "LD_LIBRARY_PATH", "GCONV_PATH", "PYTHONPATH",
