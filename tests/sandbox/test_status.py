@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from gemma_lsp.sandbox import SandboxUnavailable, probe, run_sandboxed, sandbox_status
-from gemma_lsp.sandbox.bwrap import build_argv
-from gemma_lsp.sandbox.seccomp import filter_program
+from gemma_lsp.sandbox.bwrap import UnsafeMount, build_argv
+from gemma_lsp.sandbox.seccomp import compiled_program, filter_program
 
 
 def test_missing_bwrap_is_reported_with_what_to_install():
@@ -62,3 +62,29 @@ def test_command_line_isolates_everything(tmp_path):
 def test_seccomp_filter_exists_for_common_machines_only():
     assert filter_program("x86_64") and filter_program("aarch64")
     assert filter_program("sparc64") is None
+
+
+def test_seccomp_is_compiled_by_libseccomp_where_the_library_is_installed():
+    # pyseccomp is a dependency and libseccomp.so.2 is on this machine: the portable compiler is used.
+    program, source = compiled_program()
+    assert source == "libseccomp" and program
+    assert sandbox_status().seccomp
+
+
+def test_the_status_says_how_memory_is_capped():
+    assert sandbox_status().memory_limit in ("cgroup", "rlimit")
+
+
+def test_mounting_the_root_or_the_home_folder_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for path in ("/", str(tmp_path / "home"), str(tmp_path), "/tmp/../"):
+        with pytest.raises(UnsafeMount, match="refusing to mount"):
+            build_argv("bwrap", tmp_path / "ws", ["true"], extra_ro_paths=[path])
+    argv = build_argv("bwrap", tmp_path / "ws", ["true"], extra_ro_paths=[str(tmp_path / "home" / "tools")])
+    assert str(tmp_path / "home" / "tools") in argv
+
+
+def test_the_tool_environment_is_set_by_bwrap_after_clearing(tmp_path):
+    argv = build_argv("bwrap", tmp_path, ["true"], extra_ro_paths=[], env={"A": "1"})
+    assert argv.index("--clearenv") < argv.index("--setenv")
+    assert argv[argv.index("--setenv"):argv.index("--setenv") + 3] == ["--setenv", "A", "1"]
