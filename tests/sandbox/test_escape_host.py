@@ -229,6 +229,13 @@ async def test_settings_may_not_mount_the_root_or_the_home_folder(workspace, out
     assert no_secret(result.content, result.error)
 
 
+def test_the_cli_refuses_a_home_mount_and_says_so(workspace, outside, fake_home):
+    (workspace / "test_leak.py").write_text(LEAK_TEST.replace("PATHS", repr([str(outside / "secret.txt")])))
+    proc, data = run_cli(workspace, "run_tests", "--ro-path", str(fake_home))
+    assert proc.returncode == 1 and "refusing to mount" in data["error"], data
+    assert no_secret(proc.stdout, proc.stderr)
+
+
 # ------------------------------------------------------------------------ 3. symlinks to devices
 
 def link(ws: Path, rel: str, target: str) -> None:

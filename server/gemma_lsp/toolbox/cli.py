@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=float, help="wall-clock limit in seconds for commands")
     parser.add_argument("--memory-mb", type=int, help="memory limit for commands")
     parser.add_argument("--tests-command", help="override how run_tests runs the tests (JSON list)")
+    parser.add_argument("--ro-path", action="append", default=[], metavar="DIR",
+                        help="also mount DIR read-only in the sandbox (e.g. the Python installation a "
+                             "workspace .venv links to); repeatable; / and the home folder are refused")
     parser.add_argument("--allow-unsandboxed", action="store_true",
                         help="run commands without the sandbox if it cannot work here (logged)")
     parser.add_argument("--list", action="store_true", help="print the tool declarations and exit")
@@ -68,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     except json.JSONDecodeError as error:
         _print({"ok": False, "error": f"--args is not valid JSON: {error}"})
         return 2
-    settings = ToolSettings(allow_unsandboxed=opts.allow_unsandboxed, tests_command=tests_command)
+    settings = ToolSettings(allow_unsandboxed=opts.allow_unsandboxed, tests_command=tests_command,
+                            extra_ro_paths=list(opts.ro_path))
     if opts.timeout:
         settings.timeout_seconds = opts.timeout
     if opts.memory_mb:
