@@ -73,3 +73,22 @@ def test_a_folder_that_becomes_a_link_between_check_and_open_is_refused(ws, monk
     monkeypatch.setattr(hostfiles.os.path, "realpath", realpath_then_swap)
     with pytest.raises(UnsafeFile, match="became a symlink"):
         hostfiles.read_bytes(ws, "pkg/a.txt")
+
+
+def test_a_folder_is_listed_through_a_descriptor_that_never_followed_a_link(ws, monkeypatch, tmp_path):
+    (ws / "out").symlink_to(tmp_path)
+    with pytest.raises(UnsafeFile, match="outside the workspace"):
+        hostfiles.open_folder(ws, "out")
+    (tmp_path / "elsewhere").mkdir()
+    real_realpath = os.path.realpath
+
+    def realpath_then_swap(path, *args, **kwargs):
+        resolved = real_realpath(path, *args, **kwargs)
+        if str(path).endswith("pkg") and not (ws / "pkg").is_symlink():
+            os.rename(ws / "pkg", ws / "pkg.old")
+            (ws / "pkg").symlink_to(tmp_path / "elsewhere")
+        return resolved
+
+    monkeypatch.setattr(hostfiles.os.path, "realpath", realpath_then_swap)
+    with pytest.raises(UnsafeFile, match="became a symlink"):
+        hostfiles.open_folder(ws, "pkg")

@@ -50,29 +50,50 @@ def inside(workspace: Path, real: Path) -> bool:
     return real == workspace or workspace in real.parents
 
 
+def _resolve(workspace: Path, path: str | os.PathLike[str]) -> tuple[Path, tuple[str, ...]]:
+    """(the real workspace, the components of `path`'s real location under it); UnsafeFile if out."""
+    workspace = Path(os.path.realpath(workspace))
+    real = Path(os.path.realpath(Path(workspace, path)))
+    if not inside(workspace, real):
+        raise UnsafeFile(path, "leads outside the workspace (symlink or ..) and is not read")
+    return workspace, real.relative_to(workspace).parts
+
+
+def _walk_down(workspace: Path, parts: tuple[str, ...], path: str | os.PathLike[str]) -> int:
+    """A descriptor of workspace/parts[0]/..., each folder opened with O_NOFOLLOW below the last."""
+    folder = os.open(workspace, _DIR_FLAGS)
+    try:
+        for part in parts:
+            child = _subfolder(folder, part, path)
+            os.close(folder)
+            folder = child
+    except BaseException:
+        os.close(folder)
+        raise
+    return folder
+
+
 def open_regular(workspace: Path, path: str | os.PathLike[str]) -> int:
     """An O_RDONLY descriptor of the regular file `path` (absolute, or relative to `workspace`).
 
     Symlinks that stay inside the workspace are followed; anything that leads out, or is not a regular
     file, raises UnsafeFile without being opened. The caller closes the descriptor.
     """
-    workspace = Path(os.path.realpath(workspace))
-    candidate = Path(workspace, path)
-    real = Path(os.path.realpath(candidate))
-    if not inside(workspace, real):
-        raise UnsafeFile(path, "leads outside the workspace (symlink or ..) and is not read")
-    parts = real.relative_to(workspace).parts
+    workspace, parts = _resolve(workspace, path)
     if not parts:
         raise UnsafeFile(path, "is the workspace folder, not a file")
-    folder = os.open(workspace, _DIR_FLAGS)
+    folder = _walk_down(workspace, parts[:-1], path)
     try:
-        for part in parts[:-1]:
-            child = _subfolder(folder, part, path)
-            os.close(folder)
-            folder = child
         return _open_leaf(folder, parts[-1], path)
     finally:
         os.close(folder)
+
+
+def open_folder(workspace: Path, path: str | os.PathLike[str]) -> int:
+    """An O_RDONLY descriptor of the folder `path` inside the workspace, for os.scandir(fd): the
+    listing is of that folder even if a component is swapped for a link meanwhile."""
+    workspace, parts = _resolve(workspace, path)
+    return _walk_down(workspace, parts, path)
 
 
 def _subfolder(folder: int, name: str, path: str | os.PathLike[str]) -> int:

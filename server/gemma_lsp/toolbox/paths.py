@@ -79,23 +79,34 @@ class GitIgnore:
 
 
 def walk(workspace: Path, start: Path) -> Iterator[tuple[str, bool]]:
-    """(relative path, is_dir) under `start`, sorted, skipping ignored entries and not following
-    symlinked folders (a link may point anywhere)."""
+    """(relative path, is_dir) under `start`, sorted, skipping ignored entries and never following a
+    symlinked folder (a link may point anywhere, and one may be swapped in while we walk)."""
     ignore = GitIgnore(workspace)
     stack = [start]
     while stack:
         folder = stack.pop()
         try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            entries = _entries(workspace, folder)
         except OSError:
             continue
         subfolders = []
-        for entry in entries:
-            rel = relative(workspace, Path(entry.path))
-            is_dir = entry.is_dir(follow_symlinks=False)
+        for name, is_dir in entries:
+            path = folder / name
+            rel = relative(workspace, path)
             if ignore.ignored(rel, is_dir):
                 continue
             if is_dir:
-                subfolders.append(Path(entry.path))
+                subfolders.append(path)
             yield rel, is_dir
         stack.extend(reversed(subfolders))
+
+
+def _entries(workspace: Path, folder: Path) -> list[tuple[str, bool]]:
+    """(name, is a real folder) in `folder`, listed through a descriptor opened without following
+    links (sandbox.hostfiles.open_folder)."""
+    fd = hostfiles.open_folder(workspace, folder)
+    try:
+        with os.scandir(fd) as listing:
+            return sorted((entry.name, entry.is_dir(follow_symlinks=False)) for entry in listing)
+    finally:
+        os.close(fd)

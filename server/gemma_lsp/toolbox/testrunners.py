@@ -53,15 +53,20 @@ def _files(ws: Path, depth: int) -> list[Path]:
         below: list[Path] = []
         for folder in level:
             try:
-                entries = list(os.scandir(folder))
+                fd = hostfiles.open_folder(ws, folder)  # no link followed, even one swapped in now
             except OSError:
                 continue
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    if entry.name not in _SKIPPED_FOLDERS:
-                        below.append(Path(entry.path))
-                elif entry.is_file(follow_symlinks=False):
-                    found.append(Path(entry.path))
+            try:
+                with os.scandir(fd) as listing:
+                    entries = [(e.name, e.is_dir(follow_symlinks=False), e.is_file(follow_symlinks=False))
+                               for e in listing]
+            finally:
+                os.close(fd)
+            for name, is_dir, is_file in entries:
+                if is_dir and name not in _SKIPPED_FOLDERS:
+                    below.append(folder / name)
+                elif is_file:
+                    found.append(folder / name)
         level = below
     return found
 
@@ -77,7 +82,8 @@ def _python(ws: Path) -> str:
 
     The virtualenv lies in the workspace, so the sandbox sees it; the base installation its python
     links to is visible only if it is one the sandbox mounts anyway (this server's own prefixes, the
-    system's, or the user's `sandbox.extra_ro_paths`), never one named by the workspace's pyvenv.cfg.
+    system's, or the user's own extra read-only paths, `gemma-lsp tool --ro-path`), never one named by
+    the workspace's pyvenv.cfg.
     """
     for venv in (".venv", "venv"):
         if os.path.lexists(ws / venv / "bin" / "python"):
