@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import pytest
@@ -88,3 +89,13 @@ def test_the_tool_environment_is_set_by_bwrap_after_clearing(tmp_path):
     argv = build_argv("bwrap", tmp_path, ["true"], extra_ro_paths=[], env={"A": "1"})
     assert argv.index("--clearenv") < argv.index("--setenv")
     assert argv[argv.index("--setenv"):argv.index("--setenv") + 3] == ["--setenv", "A", "1"]
+
+
+def test_groups_left_by_a_killed_server_are_swept(tmp_path):
+    from gemma_lsp.sandbox.cgroup import sweep_stale
+
+    dead, alive = tmp_path / "gemma-lsp-999999999-0", tmp_path / f"gemma-lsp-{os.getpid()}-0"
+    dead.mkdir()
+    alive.mkdir()
+    sweep_stale(tmp_path)
+    assert not dead.exists() and alive.exists()

@@ -95,7 +95,18 @@ def controllers() -> dict[str, Controller]:
         controller = _find(resource)
         if controller:
             found[resource] = controller
+            sweep_stale(controller.parent)
     return found
+
+
+def sweep_stale(parent: Path) -> None:
+    """Remove empty groups left by servers that were killed before they could clean up."""
+    for group in parent.glob("gemma-lsp-*-*"):
+        pid = group.name.split("-")[2]
+        if not pid.isdigit() or Path("/proc", pid).exists():
+            continue
+        with contextlib.suppress(OSError):
+            group.rmdir()  # fails, harmlessly, while the group still has processes
 
 
 def pids_cgroup_root() -> Path | None:
