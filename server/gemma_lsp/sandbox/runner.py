@@ -239,8 +239,11 @@ def _launcher(status: SandboxStatus, workspace: Path, inner: list[str], env: dic
     memory = limits.memory_mb * 1024 * 1024 if status.memory_limit == "cgroup" else None
     pids = limits.max_processes if status.process_limit == "cgroup" else None
     if memory or pids:
-        cgroup = RunCgroup(memory, pids)
-        if cgroup.procs_files:
+        try:
+            cgroup = RunCgroup(memory, pids)
+        except OSError as error:  # the probe said it works; fall back to the rlimits, loudly
+            log.warning("could not create this run's cgroup (%s): per-process limits only", error)
+        if cgroup and cgroup.procs_files:
             argv = ["/bin/sh", "-c", _JOIN_CGROUPS, "sh", *cgroup.procs_files, "--", *argv]
     return _Plan(argv, dict(LAUNCHER_ENV), LAUNCHER_CWD, True, cgroup, seccomp_fd)
 
