@@ -3,6 +3,8 @@ output becomes messages for the model instead of exceptions."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -247,6 +249,29 @@ def test_an_unterminated_string_at_the_end_of_the_output_runs_to_the_end():
     assert _one_call('<|tool_call>call:read_file{path:<|"|>src/a.py}<tool_call|><|tool_response>').arguments == {
         "path": "src/a.py"}
     assert _one_call('<|tool_call>call:f{opts:{glob:<|"|>*.py}}<turn|>').arguments == {"opts": {"glob": "*.py"}}
+
+
+bare_words = st.from_regex(r"[A-Za-z_/][A-Za-z0-9_./ :-]{0,15}", fullmatch=True).filter(
+    lambda v: v == v.strip() and v not in ("true", "false", "null", "True", "False", "None"))
+
+
+@given(st.dictionaries(keys, bare_words, min_size=1, max_size=4), st.booleans())
+@settings(max_examples=200, deadline=None)
+def test_unquoted_string_values_read_back_as_the_strings_written(arguments, trailing_comma):
+    body = ",".join(f"{key}:{value}" for key, value in arguments.items()) + ("," if trailing_comma else "")
+    assert _one_call(f"<|tool_call>call:f{{{body}}}<tool_call|>").arguments == arguments
+
+
+@given(texts)
+@settings(max_examples=200, deadline=None)
+def test_json_quoted_values_read_back_as_the_strings_written(text):
+    assert _one_call(f"<|tool_call>call:f{{a:{json.dumps(text)}}}<tool_call|>").arguments == {"a": text}
+
+
+@given(texts.filter(lambda t: "<" not in t and ">" not in t and t == t.rstrip().rstrip("}")))
+@settings(max_examples=200, deadline=None)
+def test_a_string_cut_off_by_the_end_of_the_output_reads_back_whole(text):
+    assert _one_call(f'<|tool_call>call:f{{a:1,b:<|"|>{text}').arguments == {"a": 1, "b": text}
 
 
 @pytest.mark.parametrize("raw", [
