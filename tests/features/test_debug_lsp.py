@@ -53,6 +53,11 @@ SCRIPT = write_script(HERE, {"debug": [RUN_TESTS, "The test fails; let me read t
 (HERE / "31b").mkdir()
 BIG_SCRIPT = write_script(HERE / "31b", {"debug": [RUN_TESTS, "The test fails; let me read the code." + READ_CALC,
                                                    ANSWER]})
+(HERE / "thinking").mkdir()
+THINKING_SCRIPT = write_script(HERE / "thinking", {"debug": [
+    "<|channel>thought\nRun the tests first.<channel|>" + RUN_TESTS,  # thinks aloud, then calls
+    "add(1, 2) gave -1: read calc.py.<channel|>" + READ_CALC,  # starts inside the thought the prompt opened
+    "It subtracts.<channel|>" + ANSWER]})
 SLOW_SCRIPT = HERE / "slow" / "script.json"
 SLOW_SCRIPT.parent.mkdir()
 SLOW_SCRIPT.write_text(json.dumps({"debug": [RUN_TESTS, "never reached"]}))
@@ -86,6 +91,15 @@ async def client(lsp_client: LanguageClient):
 @pytest_lsp.fixture(config=config(BIG_SCRIPT, model="31b"))
 async def big_client(lsp_client: LanguageClient):
     await start(lsp_client, BIG_SCRIPT)
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest_lsp.fixture(config=config(THINKING_SCRIPT, model="31b"))
+async def thinking_client(lsp_client: LanguageClient):
+    await start(lsp_client, THINKING_SCRIPT)
+    lsp_client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+        settings={"gemma": {"debug": {"thinking": True}}}))
     yield
     await lsp_client.shutdown_session()
 
@@ -169,6 +183,24 @@ async def debug_session_that_fixes_the_tests(client: LanguageClient, script: Pat
     rerun = await asyncio.to_thread(run_pytest, work)
     assert rerun.returncode == 0, rerun.stdout
     assert await asyncio.to_thread((WORKSPACE / "calc.py").read_text) == CALC  # the server changed nothing
+
+
+async def test_with_thinking_on_reasoning_is_kept_and_replies_that_start_mid_thought_are_split(
+        thinking_client: LanguageClient):
+    result = await thinking_client.workspace_execute_command_async(debug_params())
+    assert result["stopReason"] == "answered" and result["editMessage"] == "Proposed edit: 1 change in calc.py."
+    assert result["answer"].startswith("**What is wrong:**") and "<channel|>" not in result["answer"]
+    calls = await asyncio.to_thread(model_calls, THINKING_SCRIPT)
+    assert [c["thinking"] for c in calls] == [True] * 3
+    first, second, third = (c["prompt"] for c in calls)
+    assert first.startswith("<bos><|turn>system\n<|think|>\n") and first.endswith("<|turn>model\n")
+    # after results the prompt opens the thought; the reasoning of this tool loop is put back
+    assert second.endswith("<tool_response|><|channel>thought\n")
+    assert "<|turn>model\n<|channel>thought\nRun the tests first.\n<channel|><|tool_call>call:run_tests{}" in second
+    assert third.endswith("<tool_response|><|channel>thought\n")
+    assert "<|channel>thought\nadd(1, 2) gave -1: read calc.py.\n<channel|><|tool_call>call:read_file{" in third
+    transcript = await asyncio.to_thread(Path(result["transcript"]).read_text)
+    assert "Thought: add(1, 2) gave -1: read calc.py." in transcript
 
 
 async def test_tool_call_limit_ends_with_the_best_answer_and_says_so(client: LanguageClient):
