@@ -29,6 +29,8 @@ import pytest
 
 from gemma_lsp.engine.base import Cancelled, Engine, EngineError, GenerationRequest, ModelUnavailable
 from gemma_lsp.engine.remote import RemoteEngine, from_settings, normalize_base_url, render_tool_call
+from gemma_lsp.gemma4 import messages as shapes
+from gemma_lsp.gemma4.codec import ToolCall
 
 FAKE_SERVER = Path(__file__).parent / "remote_support" / "fake_openai_server.py"
 KEY = "test-key"
@@ -456,6 +458,31 @@ def test_token_counts_are_exact_with_a_tokenizer_and_estimated_without() -> None
     assert RemoteEngine("http://h/v1").count_tokens("x" * 35) == 10
 
 
+async def test_a_debug_session_history_is_sent_with_its_ids_reasoning_and_string_results(
+        fake: Fake, engines: Any) -> None:
+    history = USER + [
+        shapes.assistant_calls([ToolCall("read_file", {"path": "a.py"}), ToolCall("run_tests", {})],
+                               ["call_1", "call_2"], reasoning="Read, then test."),
+        shapes.tool_result("call_1", "read_file", "x = 1"),
+        shapes.tool_result("call_2", "run_tests", {"failed": 0}),
+    ]
+    await engines(fake.url).generate(GenerationRequest(messages=history, tools=[READ_FILE]))
+    sent = fake.requests()[0]["body"]["messages"]
+    assert sent[1] == {"role": "assistant", "content": "", "reasoning": "Read, then test.", "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "read_file", "arguments": '{"path": "a.py"}'}},
+        {"id": "call_2", "type": "function", "function": {"name": "run_tests", "arguments": "{}"}}]}
+    assert sent[2:] == [
+        {"role": "tool", "tool_call_id": "call_1", "name": "read_file", "content": "x = 1"},
+        {"role": "tool", "tool_call_id": "call_2", "name": "run_tests", "content": '{"failed": 0}'}]
+
+
+def test_render_without_a_tokenizer_picks_the_variant_of_the_served_model() -> None:
+    big = RemoteEngine("http://h/v1", model="google/gemma-4-31B-it").render(USER)
+    small = RemoteEngine("http://h/v1", model="google/gemma-4-E4B-it").render(USER)
+    assert big == small + "<|channel>thought\n<channel|>" and small.endswith("<|turn>model\n")
+    assert RemoteEngine("http://h/v1", model="gemma-4-26b-a4b").render(USER, thinking=True).endswith("<|turn>model\n")
+
+
 def test_render_without_a_tokenizer_uses_the_gemma_4_template() -> None:
     from gemma_lsp.models.tiny import build_tokenizer
 
@@ -569,6 +596,15 @@ async def test_real_server_renders_tools_and_tool_history_sent_in_openai_form(hf
         served_history = history[:2] + [{"role": "tool", "content": "x = 1"}]
         prompt = engine.render(served_history, [READ_FILE])
         assert after_call.stats.prompt_tokens == len(engine_tokenizer().encode(prompt, add_special_tokens=False))
+        # The debug loop's own shape (ids, string results): the server's template names the result
+        # through the id, so the prompt it rendered is exactly ours. (`transformers serve` drops the
+        # assistant's `reasoning` field, which vLLM passes to the template; so it is left out here.)
+        session = USER + [shapes.assistant_calls([ToolCall("read_file", {"path": "a.py"})], ["call_1"]),
+                          shapes.tool_result("call_1", "read_file", "x = 1")]
+        served = await engine.generate(GenerationRequest(messages=session, max_new_tokens=2, tools=[READ_FILE]))
+        prompt = engine.render(session, [READ_FILE])
+        assert prompt.endswith("<|tool_response>response:read_file{value:<|\"|>x = 1<|\"|>}<tool_response|>")
+        assert served.stats.prompt_tokens == len(engine_tokenizer().encode(prompt, add_special_tokens=False))
     finally:
         await engine.close()
 

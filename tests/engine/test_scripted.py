@@ -35,6 +35,19 @@ async def test_replies_in_order_and_the_last_repeats(tmp_path):
     assert all(c["purpose"] == "fix" and c["prompt_tokens"] > 5 for c in log)
 
 
+async def test_the_call_log_keeps_each_prompt_in_the_chosen_template_variant(tmp_path):
+    from gemma_lsp.gemma4.template import BIG_VARIANT
+
+    path = tmp_path / "script.json"
+    path.write_text(json.dumps({"fix": ["one"]}))
+    for variant, ending in (("e2b", "<|turn>model\n"), (BIG_VARIANT, "<|turn>model\n<|channel>thought\n<channel|>")):
+        engine = ScriptedEngine(path, variant=variant)
+        await engine.start()
+        await engine.generate(request(prefill="```"))
+        log = [json.loads(line) for line in (tmp_path / "script.calls.jsonl").read_text().splitlines()]
+        assert log[-1]["prompt"] == "<bos><|turn>user\nFix it<turn|>\n" + ending + "```"
+
+
 async def test_turn_ends_at_tool_response_with_tool_calls_reason(tmp_path):
     reply = '<|tool_call>call:read_file{path:<|"|>a.py<|"|>}<tool_call|><|tool_response>response:x{}'
     engine = await started({"debug": [reply, "Answer<turn|>ignored"]}, tmp_path)

@@ -7,6 +7,7 @@ unusable replies each get a clear message and change nothing.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import tempfile
@@ -36,10 +37,32 @@ SCRIPT = write_script(HERE, {
 DIAG = diagnostic(1, "AssertionError: assert add(1, 2) == 3", 4, 16)
 
 
-@pytest_lsp.fixture(config=ClientServerConfig(server_command=server_command("--model", "tiny", "--script", str(SCRIPT)),
-                                              server_env=server_env()))
+(HERE / "31b").mkdir()
+BIG_SCRIPT = write_script(HERE / "31b", json.loads(SCRIPT.read_text()))
+
+
+def config(script: Path, model: str) -> ClientServerConfig:
+    return ClientServerConfig(server_command=server_command("--model", model, "--script", str(script)),
+                              server_env=server_env())
+
+
+@pytest_lsp.fixture(config=config(SCRIPT, "tiny"))
 async def client(lsp_client: LanguageClient):
-    SCRIPT.with_name("script.calls.jsonl").unlink(missing_ok=True)
+    await start(lsp_client, SCRIPT)
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest_lsp.fixture(config=config(BIG_SCRIPT, "31b"))
+async def big_client(lsp_client: LanguageClient):
+    """The server stands in for `--model 31b`: prompts go through the 26B/31B template variant."""
+    await start(lsp_client, BIG_SCRIPT)
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def start(lsp_client: LanguageClient, script: Path) -> None:
+    script.with_name("script.calls.jsonl").unlink(missing_ok=True)
     record_status(lsp_client)
     lsp_client.applied_edits = []  # type: ignore[attr-defined]
 
@@ -51,8 +74,6 @@ async def client(lsp_client: LanguageClient):
     await initialize(lsp_client, root_uri=WORKSPACE.as_uri())
     await wait_for_status(lsp_client, {"ready", "error"})
     open_document(lsp_client, URI, CALC)
-    yield
-    await lsp_client.shutdown_session()
 
 
 def read(path: Path) -> str:
@@ -174,3 +195,31 @@ async def test_actions_of_other_servers_resolve_unchanged(client: LanguageClient
 
 def test_no_files_written_in_the_workspace():
     assert sorted(os.listdir(WORKSPACE)) == ["calc.py"]
+
+
+async def test_explain_and_fix_conversations_on_the_e2b_e4b_template(client: LanguageClient):
+    await explain_then_fix(client, SCRIPT, "<|turn>model\n")
+
+
+async def test_explain_and_fix_conversations_on_the_26b_31b_template(big_client: LanguageClient):
+    # thinking is off: the 26B/31B generation prompt ends with an empty thought
+    await explain_then_fix(big_client, BIG_SCRIPT, "<|turn>model\n<|channel>thought\n<channel|>")
+
+
+async def explain_then_fix(lsp: LanguageClient, script: Path, generation: str) -> None:
+    """Explain then fix, each a system + user conversation, rendered as the checkpoint's template does."""
+    explain, fix = await code_actions(lsp, URI, [DIAG])
+    explain = await resolve(lsp, explain)
+    result = await lsp.workspace_execute_command_async(types.ExecuteCommandParams(
+        command=explain.command.command, arguments=explain.command.arguments))
+    assert result["markdown"] == "`add` **subtracts**: `a - b` should be `a + b`."
+    resolved = await resolve(lsp, fix)
+    assert apply_edit(resolved.edit, {URI: CALC}, {URI: 1})[URI] == CALC.replace("a - b", "a + b")
+    calls = model_calls(script)
+    assert [c["purpose"] for c in calls] == ["explain", "fix"]
+    for call in calls:
+        prompt = call["prompt"]
+        assert prompt.startswith("<bos><|turn>system\nYou are a careful senior software engineer")
+        assert "<turn|>\n<|turn>user\nFile `" in prompt and "AssertionError: assert add(1, 2) == 3" in prompt
+        head, _, prefill = prompt.rpartition(generation)
+        assert head.endswith("<turn|>\n") and "<|" not in prefill  # only the prefill follows

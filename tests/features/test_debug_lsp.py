@@ -50,6 +50,14 @@ ANSWER = ("**What is wrong:** `add` in `calc.py` (line 2) subtracts, so `test_ad
           "**The fix:**\n\ncalc.py\n```python\n<<<<<<< SEARCH\n    return a - b\n=======\n"
           "    return a + b\n>>>>>>> REPLACE\n```\n<turn|>")
 SCRIPT = write_script(HERE, {"debug": [RUN_TESTS, "The test fails; let me read the code." + READ_CALC, ANSWER]})
+(HERE / "31b").mkdir()
+BIG_SCRIPT = write_script(HERE / "31b", {"debug": [RUN_TESTS, "The test fails; let me read the code." + READ_CALC,
+                                                   ANSWER]})
+(HERE / "thinking").mkdir()
+THINKING_SCRIPT = write_script(HERE / "thinking", {"debug": [
+    "<|channel>thought\nRun the tests first.<channel|>" + RUN_TESTS,  # thinks aloud, then calls
+    "add(1, 2) gave -1: read calc.py.<channel|>" + READ_CALC,  # starts inside the thought the prompt opened
+    "It subtracts.<channel|>" + ANSWER]})
 SLOW_SCRIPT = HERE / "slow" / "script.json"
 SLOW_SCRIPT.parent.mkdir()
 SLOW_SCRIPT.write_text(json.dumps({"debug": [RUN_TESTS, "never reached"]}))
@@ -68,14 +76,30 @@ async def start(client: LanguageClient, script: Path, workspace: Path = WORKSPAC
     open_document(client, (workspace / "calc.py").as_uri(), CALC)
 
 
-def config(script: Path) -> ClientServerConfig:
-    return ClientServerConfig(server_command=server_command("--model", "tiny", "--script", str(script)),
+def config(script: Path, model: str = "tiny") -> ClientServerConfig:
+    return ClientServerConfig(server_command=server_command("--model", model, "--script", str(script)),
                               server_env=server_env())
 
 
 @pytest_lsp.fixture(config=config(SCRIPT))
 async def client(lsp_client: LanguageClient):
     await start(lsp_client, SCRIPT)
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest_lsp.fixture(config=config(BIG_SCRIPT, model="31b"))
+async def big_client(lsp_client: LanguageClient):
+    await start(lsp_client, BIG_SCRIPT)
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest_lsp.fixture(config=config(THINKING_SCRIPT, model="31b"))
+async def thinking_client(lsp_client: LanguageClient):
+    await start(lsp_client, THINKING_SCRIPT)
+    lsp_client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+        settings={"gemma": {"debug": {"thinking": True}}}))
     yield
     await lsp_client.shutdown_session()
 
@@ -111,6 +135,15 @@ def run_pytest(folder: Path) -> subprocess.CompletedProcess:
 
 
 async def test_debug_session_finds_the_bug_with_tools_and_its_edit_fixes_the_tests(client: LanguageClient):
+    await debug_session_that_fixes_the_tests(client, SCRIPT, HERE / "applied")
+
+
+async def test_the_same_session_on_the_26b_31b_template_variant(big_client: LanguageClient):
+    """The server stands in for `--model 31b`: every prompt goes through the 26B/31B template."""
+    await debug_session_that_fixes_the_tests(big_client, BIG_SCRIPT, HERE / "applied-31b")
+
+
+async def debug_session_that_fixes_the_tests(client: LanguageClient, script: Path, work: Path) -> None:
     assert (await asyncio.to_thread(run_pytest, WORKSPACE)).returncode == 1  # the bug is real
     result = await client.workspace_execute_command_async(debug_params())
     assert result["stopReason"] == "answered" and result["limit"] is None
@@ -122,9 +155,21 @@ async def test_debug_session_finds_the_bug_with_tools_and_its_edit_fixes_the_tes
     assert steps[1:-1] == ["asking the model…", "running tests…", "asking the model…", "reading calc.py",
                            "asking the model…"]
     # The model saw the real test failure and the real file.
-    calls = await asyncio.to_thread(model_calls, SCRIPT)
+    calls = await asyncio.to_thread(model_calls, script)
     assert [c["purpose"] for c in calls] == ["debug"] * 3 and calls[0]["priority"] == 2
     assert "read_file" in calls[0]["tools"] and "run_tests" in calls[0]["tools"]
+    # Each turn's prompt, as the checkpoint's official template renders it: the first ends with the
+    # generation prompt of the variant; later ones continue the model turn after the tool results
+    # (string results, each named after its call), with nothing closing it.
+    big = script == BIG_SCRIPT
+    assert calls[0]["prompt"].endswith("<|turn>model\n" + ("<|channel>thought\n<channel|>" if big else ""))
+    second, third = calls[1]["prompt"], calls[2]["prompt"]
+    assert second.startswith(calls[0]["prompt"].removesuffix("<|channel>thought\n<channel|>"))
+    assert second.endswith("<tool_response|>") and "<|tool_call>call:run_tests{}<tool_call|>" in second
+    assert "<|tool_response>response:run_tests{value:<|\"|>{" in second and "assert -1 == 3" in second
+    assert third.startswith(second)
+    assert '<|tool_call>call:read_file{path:<|"|>calc.py<|"|>}<tool_call|><|tool_response>response:read_file' in third
+    assert "def add(a, b):" in third and third.endswith("<tool_response|>")
     transcript = Path(result["transcript"])
     text = await asyncio.to_thread(transcript.read_text)
     assert "assert -1 == 3" in text and "def add(a, b):" in text
@@ -133,12 +178,29 @@ async def test_debug_session_finds_the_bug_with_tools_and_its_edit_fixes_the_tes
     edit = types.WorkspaceEdit(document_changes=[
         get_converter().structure(c, types.TextDocumentEdit) for c in result["edit"]["documentChanges"]])
     fixed = apply_edit(edit, {URI: CALC}, {URI: 1})[URI]
-    work = HERE / "applied"
     await asyncio.to_thread(lambda: __import__("shutil").copytree(WORKSPACE, work, dirs_exist_ok=True))
     await asyncio.to_thread((work / "calc.py").write_text, fixed)
     rerun = await asyncio.to_thread(run_pytest, work)
     assert rerun.returncode == 0, rerun.stdout
     assert await asyncio.to_thread((WORKSPACE / "calc.py").read_text) == CALC  # the server changed nothing
+
+
+async def test_with_thinking_on_reasoning_is_kept_and_replies_that_start_mid_thought_are_split(
+        thinking_client: LanguageClient):
+    result = await thinking_client.workspace_execute_command_async(debug_params())
+    assert result["stopReason"] == "answered" and result["editMessage"] == "Proposed edit: 1 change in calc.py."
+    assert result["answer"].startswith("**What is wrong:**") and "<channel|>" not in result["answer"]
+    calls = await asyncio.to_thread(model_calls, THINKING_SCRIPT)
+    assert [c["thinking"] for c in calls] == [True] * 3
+    first, second, third = (c["prompt"] for c in calls)
+    assert first.startswith("<bos><|turn>system\n<|think|>\n") and first.endswith("<|turn>model\n")
+    # after results the prompt opens the thought; the reasoning of this tool loop is put back
+    assert second.endswith("<tool_response|><|channel>thought\n")
+    assert "<|turn>model\n<|channel>thought\nRun the tests first.\n<channel|><|tool_call>call:run_tests{}" in second
+    assert third.endswith("<tool_response|><|channel>thought\n")
+    assert "<|channel>thought\nadd(1, 2) gave -1: read calc.py.\n<channel|><|tool_call>call:read_file{" in third
+    transcript = await asyncio.to_thread(Path(result["transcript"]).read_text)
+    assert "Thought: add(1, 2) gave -1: read calc.py." in transcript
 
 
 async def test_tool_call_limit_ends_with_the_best_answer_and_says_so(client: LanguageClient):

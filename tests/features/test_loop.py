@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from dataclasses import dataclass
 from typing import Any
 
-from gemma_lsp.agent.codec import ToolCall
 from gemma_lsp.agent.loop import (
     ANSWERED,
     CANCELLED,
@@ -20,6 +20,7 @@ from gemma_lsp.agent.loop import (
 )
 from gemma_lsp.engine.base import CancelToken, Priority
 from gemma_lsp.engine.scripted import ScriptedEngine
+from gemma_lsp.gemma4.codec import ToolCall
 
 RUN_TESTS = "<|tool_call>call:run_tests{}<tool_call|>"
 READ = '<|tool_call>call:read_file{path:<|"|>calc.py<|"|>}<tool_call|>'
@@ -87,10 +88,16 @@ async def test_tools_then_answer():
     assert [s.kind for s in steps] == ["model", "tool", "model", "tool", "model"]
     assert result.tool_calls == 2 and result.tokens > 0
     tool_messages = [m for m in result.messages if m["role"] == "tool"]
-    assert tool_messages[0] == {"role": "tool", "name": "run_tests", "content": GOOD["run_tests"].content}
-    # every turn after the first saw the previous tool results in its prompt
-    prompts = [eng.render(m) for m in [result.messages]]
-    assert "<|tool_response>response:read_file{" in prompts[0]
+    assert tool_messages[0] == {"role": "tool", "tool_call_id": "call_1", "name": "run_tests",
+                                "content": '{"failed": 1, "output": "assert add(1, 2) == 3"}'}
+    # The second model turn read the first result, rendered as the official template renders a
+    # string tool result, inside the same model turn; the third read both.
+    second, third = eng.calls[1].prompt, eng.calls[2].prompt
+    assert second.endswith('<|turn>model\n<|tool_call>call:run_tests{}<tool_call|><|tool_response>response:run_tests'
+                           '{value:<|"|>{"failed": 1, "output": "assert add(1, 2) == 3"}<|"|>}<tool_response|>')
+    assert third.startswith(second)
+    assert third.endswith('<|tool_response>response:read_file{value:<|"|>{"text": "def add(a, b):\\n    return '
+                          'a - b\\n"}<|"|>}<tool_response|>')
     assert all(c.priority == Priority.BACKGROUND and c.tools == ["run_tests", "read_file"] for c in eng.calls)
 
 
@@ -110,7 +117,7 @@ async def test_extra_calls_in_one_turn_beyond_the_limit_are_not_run():
     result, _ = await run(eng, executor, Limits(max_tool_calls=2))
     assert len(executor.calls) == 2
     skipped = [m for m in result.messages if m["role"] == "tool"][-1]
-    assert "limit" in skipped["content"]["error"]
+    assert skipped["tool_call_id"] == "call_3" and "limit" in json.loads(skipped["content"])["error"]
     assert result.stop_reason == MAX_TOOL_CALLS and result.answer == "Done."
 
 
@@ -178,7 +185,7 @@ async def test_cancel_in_the_middle_of_a_slow_model_turn():
 
 
 async def test_malformed_call_is_sent_back_and_the_model_retries():
-    eng = engine(['<|tool_call>call:read_file{path:"calc.py"}<tool_call|>', READ, "Fixed."])
+    eng = engine(["<|tool_call>call:read_file{path:calc{.py}<tool_call|>", READ, "Fixed."])
     executor = FakeExecutor(GOOD)
     result, _ = await run(eng, executor)
     assert result.stop_reason == ANSWERED and result.answer == "Fixed."
@@ -193,7 +200,7 @@ async def test_tool_failure_goes_back_to_the_model_and_output_is_defanged():
     eng = engine([RUN_TESTS + READ, "The runner is missing."])
     result, _ = await run(eng, FakeExecutor(bad))
     tools = [m for m in result.messages if m["role"] == "tool"]
-    assert "pytest not found" in tools[0]["content"]["error"]
+    assert "pytest not found" in json.loads(tools[0]["content"])["error"]
     assert "<turn|>" not in str(tools[0]["content"]) and "<|tool_call>" not in str(tools[1]["content"])
     assert result.answer == "The runner is missing."
 
@@ -233,3 +240,47 @@ async def test_a_cancelled_completion_ends_the_session_as_cancelled():
     cancel = CancelToken()
     result, _ = await run(QuietEngine(script={"debug": [RUN_TESTS]}), FakeExecutor(GOOD), cancel=cancel)
     assert result.stop_reason == CANCELLED
+
+
+async def test_several_calls_in_one_turn_each_get_their_own_result_by_id():
+    slow_first = {**GOOD, "list_files": Result(True, "calc.py\ntest_calc.py")}
+    eng = engine([READ + RUN_TESTS + "<|tool_call>call:list_files{}<tool_call|>", "Done."])
+    result, _ = await run(eng, FakeExecutor(slow_first))
+    calls = result.messages[1]["tool_calls"]
+    assert [(c["id"], c["function"]["name"]) for c in calls] == [
+        ("call_1", "read_file"), ("call_2", "run_tests"), ("call_3", "list_files")]
+    tools = [m for m in result.messages if m["role"] == "tool"]
+    assert [(m["tool_call_id"], m["name"]) for m in tools] == [
+        ("call_1", "read_file"), ("call_2", "run_tests"), ("call_3", "list_files")]
+    # Each result is labelled with its own call's name in the next prompt (not the last call's).
+    names = [part.split("{", 1)[0] for part in eng.calls[1].prompt.split("<|tool_response>response:")[1:]]
+    assert names == ["read_file", "run_tests", "list_files"]
+
+
+async def test_reasoning_is_kept_between_tool_steps_and_a_reply_starting_mid_thought_is_split():
+    eng = engine(["<|channel>thought\nRun the tests first.<channel|>" + RUN_TESTS,
+                  "The failure is in add; read it.<channel|>" + READ,
+                  "add subtracts.<channel|>`add` returns a - b; use a + b.<turn|>"])
+    result, _ = await run(eng, FakeExecutor(GOOD), thinking=True)
+    assert result.stop_reason == ANSWERED
+    assert result.answer == "`add` returns a - b; use a + b."
+    assert result.thoughts == ["Run the tests first.", "The failure is in add; read it.", "add subtracts."]
+    assert len(eng.calls) == 3
+    assert [m.get("reasoning") for m in result.messages if m["role"] == "assistant"] == [
+        "Run the tests first.", "The failure is in add; read it.", "add subtracts."]
+    # After a result the prompt opens the thought; the thoughts of this tool loop are put back.
+    second, third = eng.calls[1].prompt, eng.calls[2].prompt
+    assert second.endswith("<tool_response|><|channel>thought\n")
+    assert "<|turn>model\n<|channel>thought\nRun the tests first.\n<channel|><|tool_call>call:run_tests{}" in second
+    assert "<|channel>thought\nThe failure is in add; read it.\n<channel|><|tool_call>call:read_file{" in third
+
+
+async def test_a_session_on_the_26b_31b_template_variant():
+    from gemma_lsp.gemma4.template import BIG_VARIANT
+
+    eng = ScriptedEngine(script={"debug": [RUN_TESTS, "add subtracts."]}, variant=BIG_VARIANT)
+    result, _ = await run(eng, FakeExecutor(GOOD))
+    assert result.stop_reason == ANSWERED and result.answer == "add subtracts."
+    # thinking off: the first prompt ends with the empty thought; after results the turn stays open
+    assert eng.calls[0].prompt.endswith("<|turn>model\n<|channel>thought\n<channel|>")
+    assert eng.calls[1].prompt.endswith("<tool_response|>")

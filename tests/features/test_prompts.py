@@ -28,7 +28,7 @@ def test_debug_prompt_renders_with_tools_and_thinking():
     tools = [{"type": "function", "function": {"name": "run_tests", "description": "Run the tests",
                                                 "parameters": {"type": "object", "properties": {}}}}]
     rendered = ScriptedEngine(script={}).render(messages, tools, thinking=True)
-    assert rendered.startswith("<bos><|turn>system\n<|think|>You are a careful")
+    assert rendered.startswith("<bos><|turn>system\n<|think|>\nYou are a careful")
     assert "<<<<<<< SEARCH" in rendered and "<|tool>declaration:run_tests{" in rendered
     assert "`tests/test_app.py::test_x`" in rendered and "The developer asks: why?" in rendered
     assert rendered.endswith("<|turn>model\n")

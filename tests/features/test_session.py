@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from gemma_lsp.agent import session
-from gemma_lsp.agent.codec import ToolCall
 from gemma_lsp.agent.edits import Snapshot, apply_text_edits
 from gemma_lsp.agent.prompts import CodeFocus
 from gemma_lsp.config import Settings
 from gemma_lsp.engine.base import CancelToken
 from gemma_lsp.engine.scripted import ScriptedEngine
+from gemma_lsp.gemma4.codec import ToolCall
 
 CALC = "def add(a, b):\n    return a - b\n"
 READ = '<|tool_call>call:read_file{path:<|"|>calc.py<|"|>}<tool_call|>'

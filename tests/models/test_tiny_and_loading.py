@@ -44,7 +44,7 @@ def test_chat_template_renders_gemma4_turns_tools_and_thinking(pair: tiny.TinyPa
     text = pair.tokenizer.apply_chat_template(messages, tools=tools, tokenize=False, add_generation_prompt=True,
                                               enable_thinking=True)
     assert text == (
-        '<bos><|turn>system\n<|think|><|tool>declaration:read_file{description:<|"|>Read a file<|"|>,'
+        '<bos><|turn>system\n<|think|>\n<|tool>declaration:read_file{description:<|"|>Read a file<|"|>,'
         'parameters:{properties:{path:{type:<|"|>STRING<|"|>}},required:[<|"|>path<|"|>],type:<|"|>OBJECT<|"|>}}'
         "<tool|><turn|>\n<|turn>user\nhi<turn|>\n<|turn>model\n"
     )

@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from gemma_lsp.agent.codec import ToolCall, parse_model_output
+from gemma_lsp.gemma4.codec import ToolCall, parse_model_output
 from gemma_lsp.toolbox import ToolCatalog, ToolExecutor, ToolSettings, describe_call
 from gemma_lsp.toolbox.cli import main
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gemma_lsp.agent.codec import ToolCall
+from gemma_lsp.gemma4.codec import ToolCall
 from gemma_lsp.toolbox import ToolCatalog, ToolExecutor, ToolSettings
 
 

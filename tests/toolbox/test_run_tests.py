@@ -12,8 +12,8 @@ import textwrap
 import psutil
 import pytest
 
-from gemma_lsp.agent.codec import ToolCall
 from gemma_lsp.engine.base import CancelToken
+from gemma_lsp.gemma4.codec import ToolCall
 from gemma_lsp.sandbox import probe
 from gemma_lsp.toolbox import ToolCatalog, ToolExecutor, ToolSettings
 from gemma_lsp.toolbox.testrunners import detect, parse_counts

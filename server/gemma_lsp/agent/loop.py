@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from gemma_lsp.agent import prompts
-from gemma_lsp.agent.codec import ParsedTurn, ToolCall, defang, parse_model_output
 from gemma_lsp.engine.base import (
     Cancelled,
     CancelToken,
@@ -31,6 +30,9 @@ from gemma_lsp.engine.base import (
     Priority,
     ToolSpec,
 )
+from gemma_lsp.gemma4 import messages as shapes
+from gemma_lsp.gemma4.codec import ParsedTurn, ToolCall, parse_model_output
+from gemma_lsp.gemma4.template import generation_opens_thought
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +143,7 @@ class ToolLoop:
         self.on_step, self.describe, self.clock = on_step, describe, clock
         self.tool_calls = 0
         self.tokens = 0
+        self._call_ids = 0  # numbers the calls' ids, so each result names its own call
         self._deadline = 0.0
 
     async def run(self, messages: list[Message], cancel: CancelToken) -> LoopResult:
@@ -177,14 +180,14 @@ class ToolLoop:
             if turn.text:
                 result.answer = turn.text  # the best answer so far is the latest thing it said
             if final_turn or (not turn.calls and not turn.errors):
-                history.append({"role": "assistant", "content": turn.text})
+                history.append(shapes.assistant_answer(turn.text, turn.thought))
                 if final_turn:
                     result.stop_reason = MAX_TOOL_CALLS
                 return
             if turn.calls:
                 await self._run_tools(turn, history, cancel, result)
             else:
-                history.append({"role": "assistant", "content": turn.text})
+                history.append(shapes.assistant_answer(turn.text, turn.thought))
                 history.append(prompts.call_error_message([e.message for e in turn.errors]))
                 self.tool_calls += len(turn.errors)  # a garbled call spends budget: no endless retries
             if cancel.cancelled:
@@ -210,7 +213,8 @@ class ToolLoop:
         if completion.finish_reason == "cancelled" or cancel.cancelled:
             raise Cancelled(cancel.reason or "cancelled")
         self.tokens += completion.stats.new_tokens or self.engine.count_tokens(completion.text)
-        turn = parse_model_output(completion.text)
+        # With thinking on, the prompt after tool results opens a thought: the reply starts inside it.
+        turn = parse_model_output(completion.text, in_thought=generation_opens_thought(history, self.thinking))
         log.info("%s turn: %d chars, %d calls, %d bad calls, finish %s", self.purpose, len(turn.text),
                  len(turn.calls), len(turn.errors), completion.finish_reason)
         if final:
@@ -220,10 +224,10 @@ class ToolLoop:
     async def _run_tools(self, turn: ParsedTurn, history: list[Message], cancel: CancelToken,
                          result: LoopResult) -> None:
         room = max(0, self.limits.max_tool_calls - self.tool_calls)
-        calls, skipped = turn.calls[:room], turn.calls[room:]
-        history.append({"role": "assistant", "content": turn.text, "tool_calls": [
-            {"type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in calls]})
-        for call in calls:
+        ids = [shapes.call_id(self._call_ids + i + 1) for i in range(len(turn.calls))]
+        self._call_ids += len(turn.calls)
+        history.append(shapes.assistant_calls(turn.calls, ids, turn.thought))
+        for call, id_ in zip(turn.calls[:room], ids, strict=False):
             self.tool_calls += 1
             self._report("tool", self.describe(call))
             outcome = await self._bounded(self._execute(call, LinkedToken(cancel)), cancel)
@@ -231,16 +235,16 @@ class ToolLoop:
             content = getattr(outcome, "content", None) if ok else {"error": getattr(outcome, "error", "failed")}
             result.tools.append(ToolRun(call.name, dict(call.arguments), ok,
                                         str(getattr(outcome, "summary", "") or ""), content))
-            # Tool output is untrusted text: defanged so it cannot forge calls or end the turn.
-            history.append({"role": "tool", "name": call.name, "content": defang(_as_result(content))})
+            # Tool output is untrusted text: result_text defangs it so it cannot forge calls or end the turn.
+            history.append(shapes.tool_result(id_, call.name, content))
             if cancel.cancelled:
                 raise Cancelled(cancel.reason)
-        for call in skipped:
-            history.append({"role": "tool", "name": call.name,
-                            "content": {"error": "not run: the session's tool-call limit is reached"}})
+        for call, id_ in zip(turn.calls[room:], ids[room:], strict=True):
+            history.append(shapes.tool_result(id_, call.name,
+                                              {"error": "not run: the session's tool-call limit is reached"}))
         if turn.errors:
-            history.append({"role": "tool", "name": "tool_call_error",
-                            "content": {"error": "; ".join(e.message for e in turn.errors)}})
+            # Garbled calls have no id to answer: the model hears about them after the results.
+            history.append(prompts.call_error_message([e.message for e in turn.errors]))
             self.tool_calls += len(turn.errors)
 
     async def _execute(self, call: ToolCall, cancel: CancelToken) -> Any:
@@ -273,10 +277,3 @@ class ToolLoop:
                 self.on_step(Step(kind, message, self.tool_calls, self.tokens))
             except Exception:  # progress is best effort; the session goes on
                 log.debug("progress callback failed", exc_info=True)
-
-
-def _as_result(content: Any) -> Any:
-    """A tool result as the chat template expects: a mapping, or a value sent as {value: ...}."""
-    if content is None:
-        return {"value": ""}
-    return content

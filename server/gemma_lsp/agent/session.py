@@ -20,7 +20,6 @@ from typing import Any
 from lsprotocol import types as lsp
 
 from gemma_lsp.agent import prompts
-from gemma_lsp.agent.codec import ToolCall, parse_model_output
 from gemma_lsp.agent.edits import FixRefused, Snapshot, SnapshotSource, region_fix, search_replace_fix
 from gemma_lsp.agent.loop import (
     ANSWERED,
@@ -43,6 +42,7 @@ from gemma_lsp.engine.base import (
     Priority,
     ToolSpec,
 )
+from gemma_lsp.gemma4.codec import ToolCall, parse_model_output
 
 log = logging.getLogger(__name__)
 
@@ -187,9 +187,13 @@ def save_transcript(folder: Path, kind: str, focus: prompts.CodeFocus, result: L
 def _render_message(message: Message) -> str:
     role = message.get("role", "?")
     if role == "tool":
-        return f"## Tool result: {message.get('name', '?')}\n\n```json\n{_json(message.get('content'))}\n```"
+        content = message.get("content")
+        shown = content if isinstance(content, str) else _json(content)
+        return f"## Tool result: {message.get('name', '?')}\n\n```\n{shown}\n```"
     text = message.get("content") or ""
     out = f"## {role}\n\n{text}" if text else f"## {role}"
+    if message.get("reasoning"):
+        out += f"\n\nThought: {message['reasoning']}"
     for call in message.get("tool_calls") or []:
         fn = call.get("function", call)
         out += f"\n\nTool call: `{fn.get('name')}` `{_json(fn.get('arguments'), indent=None)}`"

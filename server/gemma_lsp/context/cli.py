@@ -14,6 +14,8 @@ from typing import Any
 
 from lsprotocol.types import Position
 
+from gemma_lsp.gemma4 import template
+
 from .builder import ContextBuilder
 from .documents import DocumentStore
 from .index import WorkspaceIndex
@@ -76,8 +78,7 @@ def tiny_tokenizer_functions(folder: Path | None = None) -> tuple[Callable[[str]
         return len(backend.encode(text, add_special_tokens=False).ids)
 
     def render(messages: list[dict], prefill: str) -> str:
-        prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return str(prompt) + prefill
+        return template.render_with(tokenizer, messages) + prefill
 
     return count, render
 

@@ -6,7 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from gemma_lsp.gemma4 import tokens
+
 from .builder import CompletionContext, ContextPart
+
+# The chat template's own text around the two turns and the generation prompt (the 26B/31B variant
+# adds an empty thought to it), which the context budget must leave room for.
+_TURN_MARKERS = "".join(f"{tokens.TURN_OPEN}{role}\n{tokens.TURN_CLOSE}\n" for role in ("system", "user")) \
+    + f"{tokens.TURN_OPEN}model\n{tokens.EMPTY_THOUGHT}"
 
 CURSOR = "<CURSOR>"
 FENCE = "```"
@@ -34,7 +41,7 @@ def overhead_text(language: str | None, path: str = "x") -> str:
     """The prompt's own text around the file and the parts, which the context budget must leave room
     for (the chat template's turn markers included)."""
     return "\n".join([SYSTEM, MULTI, f"File: {path} ({language or 'plain text'})", f"{FENCE}{language or ''}",
-                      CURSOR, FENCE, "<|turn>system\n<turn|>\n<|turn>user\n<turn|>\n<|turn>model\n",
+                      CURSOR, FENCE, _TURN_MARKERS,
                       f"{FENCE}{language or ''}"])
 
 

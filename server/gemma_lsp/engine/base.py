@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 Message = dict[str, Any]
-"""A chat message in the Hugging Face form: {"role": "system"|"user"|"assistant"|"tool", "content": ...},
-assistant messages may carry "tool_calls", tool messages carry "name"."""
+"""A chat message in the Hugging Face / OpenAI form: {"role": "system"|"user"|"assistant"|"tool",
+"content": ...}; assistant messages may carry "tool_calls" (with ids) and "reasoning", tool messages
+carry "tool_call_id", "name" and string content. `gemma_lsp.gemma4.messages` builds them."""
 
 ToolSpec = dict[str, Any]
 """An OpenAI-style tool declaration: {"type": "function", "function": {"name", "description", "parameters"}}."""

@@ -12,8 +12,10 @@ from gemma_lsp.models import presets
 def create_engine(settings: Settings, allow_download: bool = True) -> Engine:
     if settings.script:
         from gemma_lsp.engine.scripted import ScriptedEngine
+        from gemma_lsp.gemma4.template import variant_for
 
-        return ScriptedEngine(Path(settings.script))
+        # The script stands in for the model named: its prompts go through that model's template variant.
+        return ScriptedEngine(Path(settings.script), variant=variant_for(settings.model))
     if settings.engine == "remote":
         from gemma_lsp.engine import remote
 

@@ -25,14 +25,12 @@ from gemma_lsp.engine.base import (
     ToolSpec,
 )
 from gemma_lsp.engine.scheduler import DecodeParams, Result, Scheduler, SchedulerConfig
+from gemma_lsp.gemma4 import template, tokens
 from gemma_lsp.models import loader
 from gemma_lsp.models.presets import ModelSpec
 
 log = logging.getLogger(__name__)
 
-# Tokens that end a model turn (the model stops at end of turn, and after tool calls where the tool
-# response would go).
-_STOP_TOKENS = ("<turn|>", "<|tool_response>", "<eos>")
 # Every layer keeps full-length KV (see speculative.py), so the context bound is also a memory bound.
 _DEFAULT_MAX_CONTEXT = 32768
 
@@ -69,10 +67,10 @@ class LocalEngine:
         m = self._model
         self.info.device, self.info.dtype = m.device, m.dtype
         self.info.drafter = (self.spec.drafter if m.drafter is not None else None)
-        self._stop_ids = {m.tokenizer.convert_tokens_to_ids(t) for t in _STOP_TOKENS}
+        self._stop_ids = {m.tokenizer.convert_tokens_to_ids(t) for t in tokens.STOP_TOKENS}
         self._stop_ids.discard(m.tokenizer.unk_token_id)
         self._stop_ids.discard(None)
-        self._tool_response_id = m.tokenizer.convert_tokens_to_ids("<|tool_response>")
+        self._tool_response_id = m.tokenizer.convert_tokens_to_ids(tokens.RESPONSE_OPEN)
         if not self._max_context_set:
             trained = getattr(m.target.config.get_text_config(), "max_position_embeddings", None)
             self._config.max_context_tokens = min(trained or _DEFAULT_MAX_CONTEXT, _DEFAULT_MAX_CONTEXT)
@@ -110,10 +108,7 @@ class LocalEngine:
 
     def render(self, messages: list[Message], tools: Sequence[ToolSpec] | None = None,
                thinking: bool = False) -> str:
-        return self.tokenizer.apply_chat_template(
-            messages, tools=list(tools) if tools else None, tokenize=False,
-            add_generation_prompt=True, enable_thinking=thinking,
-        )
+        return template.render_with(self.tokenizer, messages, tools, thinking)
 
     # ----- generation ------------------------------------------------------------------------
     async def stream(self, request: GenerationRequest) -> AsyncIterator[str]:

@@ -33,6 +33,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from gemma_lsp.gemma4 import codec, template, tokens
+from gemma_lsp.gemma4 import messages as shapes
+
 from .base import (
     Cancelled,
     CancelToken,
@@ -68,9 +71,6 @@ CONNECTION_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProto
 
 PREFILL_MODES = ("auto", "continue", "strip")
 
-TOOL_CALL_OPEN, TOOL_CALL_CLOSE = "<|tool_call>", "<tool_call|>"
-THOUGHT_OPEN, THOUGHT_CLOSE = "<|channel>thought\n", "<channel|>"
-STRING_DELIM = '<|"|>'
 
 
 class RemoteEngine:
@@ -289,7 +289,7 @@ class RemoteEngine:
 
     def request_body(self, request: GenerationRequest, continuation: bool) -> dict[str, Any]:
         """The JSON body of a streaming chat-completions call for `request`."""
-        messages = to_openai_messages(request.messages)
+        messages = shapes.to_openai(request.messages)
         body: dict[str, Any] = {
             "model": self.info.model or self.requested_model,
             "messages": messages,
@@ -373,16 +373,13 @@ class RemoteEngine:
 
     def render(self, messages: list[Message], tools: Sequence[ToolSpec] | None = None,
                thinking: bool = False) -> str:
-        """The prompt for these messages: the tokenizer's template, else gemma-lsp's Gemma 4 template.
-
-        The server renders with its own copy of the template, so without a tokenizer this is the
-        Gemma 4 format the server is expected to use, not a byte-exact copy of it.
-        """
-        kwargs = {"tools": list(tools) if tools else None, "add_generation_prompt": True,
-                  "enable_thinking": thinking}
+        """The prompt for these messages: the tokenizer's template, else gemma-lsp's Gemma 4 template in
+        the served model's variant (26B/31B names get the big one). The server renders with the
+        checkpoint's own template, which for the project's messages renders the same text."""
         if self.tokenizer is not None:
-            return self.tokenizer.apply_chat_template(messages, tokenize=False, **kwargs)
-        return _bundled_template().render(messages=messages, bos_token="<bos>", **kwargs)
+            return template.render_with(self.tokenizer, messages, tools, thinking)
+        variant = template.variant_for(self.info.model or self.requested_model)
+        return template.render(messages, tools, thinking=thinking, variant=variant)
 
 
 def from_settings(remote: Any, tokenizer: Any = None, environ: Mapping[str, str] = os.environ) -> RemoteEngine:
@@ -436,7 +433,7 @@ class _DeltaAssembler:
         calls = delta.get("tool_calls") or []
         if reasoning:
             if not self._in_thought:
-                self._out.append(THOUGHT_OPEN)
+                self._out.append(tokens.THOUGHT_OPEN)
                 self._in_thought = True
             self._out.append(reasoning)
         if content or calls:
@@ -469,7 +466,7 @@ class _DeltaAssembler:
 
     def _close_thought(self) -> None:
         if self._in_thought:
-            self._out.append(THOUGHT_CLOSE)
+            self._out.append(tokens.CHANNEL_CLOSE)
             self._in_thought = False
 
     def _flush_calls(self, upto: int) -> None:
@@ -543,14 +540,11 @@ class _OutputShaper:
 
 def render_tool_call(name: str, arguments: str | dict[str, Any]) -> str:
     """`<|tool_call>call:NAME{...}<tool_call|>` for a call whose arguments are JSON text or an object,
-    rendered by the agent's codec so remote and local output parse the same way.
+    rendered by the Gemma 4 codec so remote and local output parse the same way.
 
     Arguments the codec cannot carry (not a JSON object, invalid names or values) are passed through
     verbatim, so the codec reports the invalid call to the model instead of this layer hiding it.
     """
-    from gemma_lsp.agent.codec import CodecError, ToolCall
-    from gemma_lsp.agent.codec import render_tool_call as render
-
     parsed: Any = arguments
     if isinstance(arguments, str):
         try:
@@ -559,51 +553,14 @@ def render_tool_call(name: str, arguments: str | dict[str, Any]) -> str:
             parsed = None
     if isinstance(parsed, dict):
         try:
-            return render(ToolCall(name, parsed))
-        except CodecError as error:
+            return codec.render_tool_call(codec.ToolCall(name, parsed))
+        except codec.CodecError as error:
             log.warning("remote engine: tool call %s cannot be rendered: %s", name, error)
     else:
         log.warning("remote engine: tool call %s has arguments that are not a JSON object: %r",
                     name, str(arguments)[:200])
     raw = arguments if isinstance(arguments, str) else json.dumps(arguments)
-    return f"{TOOL_CALL_OPEN}call:{name}{raw}{TOOL_CALL_CLOSE}"
-
-
-# ----- messages -----
-
-def to_openai_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
-    """Hugging Face chat messages in the OpenAI wire form.
-
-    Tool calls get ids and JSON-string arguments; tool results get the id of the call they answer
-    (the oldest unanswered call of that name, else the oldest unanswered) and string content.
-    """
-    out: list[dict[str, Any]] = []
-    unanswered: list[tuple[str, str]] = []  # (call id, function name)
-    for message in messages:
-        item = dict(message)
-        if item.get("role") == "assistant" and item.get("tool_calls"):
-            item["tool_calls"] = []
-            for call in message["tool_calls"]:
-                function = call.get("function", call)
-                arguments = function.get("arguments", {})
-                call_id = call.get("id") or f"call_{len(unanswered)}_{len(out)}"
-                item["tool_calls"].append({
-                    "id": call_id,
-                    "type": "function",
-                    "function": {"name": function["name"],
-                                 "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments)},
-                })
-                unanswered.append((call_id, function["name"]))
-            item.setdefault("content", "")
-        elif item.get("role") == "tool":
-            if not isinstance(item.get("content"), str):
-                item["content"] = json.dumps(item.get("content"))
-            if "tool_call_id" not in item and unanswered:
-                match = next((c for c in unanswered if c[1] == item.get("name")), unanswered[0])
-                unanswered.remove(match)
-                item["tool_call_id"] = match[0]
-        out.append(item)
-    return out
+    return f"{tokens.CALL_OPEN}call:{name}{raw}{tokens.CALL_CLOSE}"
 
 
 # ----- helpers -----
@@ -701,20 +658,3 @@ def _error_text(response: httpx.Response) -> str:
 
 def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
-
-
-_TEMPLATE: Any = None
-
-
-def _bundled_template() -> Any:
-    """gemma-lsp's Gemma 4 chat template, compiled the way transformers compiles chat templates."""
-    global _TEMPLATE
-    if _TEMPLATE is None:
-        from jinja2.ext import loopcontrols
-        from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-        from ..models.tiny import chat_template
-
-        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
-        _TEMPLATE = env.from_string(chat_template())
-    return _TEMPLATE

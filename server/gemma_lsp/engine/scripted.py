@@ -45,12 +45,13 @@ from gemma_lsp.engine.base import (
     ToolSpec,
     supersedable,
 )
+from gemma_lsp.gemma4 import template, tokens
 
 log = logging.getLogger(__name__)
 
 # Where a model's turn ends. `<|tool_response>` is where the model stops after a tool call (the
 # response is written by us, not by the model).
-TURN_END_MARKERS = ("<turn|>", "<eos>", "<|tool_response>")
+TURN_END_MARKERS = tokens.STOP_TOKENS
 _SPECIAL = re.compile(r"(<\|[a-z_\"]+>|<[a-z_\"]+\|>|<\|[a-z_\"]+\|>|<eos>)")
 CHUNK_CHARS = 6  # streamed piece size: about a token or two of code
 _CANCEL_POLL_SECONDS = 0.01
@@ -74,6 +75,7 @@ class ScriptedCall:
     tools: list[str]
     thinking: bool
     priority: int
+    prompt: str = ""  # the rendered prompt (prefill included): what a real model would have read
 
 
 def load_script(path: Path) -> dict[str, list[ScriptedReply]]:
@@ -149,8 +151,9 @@ class ScriptedEngine:
     """An Engine that answers from a script file (see the module docstring)."""
 
     def __init__(self, script_path: Path | None = None, *, script: dict[str, Any] | None = None,
-                 log_path: Path | None = None) -> None:
-        """Give a script file, or (for unit tests) a `script` dict of the same shape."""
+                 log_path: Path | None = None, variant: str = template.E_VARIANT) -> None:
+        """Give a script file, or (for unit tests) a `script` dict of the same shape. `variant` is the
+        chat template the prompts go through (the E2B/E4B one, or the 26B/31B one)."""
         self.script_path = Path(script_path) if script_path else None
         self._raw_script = script
         self._supersede = SupersedeRegistry()
@@ -164,6 +167,7 @@ class ScriptedEngine:
         self.info = EngineInfo(name="scripted", model=str(script_path or "inline script"), device="cpu",
                                drafter=None, placeholder=False)
         self._tokenizer: Any = None
+        self.variant = variant
         if script is not None:
             self._script = {p: [_reply(Path("<inline>"), p, i, r, "")
                                 for i, r in enumerate(rs if isinstance(rs, list) else [rs])]
@@ -174,7 +178,7 @@ class ScriptedEngine:
         if self._tokenizer is None:
             from gemma_lsp.models.tiny import build_tokenizer
 
-            self._tokenizer = build_tokenizer()
+            self._tokenizer = build_tokenizer(self.variant)
         return self._tokenizer
 
     async def start(self, progress: ProgressCallback | None = None) -> None:
@@ -190,9 +194,7 @@ class ScriptedEngine:
     def render(self, messages: list[Message], tools: Sequence[ToolSpec] | None = None,
                thinking: bool = False) -> str:
         """The prompt the model would see, through Gemma 4's chat template."""
-        return self.tokenizer.apply_chat_template(
-            messages, tools=list(tools) if tools else None, tokenize=False,
-            add_generation_prompt=True, enable_thinking=thinking)
+        return template.render_with(self.tokenizer, messages, tools, thinking)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text, add_special_tokens=False))
@@ -230,10 +232,10 @@ class ScriptedEngine:
                 yield piece
         except (Cancelled, asyncio.CancelledError):
             outcome.finish = "cancelled"
-            self._record(request, index, prompt_tokens, sent, outcome.finish, started)
+            self._record(request, index, prompt, prompt_tokens, sent, outcome.finish, started)
             raise
         outcome.prompt_tokens = prompt_tokens
-        self._record(request, index, prompt_tokens, sent, outcome.finish, started)
+        self._record(request, index, prompt, prompt_tokens, sent, outcome.finish, started)
 
     async def _pieces(self, reply: ScriptedReply, request: GenerationRequest,
                       outcome: _Outcome) -> AsyncIterator[str]:
@@ -275,7 +277,7 @@ class ScriptedEngine:
         cuts: list[tuple[int, str]] = []
         turn_end = end_of_turn(generated)
         if turn_end is not None:
-            calls = "<tool_call|>" in generated[:turn_end]
+            calls = tokens.CALL_CLOSE in generated[:turn_end]
             cuts.append((turn_end, "tool_calls" if calls else "stop"))
         for stop in request.stop:
             at = generated.find(stop) if stop else -1
@@ -296,13 +298,13 @@ class ScriptedEngine:
             return None
         return len(self.tokenizer.decode(ids[:max(0, max_new_tokens)]))
 
-    def _record(self, request: GenerationRequest, index: int, prompt_tokens: int, text: str,
+    def _record(self, request: GenerationRequest, index: int, prompt: str, prompt_tokens: int, text: str,
                 finish: str, started: float) -> None:
         call = ScriptedCall(
             purpose=request.purpose, index=index, prompt_tokens=prompt_tokens, text=text,
             finish_reason=finish,
             tools=[t.get("function", t).get("name", "") for t in (request.tools or [])],
-            thinking=request.thinking, priority=int(request.priority))
+            thinking=request.thinking, priority=int(request.priority), prompt=prompt)
         self.calls.append(call)
         if self.log_path is not None:
             try:

@@ -10,30 +10,12 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-# Gemma 4's special tokens (ids 0/1/2 are pad/eos/bos as in the released vocabulary). The rest are the
-# turn, tool, string-delimiter and thinking tokens the real chat template uses.
-SPECIAL_TOKENS = [
-    "<pad>",
-    "<eos>",
-    "<bos>",
-    "<unk>",
-    "<|turn>",
-    "<turn|>",
-    "<|tool>",
-    "<tool|>",
-    "<|tool_call>",
-    "<tool_call|>",
-    "<|tool_response>",
-    "<tool_response|>",
-    '<|"|>',
-    "<|think|>",
-    "<|channel>",
-    "<channel|>",
-]
+from gemma_lsp.gemma4 import template
+from gemma_lsp.gemma4.tokens import SPECIAL_TOKENS
+
 TINY_VOCAB_SIZE = 512
 TINY_SEED = 1234
 # Gemma4TextConfig takes global_head_dim as an init argument only (it becomes the per-layer head_dim of the
@@ -65,9 +47,10 @@ class TinyPair:
     tokenizer: Any
 
 
-def chat_template() -> str:
-    """Gemma 4's chat format as a Jinja template (turns, tool declarations, calls, thinking)."""
-    return resources.files("gemma_lsp.models").joinpath("chat_template.jinja").read_text("utf-8")
+def chat_template(variant: str = template.E_VARIANT) -> str:
+    """Gemma 4's chat format as a Jinja template (turns, tool declarations, calls, thinking): the tiny
+    model is E2B-shaped, so it carries the E2B/E4B variant unless asked for the 26B/31B one."""
+    return template.chat_template(variant)
 
 
 def target_config() -> Any:
@@ -121,9 +104,9 @@ def drafter_config(target_cfg: Any) -> Any:
     )
 
 
-@functools.lru_cache(maxsize=1)
-def build_tokenizer() -> Any:
-    """A byte-level BPE tokenizer with Gemma 4's special tokens and chat template."""
+@functools.lru_cache(maxsize=2)
+def build_tokenizer(variant: str = template.E_VARIANT) -> Any:
+    """A byte-level BPE tokenizer with Gemma 4's special tokens and the chat template of `variant`."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -145,7 +128,7 @@ def build_tokenizer() -> Any:
         unk_token="<unk>",
         additional_special_tokens=SPECIAL_TOKENS[4:],
     )
-    tokenizer.chat_template = chat_template()
+    tokenizer.chat_template = chat_template(variant)
     return tokenizer
 
 

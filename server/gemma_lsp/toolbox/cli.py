@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from gemma_lsp.agent.codec import ToolCall
+from gemma_lsp.gemma4.codec import ToolCall
 from gemma_lsp.sandbox import sandbox_status
 from gemma_lsp.toolbox.base import ToolSettings
 from gemma_lsp.toolbox.catalog import CatalogError, ToolCatalog

@@ -3,7 +3,7 @@
 `ToolExecutor.execute` validates the arguments against the tool's JSON schema, runs the built-in or
 the sandboxed command, and turns every failure (unknown tool, bad arguments, sandbox unavailable,
 timeout, a bug in a tool) into `ToolResult(ok=False, error=...)` — a message the model can act on.
-Results are defanged (see agent.codec.defang) so tool output cannot forge prompt structure.
+Results are defanged (see gemma4.codec.defang) so tool output cannot forge prompt structure.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import jsonschema
 
-from gemma_lsp.agent.codec import ToolCall, defang
+from gemma_lsp.gemma4.codec import ToolCall, defang
 from gemma_lsp.sandbox import SandboxStatus, SandboxUnavailable, run_sandboxed, sandbox_status
 from gemma_lsp.toolbox.base import ToolContext, ToolFailure, ToolResult, ToolSettings
 from gemma_lsp.toolbox.builtins import BUILTINS
