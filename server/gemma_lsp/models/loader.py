@@ -79,8 +79,7 @@ def plan_memory(name: str, target_config: Any, drafter_config: Any | None, devic
     tried = "; ".join(need.describe() for need in needs)
     raise ModelUnavailable(
         f"Not enough memory for {name} on {device}: it needs {tried}, and {hardware.describe(device)}.",
-        fix=f"What would fit here: {presets.what_fits(hardware, device, kv_cache_budget_mb)}. "
-        "Set gemma.model (and gemma.dtype) accordingly.",
+        fix=presets.what_fits(hardware, device, kv_cache_budget_mb),
     )
 
 

@@ -110,7 +110,7 @@ def choose_preset(hardware: Hardware, kv_cache_budget_mb: int = 1024) -> tuple[s
 
 
 def what_fits(hardware: Hardware, device: str, kv_cache_budget_mb: int = 1024) -> str:
-    """One sentence naming the largest preset and dtype that fit, or the smallest need if none does."""
+    """The fix for a pair that does not fit: the largest preset and dtype that would, or what to do if none."""
     from gemma_lsp.models import sizing
 
     available = hardware.available_gib(device) * 2**30
@@ -119,10 +119,11 @@ def what_fits(hardware: Hardware, device: str, kv_cache_budget_mb: int = 1024) -
         for dtype in dtypes_to_try("auto", device)[::-1]:  # the smaller dtype first: the larger model wins
             need = sizing.preset_need(preset, dtype, kv_cache_budget=budget)
             if need.fits(available):
-                return f"{preset} in {dtype} fits ({need.describe()})"
+                return (f"{preset} in {dtype} fits here: set gemma.model to {preset} and gemma.dtype to {dtype} "
+                        f"(it needs {need.describe()}).")
     smallest = sizing.preset_need("e2b", "bfloat16", kv_cache_budget=budget)
-    return (f"no preset fits: the smallest, e2b in bfloat16, needs {smallest.describe()}. Free memory, use a "
-            "machine with more, or run the model elsewhere (gemma.engine remote)")
+    return (f"No preset fits here: the smallest, e2b in bfloat16, needs {smallest.describe()}. Free memory, "
+            "use a machine with more, or run the model on a server (gemma.engine remote).")
 
 
 def resolve(model: str, drafter_model: str | None = None, hardware: Hardware | None = None,

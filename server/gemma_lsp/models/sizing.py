@@ -59,10 +59,10 @@ class Need:
         return self.max_context_that_fits(available) >= min(MIN_CONTEXT, self.default_context)
 
     def describe(self) -> str:
-        return (f"{self.total(self.default_context) / GIB:.1f} GiB in {self.dtype} "
-                f"({self.weights / GIB:.1f} GiB weights + KV for {self.default_context} tokens), "
-                f"at least {self.total(min(MIN_CONTEXT, self.default_context)) / GIB:.1f} GiB "
-                f"with a {min(MIN_CONTEXT, self.default_context)}-token context")
+        shortest = min(MIN_CONTEXT, self.default_context)
+        return (f"{self.total(self.default_context) / GIB:.1f} GiB in {self.dtype} with a "
+                f"{self.default_context:,}-token context, {self.total(shortest) / GIB:.1f} GiB with "
+                f"{shortest:,} ({self.weights / GIB:.1f} GiB of weights)")
 
 
 def count_parameters(model: Any) -> int:
@@ -146,7 +146,7 @@ def memory_table(dtypes: tuple[str, ...] = ("bfloat16", "float32")) -> list[str]
             need = preset_need(preset, dtype)
             rows.append(
                 f"| {preset} | {need.target_params / 1e9:.2f}B + {need.drafter_params / 1e6:.1f}M | {dtype} "
-                f"| {need.weights / GIB:.1f} GiB | {need.kv_bytes_per_token * 1024 / GIB:.2f} GiB "
+                f"| {need.weights / GIB:.1f} GiB | {need.kv_bytes_per_token * 1024 / 2**20:.0f} MiB "
                 f"| {need.total(MIN_CONTEXT) / GIB:.1f} GiB | {need.total(DEFAULT_CONTEXT) / GIB:.1f} GiB |"
             )
     return rows
