@@ -67,7 +67,7 @@ def test_a_cpu_loads_fp32_when_it_fits_and_bf16_when_only_that_fits():
     roomy = loader.plan_memory("e2b", target, drafter, "cpu", "auto", 1024, cpu(32.0))
     assert roomy.dtype == "float32" and roomy.max_context_tokens == sizing.DEFAULT_CONTEXT
     tight = loader.plan_memory("e2b", target, drafter, "cpu", "auto", 1024, cpu(16.0))
-    assert tight.dtype == "bfloat16"
+    assert tight.dtype == "bfloat16" and tight.note.startswith("float32 does not fit, loading bfloat16")
     assert loader.plan_memory("e2b", target, drafter, "cuda", "auto", 1024, gpu("T4", 15.0)).dtype == "bfloat16"
 
 

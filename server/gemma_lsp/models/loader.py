@@ -65,16 +65,22 @@ def plan_memory(name: str, target_config: Any, drafter_config: Any | None, devic
     hardware = hardware or presets.detect_hardware()
     candidates = presets.dtypes_to_try(dtype_setting, device)
     available_gib = hardware.available_gib(device)
-    if available_gib <= 0:  # no figure (e.g. psutil failed, or an mps device): do not guess
+    if available_gib <= 0:  # no figure (psutil failed, or CUDA asked for but not found): do not guess
         return MemoryPlan(candidates[0], None, "memory not checked (no figure for this device)")
     budget = kv_cache_budget_mb << 20
-    needs = [sizing.estimate(target_config, drafter_config, dtype, budget) for dtype in candidates]
+    try:
+        needs = [sizing.estimate(target_config, drafter_config, dtype, budget) for dtype in candidates]
+    except Exception as error:  # a config the estimate does not understand: loading will tell
+        log.warning("could not estimate the memory %s needs: %s: %s", name, type(error).__name__, error)
+        return MemoryPlan(candidates[0], None, f"memory not checked ({type(error).__name__})")
     for need in needs:
         if need.fits(available_gib * 2**30):
             context = need.max_context_that_fits(available_gib * 2**30)
             note = f"{name} needs {need.describe()}; {hardware.describe(device)}"
             if context < need.default_context:
                 note += f": context limited to {context} tokens"
+            if need.dtype != candidates[0]:
+                note = f"{candidates[0]} does not fit, loading {need.dtype} (slower on a CPU): {note}"
             return MemoryPlan(need.dtype, context, note)
     tried = "; ".join(need.describe() for need in needs)
     raise ModelUnavailable(
