@@ -62,6 +62,11 @@ def test_auto_picks_the_largest_preset_whose_need_fits(hardware: Hardware, prese
     assert presets.resolve("auto", hardware=hardware).preset == preset
 
 
+def test_auto_with_the_cpu_device_chooses_for_the_cpu_beside_a_gpu():
+    assert presets.resolve("auto", hardware=gpu("H200", 139.0), device="cpu").preset == "e2b"
+    assert presets.resolve("auto", hardware=gpu("H200", 139.0), device="auto").preset == "31b"
+
+
 def test_a_cpu_loads_fp32_when_it_fits_and_bf16_when_only_that_fits():
     target, drafter = shapes.target_config("e2b"), shapes.drafter_config("e2b")
     roomy = loader.plan_memory("e2b", target, drafter, "cpu", "auto", 1024, cpu(32.0))

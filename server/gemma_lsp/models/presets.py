@@ -127,13 +127,19 @@ def what_fits(hardware: Hardware, device: str, kv_cache_budget_mb: int = 1024) -
 
 
 def resolve(model: str, drafter_model: str | None = None, hardware: Hardware | None = None,
-            kv_cache_budget_mb: int = 1024) -> ModelSpec:
-    """Turn the `model` setting into a ModelSpec (no files are touched)."""
+            kv_cache_budget_mb: int = 1024, device: str = "auto") -> ModelSpec:
+    """Turn the `model` setting into a ModelSpec (no files are touched).
+
+    `device` is the device setting: `auto` with `device: cpu` chooses for the CPU even beside a GPU.
+    """
     key = model.strip().lower()
     if key == "tiny":
         return ModelSpec(name="tiny", target="tiny", drafter="tiny", tiny=True)
     if key == "auto":
-        preset, reason = choose_preset(hardware or detect_hardware(), kv_cache_budget_mb)
+        hardware = hardware or detect_hardware()
+        if device == "cpu":
+            hardware = Hardware("cpu", ram_available_gib=hardware.ram_available_gib)
+        preset, reason = choose_preset(hardware, kv_cache_budget_mb)
         log.info("model auto: chose %s (%s)", preset, reason)
         key = preset
     if key in PRESETS:
