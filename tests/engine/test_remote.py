@@ -517,7 +517,7 @@ def hf_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HFServer]:
     from gemma_lsp.models import tiny
 
     folder = tmp_path_factory.mktemp("hf-serve")
-    target, _ = tiny.save(folder)
+    target, _ = tiny.save(folder, text_only=True)  # the -it layout would want an image processor
     port = free_port()
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=str(folder / "hf-home"), OMP_NUM_THREADS="1",
                TRANSFORMERS_VERBOSITY="error")

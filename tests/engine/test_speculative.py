@@ -79,7 +79,7 @@ def test_drafter_reads_only_verified_positions(pair):
     assert step.accepted == 0
     kv = decoder.drafter_kv(seq)
     assert kv["full_attention"][0].shape[-2] == len(seq.tokens) - 1
-    assert kv["sliding_attention"][0].shape[-2] == pair.target.config.sliding_window
+    assert kv["sliding_attention"][0].shape[-2] == pair.target.config.get_text_config().sliding_window
     assert seq.shared_kv["full_attention"][0].shape[-2] == len(seq.tokens) - 1 + 4  # rejected drafts' KV
 
 
@@ -111,16 +111,17 @@ def test_bfloat16_runs_and_matches_plain_greedy_in_bfloat16(pair):
     assert accepted > 0
 
 
-def test_multimodal_target_class_is_exact(pair):
-    """Real -it checkpoints load as Gemma4ForConditionalGeneration: the decoder reaches its text model."""
-    from transformers import Gemma4Config, Gemma4ForConditionalGeneration
+def test_text_only_target_class_is_exact(pair):
+    """The loader builds Gemma4ForCausalLM from a multimodal checkpoint's text model (and the tiny target
+    is multimodal): the decoder drives both classes."""
+    from transformers import Gemma4ForCausalLM
 
     from gemma_lsp.models import tiny
 
-    config = Gemma4Config(text_config=tiny.target_config().to_dict(), vision_config=None, audio_config=None)
+    assert type(pair.target).__name__ == "Gemma4ForConditionalGeneration"
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        target = Gemma4ForConditionalGeneration(config).eval()
+        target = Gemma4ForCausalLM(tiny.text_config()).eval()
     prompt = random_prompt(random.Random(12), 30)
     out, drafted, _ = run(Decoder(target, pair.drafter), prompt, 24, k=3)
     assert drafted > 0

@@ -37,6 +37,19 @@ def test_tiny_builds_deterministically(pair: tiny.TinyPair):
     assert [pair.tokenizer.pad_token_id, pair.tokenizer.eos_token_id, pair.tokenizer.bos_token_id] == [0, 1, 2]
 
 
+def test_tiny_is_in_the_released_shape_family(pair: tiny.TinyPair):
+    """A multimodal target with a vision tower and E2B's text features; an E2B-style drafter."""
+    assert type(pair.target).__name__ == "Gemma4ForConditionalGeneration"
+    assert pair.target.model.vision_tower is not None and pair.target.model.audio_tower is None
+    text = pair.target.config.get_text_config()
+    assert text.num_kv_shared_layers and text.use_double_wide_mlp and text.hidden_size_per_layer_input
+    layers = pair.target.model.language_model.layers
+    assert layers[-1].mlp.intermediate_size == 2 * layers[0].mlp.intermediate_size  # double-wide on shared layers
+    assert pair.drafter.config.use_ordered_embeddings
+    ordering = pair.drafter.masked_embedding.token_ordering
+    assert sorted(ordering.tolist()) == list(range(tiny.TINY_VOCAB_SIZE))  # every token in one cluster
+
+
 def test_chat_template_renders_gemma4_turns_tools_and_thinking(pair: tiny.TinyPair):
     tools = [{"type": "function", "function": {"name": "read_file", "description": "Read a file",
               "parameters": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}}}]

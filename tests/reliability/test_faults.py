@@ -102,7 +102,7 @@ def test_a_fault_in_the_worker_fails_only_that_request_and_the_next_succeeds(fau
 
 def test_a_fault_fails_the_running_request_not_the_queued_one(faulty: Faulty):
     server = faulty.server
-    faulty.inject("slow", "0.05")
+    faulty.inject("slow", "0.3")  # every forward: A is still decoding when the fault is armed at 0.5 s
     ids = [server.next_id(), server.next_id()]
     for msg_id, uri in zip(ids, (URI_A, URI_B), strict=True):
         server.send({"jsonrpc": "2.0", "id": msg_id, "method": "textDocument/inlineCompletion",

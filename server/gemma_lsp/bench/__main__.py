@@ -18,6 +18,7 @@ BENCHMARKS = {
     "context": "prompt context building",
     "sandbox": "sandboxed tool runs",
     "soak": "the server under a long mixed load",
+    "dtype": "the speed cost of bf16 weights against fp32 on this machine's CPU",
 }
 
 

@@ -22,7 +22,8 @@ def create_engine(settings: Settings, allow_download: bool = True) -> Engine:
         return remote.from_settings(settings.remote)
     from gemma_lsp.engine.local import LocalEngine
 
-    spec = presets.resolve(settings.model, settings.drafter_model)
+    spec = presets.resolve(settings.model, settings.drafter_model, kv_cache_budget_mb=settings.kv_cache_budget_mb,
+                           device=settings.device)
     return LocalEngine(spec, device=settings.device, dtype=settings.dtype, drafter=settings.drafter,
                        draft_tokens=settings.draft_tokens, allow_download=allow_download,
                        adaptive_draft=settings.adaptive_draft, kv_cache_budget_mb=settings.kv_cache_budget_mb)

@@ -62,7 +62,8 @@ class LocalEngine:
     # ----- lifecycle -------------------------------------------------------------------------
     async def start(self, progress: ProgressCallback | None = None) -> None:
         self._model = await asyncio.to_thread(
-            loader.load, self.spec, self._device, self._dtype, self._use_drafter, self._allow_download, progress
+            loader.load, self.spec, self._device, self._dtype, self._use_drafter, self._allow_download, progress,
+            self._config.kv_cache_budget_bytes >> 20,
         )
         m = self._model
         self.info.device, self.info.dtype = m.device, m.dtype
@@ -73,7 +74,8 @@ class LocalEngine:
         self._tool_response_id = m.tokenizer.convert_tokens_to_ids(tokens.RESPONSE_OPEN)
         if not self._max_context_set:
             trained = getattr(m.target.config.get_text_config(), "max_position_embeddings", None)
-            self._config.max_context_tokens = min(trained or _DEFAULT_MAX_CONTEXT, _DEFAULT_MAX_CONTEXT)
+            self._config.max_context_tokens = min(trained or _DEFAULT_MAX_CONTEXT, _DEFAULT_MAX_CONTEXT,
+                                                  m.max_context_tokens or _DEFAULT_MAX_CONTEXT)
         self._scheduler = Scheduler(m.target, m.drafter, m.tokenizer, self._config)
         log.info("model ready: %s on %s (%s), drafter %s; %s", self.spec.name, m.device, m.dtype,
                  "on" if m.drafter is not None else "off", _memory_note(m.target, m.device))
