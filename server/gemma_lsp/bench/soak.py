@@ -1,7 +1,7 @@
 """A day of typing, compressed: replays realistic editing against the real server and reports health.
 
-    python -m gemma_lsp.bench soak --minutes 10 [--model tiny | --script FILE] [--out .artifacts/bench-soak.json]
-    python -m gemma_lsp.bench.soak ...   (the same, standalone)
+    python -m gemma_lsp.bench soak --minutes 10 [--model tiny | --script FILE | --scripted] [--json FILE]
+    python -m gemma_lsp.bench.soak ...   (the same; options: add_arguments here, bench/__main__.py)
 
 The server runs as a subprocess on stdio, exactly as an editor starts it. A simulated editor types
 code into several files of a throwaway workspace in bursts (keystrokes 30-150 ms apart, pauses to
@@ -388,9 +388,11 @@ def _server_command(args: argparse.Namespace, log_file: Path, tmp_path: Path) ->
 
 
 def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
-    """Run the soak for args.minutes; print the report, write it to args.out, and return it."""
-    args = args or build_parser().parse_args([])
+    """Run the soak for args.minutes (--quick: at most QUICK_MINUTES); print the report and return it."""
+    args = args or argparse.Namespace()
     minutes = float(getattr(args, "minutes", 1.0))
+    if getattr(args, "quick", False):
+        minutes = min(minutes, QUICK_MINUTES)
     rng = random.Random(getattr(args, "seed", 0))
     with tempfile.TemporaryDirectory(prefix="gemma-lsp-soak-") as tmp:
         tmp_path = Path(tmp)
@@ -401,12 +403,7 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
                 (workspace / name).write_text(seed_text(name, text))
             (workspace / "test_stats.py").write_text(TEST_FILE)
         report = _soak(args, minutes, rng, workspace, tmp_path)
-    text = json.dumps(report, indent=2)
-    print(text)
-    out = getattr(args, "out", None)
-    if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(text + "\n")
+    print(json.dumps(report, indent=2))
     return report
 
 
@@ -543,9 +540,13 @@ def _soak(args: argparse.Namespace, minutes: float, rng: random.Random, workspac
     }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m gemma_lsp.bench soak", description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=1.0, help="how long to type (default 1)")
+# A --quick soak types for this long (after its warm-up): a smoke run, whatever --minutes says.
+QUICK_MINUTES = 0.1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--minutes", type=float, default=1.0,
+                        help=f"how long to type (default 1; fractions allowed; --quick: at most {QUICK_MINUTES})")
     parser.add_argument("--model", default="tiny", help="the server's --model (default tiny)")
     parser.add_argument("--script", default=None, help="answer from a scripted-engine file instead of a model")
     parser.add_argument("--scripted", action="store_true",
@@ -556,16 +557,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--kv-cache-budget-mb", type=int, default=16,
                         help="the server's prompt-cache budget (default 16: full after the warm-up)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=".artifacts/bench-soak.json")
-    return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    report = run(build_parser().parse_args(argv))
+def exit_code(report: dict[str, Any]) -> int:
+    """0 when the server stayed healthy: nothing failed, nothing left running, the workspace untouched."""
     healthy = report["failed"] == 0 and report["orphans"] == 0 and report["exit_code"] == 0 \
         and not report["workspace_modified"]
     return 0 if healthy else 1
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from gemma_lsp.bench.__main__ import main
+
+    raise SystemExit(main(["soak", *sys.argv[1:]]))
