@@ -17,7 +17,8 @@ such as a fix that does not apply); completion latency `p50_ms`/`p95_ms`
 (served completions only); the server's resident memory, open file descriptors and threads at the
 start (after a warm-up of a quarter of the run, so lazily created pools and the model's working set
 are counted) and at the end; `orphans`, processes of
-the server's tree (sandbox children included) still alive after `exit`; `exit_code`; and
+the server's tree (sandbox children included) still alive after `exit` (or after SIGTERM or SIGKILL,
+with `--stop`); `exit_code`; and
 `workspace_modified`, files of the workspace whose bytes changed (nothing may write to them).
 """
 
@@ -29,6 +30,7 @@ import itertools
 import json
 import os
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -495,16 +497,21 @@ def _soak(args: argparse.Namespace, minutes: float, rng: random.Random, workspac
     sampling.set()
     seen |= _tree(server)
     elapsed = time.monotonic() - started
-    shutdown = client.call("shutdown", timeout=60)
-    client.notify("exit")
+    stop = getattr(args, "stop", None) or "exit"
+    shutdown: dict[str, Any] = {}
+    if stop == "exit":
+        shutdown = client.call("shutdown", timeout=60)
+        client.notify("exit")
+    else:  # as an editor that gives up on shutdown (SIGTERM) or the OOM killer (SIGKILL) ends it
+        client.proc.send_signal(signal.SIGTERM if stop == "sigterm" else signal.SIGKILL)
     try:
         exit_code = client.proc.wait(30)
     except subprocess.TimeoutExpired:
         exit_code = None
         client.proc.kill()
     stderr.close()
-    time.sleep(0.2)
-    orphans = [p.pid for p in seen if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    _, alive = psutil.wait_procs(list(seen), timeout=10)  # children of a killed server die just after it
+    orphans = [p.pid for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     for pid in orphans:  # leave the machine as we found it
         try:
             psutil.Process(pid).kill()
@@ -532,8 +539,10 @@ def _soak(args: argparse.Namespace, minutes: float, rng: random.Random, workspac
         "orphans": len(orphans),
         "children_seen": len(seen),
         "rss_series_mb": rss_series,  # processes the server started during the run (sandboxed tools)
+        "stop": stop,
         "exit_code": exit_code,
-        "shutdown_ok": "result" in shutdown and shutdown["result"] is None,
+        "expected_exit_code": EXPECTED_EXIT[stop],
+        "shutdown_ok": "result" in shutdown and shutdown["result"] is None if stop == "exit" else None,
         "requests": {k: n - warm_kinds.get(k, 0) for k, n in tally.by_kind.items() if n > warm_kinds.get(k, 0)},
         "errors": tally.errors[:20],
         "workspace_modified": sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k)),
@@ -557,12 +566,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kv-cache-budget-mb", type=int, default=16,
                         help="the server's prompt-cache budget (default 16: full after the warm-up)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--stop", choices=sorted(EXPECTED_EXIT), default="exit",
+                        help="how the run ends the server: shutdown then exit (default), SIGTERM or SIGKILL; "
+                        "`orphans` counts what survives it")
+
+
+# The server's exit code for each way of ending it (a SIGKILLed process reports -9).
+EXPECTED_EXIT = {"exit": 0, "sigterm": 0, "sigkill": -signal.SIGKILL}
 
 
 def exit_code(report: dict[str, Any]) -> int:
     """0 when the server stayed healthy: nothing failed, nothing left running, the workspace untouched."""
-    healthy = report["failed"] == 0 and report["orphans"] == 0 and report["exit_code"] == 0 \
-        and not report["workspace_modified"]
+    healthy = report["failed"] == 0 and report["orphans"] == 0 \
+        and report["exit_code"] == report["expected_exit_code"] and not report["workspace_modified"]
     return 0 if healthy else 1
 
 
