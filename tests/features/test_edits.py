@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from lsprotocol import types as lsp
 
@@ -215,6 +215,9 @@ def test_a_region_fix_changes_only_the_lines_that_differ(prefix, region, reply, 
     """For any region and reply: applying the edit gives the reply's lines between the region's own
     blank edges; every edit covers whole lines inside the region, and none starts or ends with a line
     it leaves as it was (so nothing outside the differing lines is touched)."""
+    # The empty "line" after a final break (or of an empty text) has no text or break of its own to
+    # keep: a fix there writes a new last line, so it stays out of the generated regions.
+    assume(suffix or final_break or region[-1] != "")
     lines = prefix + region + suffix
     text = nl.join(lines) + (nl if final_break else "")
     s = Snapshot(uri="file:///ws/notes.txt", text=text, version=1)  # not Python: no compile guard
@@ -239,7 +242,7 @@ def test_a_region_fix_changes_only_the_lines_that_differ(prefix, region, reply, 
         at_end = end == len(text)
         # Whole lines; at the end of a file without a final break, the break before a deleted or
         # after an extended last line goes with it.
-        assert e.range.start.character == 0 or (at_end and e.new_text in ("", nl) or e.new_text.startswith(nl)), e
+        assert e.range.start.character == 0 or (at_end and e.new_text == "" or e.new_text.startswith(used)), e
         assert e.range.end.character == 0 or at_end, e
         assert first + lead <= e.range.start.line and e.range.end.line <= last + 1 - trail or at_end, e
         removed = [x.rstrip("\r\n") for x in _split(text[start:end])]
