@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from lsprotocol import types as lsp
 
@@ -163,3 +164,93 @@ def test_positions_round_trip_in_utf16(text, data):
 
 def test_astral_characters_count_two_units():
     assert offset_to_position("😀x", 1) == lsp.Position(line=0, character=2)
+
+
+# ------------------------------------------------------------------ region fixes are minimal edits
+
+def test_a_fix_whose_block_leaves_out_the_blank_lines_keeps_them_and_touches_one_line():
+    """A model's block drops the blank lines at its edges: the fix must not delete them (issue 13)."""
+    s = snap()
+    edit = region_fix(s, 0, 3, "```python\ndef add(a, b):\n    return a + b\n```")
+    (change,) = edit.document_changes
+    assert applied(s, edit) == CALC.replace("a - b", "a + b")
+    assert [(e.range.start.line, e.range.end.line, e.new_text) for e in change.edits] == [
+        (1, 2, "    return a + b\n")]
+
+
+def test_unchanged_lines_between_changes_are_not_touched():
+    text = "a = 1\nb = 2\nc = 3\nd = 4\ne = 5\n"
+    s = snap(text)
+    edit = region_fix(s, 0, 4, "```\na = 10\nb = 2\nc = 3\nd = 4\ne = 50\n```")
+    (change,) = edit.document_changes
+    assert [(e.range.start.line, e.range.end.line) for e in change.edits] == [(0, 1), (4, 5)]
+    assert applied(s, edit) == "a = 10\nb = 2\nc = 3\nd = 4\ne = 50\n"
+
+
+def test_a_fix_at_the_end_of_a_file_without_a_final_line_break_adds_none():
+    s = snap("x = 1\ny = 2")
+    assert applied(s, region_fix(s, 1, 1, "```\ny = 3\nz = 4\n```")) == "x = 1\ny = 3\nz = 4"
+    assert applied(s, region_fix(s, 0, 1, "```\nx = 1\ny = 2\nz = 4\n```")) == "x = 1\ny = 2\nz = 4"
+
+
+_LINES = st.sampled_from(["a", "b", "c", "d", "", "  ", "e = 1", "f(x)  "])
+
+
+def _blank_edges(lines: list[str]) -> tuple[int, int]:
+    lead = next((i for i, x in enumerate(lines) if x.strip()), len(lines))
+    trail = next((i for i, x in enumerate(reversed(lines)) if x.strip()), 0) if lead < len(lines) else 0
+    return lead, trail
+
+
+def _split(text: str) -> list[str]:
+    """Lines without their breaks (a final break ends the last line; it does not start another)."""
+    return re.findall(r"[^\r\n]*(?:\r\n|\n)|[^\r\n]+$", text)
+
+
+@given(prefix=st.lists(st.sampled_from(["p", "q", ""]), max_size=4),
+       region=st.lists(_LINES, min_size=1, max_size=8), reply=st.lists(_LINES, max_size=8),
+       suffix=st.lists(st.sampled_from(["s", "t", ""]), max_size=4),
+       nl=st.sampled_from(["\n", "\r\n"]), final_break=st.booleans())
+def test_a_region_fix_changes_only_the_lines_that_differ(prefix, region, reply, suffix, nl, final_break):
+    """For any region and reply: applying the edit gives the reply's lines between the region's own
+    blank edges; every edit covers whole lines inside the region, and none starts or ends with a line
+    it leaves as it was (so nothing outside the differing lines is touched)."""
+    # The empty "line" after a final break (or of an empty text) has no text or break of its own to
+    # keep: a fix there writes a new last line, so it stays out of the generated regions.
+    assume(suffix or final_break or region[-1] != "")
+    lines = prefix + region + suffix
+    text = nl.join(lines) + (nl if final_break else "")
+    s = Snapshot(uri="file:///ws/notes.txt", text=text, version=1)  # not Python: no compile guard
+    first, last = len(prefix), len(prefix) + len(region) - 1
+    lead, trail = _blank_edges(region)
+    r_lead, r_trail = _blank_edges(reply)
+    new_core = reply[r_lead:len(reply) - r_trail]
+    old_core = region[lead:len(region) - trail]
+    try:
+        edit = region_fix(s, first, last, "```\n" + "\n".join(reply) + "\n```")
+    except FixRefused:
+        assert [x.rstrip() for x in new_core if x.strip()] == [x.rstrip() for x in old_core if x.strip()]
+        return
+    (change,) = edit.document_changes
+    out = apply_text_edits(text, change.edits)
+    want = prefix + region[:lead] + new_core + region[len(region) - trail:] + suffix
+    used = nl if nl in text else "\n"  # a text without a line break gets LF lines added
+    expected = used.join(want) + (nl if final_break and want else "")
+    assert _no_trailing_spaces(out) == _no_trailing_spaces(expected)
+    for e in change.edits:
+        start, end = position_to_offset(text, e.range.start), position_to_offset(text, e.range.end)
+        at_end = end == len(text)
+        # Whole lines; at the end of a file without a final break, the break before a deleted or
+        # after an extended last line goes with it.
+        assert e.range.start.character == 0 or (at_end and e.new_text == "" or e.new_text.startswith(used)), e
+        assert e.range.end.character == 0 or at_end, e
+        assert first + lead <= e.range.start.line and e.range.end.line <= last + 1 - trail or at_end, e
+        removed = [x.rstrip("\r\n") for x in _split(text[start:end])]
+        added = [x.rstrip("\r\n") for x in _split(e.new_text)]
+        if removed and added:
+            assert removed[0].rstrip() != added[0].rstrip() and removed[-1].rstrip() != added[-1].rstrip(), e
+        assert text[start:end] or e.new_text
+
+
+def _no_trailing_spaces(text: str) -> str:
+    return re.sub(r"[ \t]+(?=\r?\n|$)", "", text)

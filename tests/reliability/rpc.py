@@ -167,10 +167,11 @@ class RawServer:
             message["params"] = params
         self.send(message)
 
-    def initialize(self, root_uri: str | None = None, options: dict | None = None) -> dict[str, Any]:
+    def initialize(self, root_uri: str | None = None, options: dict | None = None,
+                   process_id: int | None = None) -> dict[str, Any]:
         caps = {"window": {"workDoneProgress": False},
                 "textDocument": {"inlineCompletion": {"dynamicRegistration": False}}}
-        reply = self.request("initialize", {"processId": None, "rootUri": root_uri, "capabilities": caps,
+        reply = self.request("initialize", {"processId": process_id, "rootUri": root_uri, "capabilities": caps,
                                             "initializationOptions": options})
         self.notify("initialized", {})
         self.capabilities = reply.get("result", {}).get("capabilities", {})

@@ -9,10 +9,12 @@ descriptor growth, no thread growth beyond a small allowance, nothing left runni
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from gemma_lsp.bench import soak
+from gemma_lsp.bench.__main__ import main, parse_args
 from gemma_lsp.sandbox import sandbox_status
 
 # Threads the server may start lazily after the warm-up: asyncio's default executor grows one
@@ -34,15 +36,12 @@ def _assert_healthy(report: dict[str, Any]) -> None:
 
 
 def test_a_minute_of_typing_with_the_tiny_model(tmp_path: Path):
-    args = soak.build_parser().parse_args(["--minutes", "1", "--out", str(tmp_path / "soak.json")])
-    _assert_healthy(soak.run(args))
-    assert (tmp_path / "soak.json").is_file()
+    assert main(["soak", "--minutes", "1", "--json", str(tmp_path / "soak.json")]) == 0
+    _assert_healthy(json.loads((tmp_path / "soak.json").read_text()))
 
 
 def test_half_a_minute_of_typing_and_debugging_with_sandboxed_tools(tmp_path: Path):
-    args = soak.build_parser().parse_args(["--minutes", "0.5", "--scripted", "--seed", "3",
-                                           "--out", str(tmp_path / "soak.json")])
-    report = soak.run(args)
+    report = soak.run(parse_args(["soak", "--minutes", "0.5", "--scripted", "--seed", "3"]))
     _assert_healthy(report)
     assert report["requests"].get("command:gemma.debug", 0) > 0, report
     if sandbox_status().available:

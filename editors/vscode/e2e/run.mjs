@@ -9,7 +9,7 @@
 // Screenshots of each moment go to e2e/artifacts/.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -521,6 +521,36 @@ function serverPid() {
     return line ? Number(line.trim().split(/\s+/)[0]) : undefined;
 }
 
+/** Processes of this run that must not outlive it: a gemma-lsp server, a bubblewrap sandbox or an index
+ *  worker whose command line or environment names this run's temporary folder (the servers inherit
+ *  XDG_CACHE_HOME under it; sandboxes bind the workspace under it). */
+function leftovers() {
+    const found = [];
+    for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+        try {
+            const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+            if (!/gemma_lsp|bwrap|multiprocessing/.test(cmdline)) continue;
+            if (cmdline.includes(tmp) || readFileSync(`/proc/${pid}/environ`, 'utf8').includes(tmp)) found.push({ pid: Number(pid), cmdline });
+        } catch { /* gone, or not ours to read */ }
+    }
+    return found;
+}
+
+/** After code-server is stopped (SIGTERM to its group, as an editor stops a server): nothing survives. */
+async function checkNothingSurvives() {
+    page = undefined; // the browser is closed: no screenshot
+    await check('no gemma-lsp, sandbox or index-worker process outlives the run', async () => {
+        let left = leftovers();
+        for (const deadline = Date.now() + 20_000; left.length && Date.now() < deadline; left = leftovers()) {
+            await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+        for (const { pid } of left) {
+            try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+        }
+        assert(!left.length, `still running: ${left.map((p) => `${p.pid} ${p.cmdline.slice(0, 200)}`).join('; ')}`);
+    });
+}
+
 try {
     await main();
 } catch (error) {
@@ -529,6 +559,7 @@ try {
     await shot('failed-harness').catch(() => undefined);
 } finally {
     await cleanup();
+    await checkNothingSurvives();
 }
 const count = (s) => results.filter((r) => r.status === s).length;
 console.log(`\ne2e: ${count('PASS')} passed, ${count('FAIL')} failed, ${count('XFAIL')} expected failures, ${count('XPASS')} unexpectedly passed (${elapsed()})`);

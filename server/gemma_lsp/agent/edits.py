@@ -24,6 +24,7 @@ the document version it was computed from.
 from __future__ import annotations
 
 import ast
+import difflib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -181,23 +182,72 @@ def extract_code_block(reply: str) -> str:
 
 
 def region_fix(snapshot: Snapshot, first_line: int, last_line: int, reply: str) -> lsp.WorkspaceEdit:
-    """A versioned edit replacing lines first..last (0-based, inclusive) with the reply's code block."""
+    """A versioned edit turning lines first..last (0-based, inclusive) into the reply's code block.
+
+    The edit is minimal: one TextEdit per run of lines that differ (a line diff of the old region and
+    the block), so the editor keeps its marks, folds and undo granularity on every other line. Blank
+    lines at the region's edges stay: a model's block leaves them out (or adds some) whatever it means
+    to change, so edge blank lines carry no intent.
+    """
     code = extract_code_block(reply)
     start, end = line_span(snapshot.text, first_line, last_line)
-    old = snapshot.text[start:end]
+    old_lines = [line.rstrip("\r\n") for line in _lsp_lines(snapshot.text[start:end])]
     lines = _split_lines(code)
     before = _split_lines(snapshot.text[:start])[-3:]
     after = _split_lines(snapshot.text[end:])[:3]
     lines = _trim_echoed_context(lines, before, after)
-    lines = _reindent(lines, _split_lines(old))
-    nl = newline_of(snapshot.text)
-    new = nl.join(lines)
-    if lines and (old.endswith(("\n", "\r")) or not old):
-        new += nl
-    if new == old or _normalize(new) == _normalize(old):
+    lines = _reindent(lines, old_lines)
+    lead, trail = _blank_edges(old_lines)
+    core = old_lines[lead:len(old_lines) - trail]
+    new_lines = lines[slice(*_core_of(lines))]
+    first = _bisect_right(line_starts(snapshot.text), start) - 1  # first_line, clamped to the file
+    edits = line_diff_edits(snapshot.text, first + lead, core, new_lines)
+    if not edits or _normalize("\n".join(new_lines)) == _normalize("\n".join(core)):
         raise FixRefused("no usable fix: the model proposed no change to these lines")
-    _check_still_compiles(snapshot, snapshot.text[:start] + new + snapshot.text[end:])
-    return lsp.WorkspaceEdit(document_changes=[document_edit(snapshot, [text_edit(snapshot.text, start, end, new)])])
+    _check_still_compiles(snapshot, apply_text_edits(snapshot.text, edits))
+    return lsp.WorkspaceEdit(document_changes=[document_edit(snapshot, edits)])
+
+
+def _blank_edges(lines: list[str]) -> tuple[int, int]:
+    """How many blank lines the list starts and ends with (all of them count as leading)."""
+    lead = next((i for i, s in enumerate(lines) if s.strip()), len(lines))
+    trail = next((i for i, s in enumerate(reversed(lines)) if s.strip()), len(lines) - lead)
+    return lead, trail
+
+
+def _core_of(lines: list[str]) -> tuple[int, int]:
+    lead, trail = _blank_edges(lines)
+    return lead, len(lines) - trail
+
+
+def line_diff_edits(text: str, first_line: int, old: list[str], new: list[str]) -> list[lsp.TextEdit]:
+    """TextEdits turning the lines `old` (without line endings, starting at `first_line` of `text`)
+    into `new`, touching only the runs of lines that differ. Lines equal but for trailing spaces count
+    as equal and are left alone."""
+    starts = line_starts(text)
+    nl = newline_of(text)
+    matcher = difflib.SequenceMatcher(None, [s.rstrip() for s in old], [s.rstrip() for s in new],
+                                      autojunk=False)
+    edits = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        a = _line_offset(text, starts, first_line + i1)
+        b = _line_offset(text, starts, first_line + i2)
+        replacement = "".join(line + nl for line in new[j1:j2])
+        if b == len(text) and text and not text.endswith(("\n", "\r")):
+            # The run reaches the file's last line, which has no line break: neither may the result
+            # (lines added after it need one before them; deleting it takes the break before it).
+            if not replacement:
+                a -= 2 if text[max(0, a - 2):a] == "\r\n" else 1 if a else 0
+            else:
+                replacement = replacement[:-len(nl)] if a < b else nl + replacement[:-len(nl)]
+        edits.append(text_edit(text, a, b, replacement))
+    return edits
+
+
+def _line_offset(text: str, starts: Sequence[int], line: int) -> int:
+    return starts[line] if line < len(starts) else len(text)
 
 
 def _split_lines(text: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""Context benchmark: `python -m gemma_lsp.bench.context [--out FILE]`.
+"""Context benchmark: `python -m gemma_lsp.bench context [--quick] [--json FILE]` (options: bench/__main__.py).
 
 Measures, on generated files in a temporary folder:
   ctx_p50_ms / ctx_p95_ms     a completion request right after a one-character edit in a 5,000-line
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import statistics
 import sys
@@ -172,7 +171,7 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
     """Run the benchmark and return its results (see the module docstring for the keys)."""
     import psutil
 
-    args = args or parse_args([])
+    args = _sizes(args or argparse.Namespace())
     count_tokens = _tokenizer_counter()
     process = psutil.Process()
     results: dict[str, Any] = {}
@@ -238,24 +237,33 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
     return results
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m gemma_lsp.bench.context", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lines", type=int, default=5000, help="lines of the edited file")
-    parser.add_argument("--files", type=int, default=2000, help="files in the generated repository")
-    parser.add_argument("--requests", type=int, default=300, help="timed requests after one-character edits")
+# Sizes of a full run and of a --quick one (a smoke run of a few seconds).
+FULL = {"lines": 5000, "files": 2000, "requests": 300}
+QUICK = {"lines": 1000, "files": 100, "requests": 40}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lines", type=int, default=None, help="lines of the edited file (5000; --quick 1000)")
+    parser.add_argument("--files", type=int, default=None,
+                        help="files in the generated repository (2000; --quick 100)")
+    parser.add_argument("--requests", type=int, default=None,
+                        help="timed requests after one-character edits (300; --quick 40)")
     parser.add_argument("--budget", type=int, default=4096, help="context budget in tokens")
-    parser.add_argument("--out", type=Path, default=Path("bench-context.json"), help="where to write the JSON")
-    return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    results = run(args)
-    text = json.dumps(results, indent=2)
-    print(text)
-    args.out.write_text(text + "\n")
-    return 0
+def _sizes(args: argparse.Namespace) -> argparse.Namespace:
+    """args with every size not given on the command line set for a full or a --quick run."""
+    sizes = QUICK if getattr(args, "quick", False) else FULL
+    out = argparse.Namespace(**vars(args))
+    for key, value in sizes.items():
+        if getattr(out, key, None) is None:
+            setattr(out, key, value)
+    if getattr(out, "budget", None) is None:
+        out.budget = 4096
+    return out
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from gemma_lsp.bench.__main__ import main
+
+    raise SystemExit(main(["context", *sys.argv[1:]]))

@@ -1,6 +1,6 @@
 """Sandbox start-up overhead: a no-op command inside the sandbox against the same outside it.
 
-    python -m gemma_lsp.bench.sandbox [--repeats 30] [--out .artifacts/bench-sandbox.json]
+    python -m gemma_lsp.bench sandbox [--quick] [--repeats 30] [--json bench-sandbox.json]
 
 Both sides go through the same asyncio subprocess path, interleaved so machine noise hits both alike;
 the figure of merit is the median difference (target: at most 50 ms here).
@@ -47,9 +47,13 @@ async def _measure(repeats: int, workspace: Path) -> dict[str, list[float]]:
     return samples
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs of each kind (30; --quick 5)")
+
+
 def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
-    """Measure and return the figures (also printed and written as JSON to args.out when given)."""
-    repeats = getattr(args, "repeats", 30) or 30
+    """Measure, print and return the figures."""
+    repeats = getattr(args, "repeats", None) or (5 if getattr(args, "quick", False) else 30)
     status = sandbox_status()
     if not status.available:
         result: dict[str, Any] = {"available": False, "reason": status.reason}
@@ -76,12 +80,7 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
             "target_overhead_ms": 50,
         }
         result["meets_target"] = result["sandbox_overhead_ms_median"] <= 50
-    text = json.dumps(result, indent=2)
-    print(text)
-    out = getattr(args, "out", None)
-    if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(text + "\n")
+    print(json.dumps(result, indent=2))
     return result
 
 
@@ -90,12 +89,7 @@ def _p90(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m gemma_lsp.bench.sandbox", description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--out", default=".artifacts/bench-sandbox.json")
-    return parser
-
-
 if __name__ == "__main__":
-    run(build_parser().parse_args())
+    from gemma_lsp.bench.__main__ import main
+
+    raise SystemExit(main(["sandbox", *sys.argv[1:]]))

@@ -1,7 +1,7 @@
 """A day of typing, compressed: replays realistic editing against the real server and reports health.
 
-    python -m gemma_lsp.bench soak --minutes 10 [--model tiny | --script FILE] [--out .artifacts/bench-soak.json]
-    python -m gemma_lsp.bench.soak ...   (the same, standalone)
+    python -m gemma_lsp.bench soak --minutes 10 [--model tiny | --script FILE | --scripted] [--json FILE]
+    python -m gemma_lsp.bench.soak ...   (the same; options: add_arguments here, bench/__main__.py)
 
 The server runs as a subprocess on stdio, exactly as an editor starts it. A simulated editor types
 code into several files of a throwaway workspace in bursts (keystrokes 30-150 ms apart, pauses to
@@ -17,7 +17,8 @@ such as a fix that does not apply); completion latency `p50_ms`/`p95_ms`
 (served completions only); the server's resident memory, open file descriptors and threads at the
 start (after a warm-up of a quarter of the run, so lazily created pools and the model's working set
 are counted) and at the end; `orphans`, processes of
-the server's tree (sandbox children included) still alive after `exit`; `exit_code`; and
+the server's tree (sandbox children included) still alive after `exit` (or after SIGTERM or SIGKILL,
+with `--stop`); `exit_code`; and
 `workspace_modified`, files of the workspace whose bytes changed (nothing may write to them).
 """
 
@@ -29,6 +30,7 @@ import itertools
 import json
 import os
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -388,9 +390,11 @@ def _server_command(args: argparse.Namespace, log_file: Path, tmp_path: Path) ->
 
 
 def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
-    """Run the soak for args.minutes; print the report, write it to args.out, and return it."""
-    args = args or build_parser().parse_args([])
+    """Run the soak for args.minutes (--quick: at most QUICK_MINUTES); print the report and return it."""
+    args = args or argparse.Namespace()
     minutes = float(getattr(args, "minutes", 1.0))
+    if getattr(args, "quick", False):
+        minutes = min(minutes, QUICK_MINUTES)
     rng = random.Random(getattr(args, "seed", 0))
     with tempfile.TemporaryDirectory(prefix="gemma-lsp-soak-") as tmp:
         tmp_path = Path(tmp)
@@ -401,12 +405,7 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
                 (workspace / name).write_text(seed_text(name, text))
             (workspace / "test_stats.py").write_text(TEST_FILE)
         report = _soak(args, minutes, rng, workspace, tmp_path)
-    text = json.dumps(report, indent=2)
-    print(text)
-    out = getattr(args, "out", None)
-    if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(text + "\n")
+    print(json.dumps(report, indent=2))
     return report
 
 
@@ -498,16 +497,21 @@ def _soak(args: argparse.Namespace, minutes: float, rng: random.Random, workspac
     sampling.set()
     seen |= _tree(server)
     elapsed = time.monotonic() - started
-    shutdown = client.call("shutdown", timeout=60)
-    client.notify("exit")
+    stop = getattr(args, "stop", None) or "exit"
+    shutdown: dict[str, Any] = {}
+    if stop == "exit":
+        shutdown = client.call("shutdown", timeout=60)
+        client.notify("exit")
+    else:  # as an editor that gives up on shutdown (SIGTERM) or the OOM killer (SIGKILL) ends it
+        client.proc.send_signal(signal.SIGTERM if stop == "sigterm" else signal.SIGKILL)
     try:
         exit_code = client.proc.wait(30)
     except subprocess.TimeoutExpired:
         exit_code = None
         client.proc.kill()
     stderr.close()
-    time.sleep(0.2)
-    orphans = [p.pid for p in seen if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    _, alive = psutil.wait_procs(list(seen), timeout=10)  # children of a killed server die just after it
+    orphans = [p.pid for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     for pid in orphans:  # leave the machine as we found it
         try:
             psutil.Process(pid).kill()
@@ -535,17 +539,23 @@ def _soak(args: argparse.Namespace, minutes: float, rng: random.Random, workspac
         "orphans": len(orphans),
         "children_seen": len(seen),
         "rss_series_mb": rss_series,  # processes the server started during the run (sandboxed tools)
+        "stop": stop,
         "exit_code": exit_code,
-        "shutdown_ok": "result" in shutdown and shutdown["result"] is None,
+        "expected_exit_code": EXPECTED_EXIT[stop],
+        "shutdown_ok": "result" in shutdown and shutdown["result"] is None if stop == "exit" else None,
         "requests": {k: n - warm_kinds.get(k, 0) for k, n in tally.by_kind.items() if n > warm_kinds.get(k, 0)},
         "errors": tally.errors[:20],
         "workspace_modified": sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k)),
     }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m gemma_lsp.bench soak", description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=1.0, help="how long to type (default 1)")
+# A --quick soak types for this long (after its warm-up): a smoke run, whatever --minutes says.
+QUICK_MINUTES = 0.1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--minutes", type=float, default=1.0,
+                        help=f"how long to type (default 1; fractions allowed; --quick: at most {QUICK_MINUTES})")
     parser.add_argument("--model", default="tiny", help="the server's --model (default tiny)")
     parser.add_argument("--script", default=None, help="answer from a scripted-engine file instead of a model")
     parser.add_argument("--scripted", action="store_true",
@@ -556,16 +566,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--kv-cache-budget-mb", type=int, default=16,
                         help="the server's prompt-cache budget (default 16: full after the warm-up)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=".artifacts/bench-soak.json")
-    return parser
+    parser.add_argument("--stop", choices=sorted(EXPECTED_EXIT), default="exit",
+                        help="how the run ends the server: shutdown then exit (default), SIGTERM or SIGKILL; "
+                        "`orphans` counts what survives it")
 
 
-def main(argv: list[str] | None = None) -> int:
-    report = run(build_parser().parse_args(argv))
-    healthy = report["failed"] == 0 and report["orphans"] == 0 and report["exit_code"] == 0 \
-        and not report["workspace_modified"]
+# The server's exit code for each way of ending it (a SIGKILLed process reports -9).
+EXPECTED_EXIT = {"exit": 0, "sigterm": 0, "sigkill": -signal.SIGKILL}
+
+
+def exit_code(report: dict[str, Any]) -> int:
+    """0 when the server stayed healthy: nothing failed, nothing left running, the workspace untouched."""
+    healthy = report["failed"] == 0 and report["orphans"] == 0 \
+        and report["exit_code"] == report["expected_exit_code"] and not report["workspace_modified"]
     return 0 if healthy else 1
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from gemma_lsp.bench.__main__ import main
+
+    raise SystemExit(main(["soak", *sys.argv[1:]]))

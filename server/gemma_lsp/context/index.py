@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pathspec
 
+from gemma_lsp.lifetime import die_with_parent
 from gemma_lsp.sandbox import hostfiles
 
 from .languages import language_for, new_parser
@@ -98,8 +99,11 @@ def definitions_in_file(path: Path) -> list[_Row] | None:
             for d in extract_definitions(language, tree, data, "", limit=2000)]
 
 
-def _worker(tasks: multiprocessing.Queue, results: multiprocessing.Queue) -> None:
+def _worker(tasks: multiprocessing.Queue, results: multiprocessing.Queue, parent_pid: int) -> None:
     """The worker process: scan a workspace or single files, send back batches of definitions."""
+    # Killed with the server, whatever ends it (SIGKILL included): otherwise a scan of a big workspace
+    # goes on, reparented to init, long after its results have anyone to read them.
+    die_with_parent(parent_pid)
     # The server may speak LSP on its stdout, which this process inherited: never write there.
     os.dup2(2, 1)
     sys.stdout = sys.stderr
@@ -180,7 +184,9 @@ class WorkspaceIndex:
             try:
                 context = multiprocessing.get_context("spawn")
                 tasks, results = context.Queue(), context.Queue()
-                self._process = context.Process(target=_worker, args=(tasks, results), daemon=True,
+                # Started from this thread, which lives as long as the worker should: the kernel's
+                # parent-death signal fires when the thread that forked the worker ends.
+                self._process = context.Process(target=_worker, args=(tasks, results, os.getpid()), daemon=True,
                                                 name="gemma-lsp-index-worker")
                 self._process.start()
             except (OSError, RuntimeError) as error:

@@ -19,6 +19,12 @@ specification says. `serve_stdio` replaces pygls' stdio loop: it reads frames on
 tolerates broken headers (it resynchronises on the next `Content-Length`), refuses bodies over
 `MAX_MESSAGE_BYTES` without buffering them, and returns the exit code the specification asks for
 (0 after `shutdown` then `exit`, 1 otherwise).
+
+Signals: SIGTERM and SIGINT (what an editor sends when `shutdown` takes too long, or Ctrl-C in a
+terminal) end the server as `shutdown` then `exit` would: the same cleanup, no traceback, exit code 0,
+because the user asked for the stop and it went as asked (a non-zero code would make an editor report a
+crash). A second signal during the cleanup ends the process at once. `stop()` ends the serve loop from
+the server itself, e.g. when `initialize`'s processId has gone (lsp/server.py).
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
+import signal
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Generator
@@ -91,6 +99,16 @@ class GemmaProtocol(LanguageServerProtocol):
         self.initialize_seen = False
         self.exit_code: int | None = None
         self.on_exit: Callable[[], None] | None = None
+
+    def stop(self, code: int, reason: str) -> bool:
+        """End serving as `exit` would, with `code`; False when not served by serve_stdio."""
+        if self.on_exit is None:
+            return False
+        log.info("stopping: %s", reason)
+        if self.exit_code is None:
+            self.exit_code = code
+        self.on_exit()
+        return True
 
     def send_error(self, msg_id: Any, error: JsonRpcException) -> None:
         self._send_data(_error(msg_id, error))
@@ -289,7 +307,42 @@ async def _serve(protocol: GemmaProtocol, stdin: BinaryIO,
     protocol.on_exit = finish
     # A daemon thread: a read blocked on stdin must not keep the process alive after `exit`.
     threading.Thread(target=read_frames, name="lsp-stdin", daemon=True).start()
-    await finished
+    signals = _handle_stop_signals(loop, protocol, finished)
+    try:
+        await finished
+        return await _finish(protocol, cleanup)
+    finally:
+        for number in signals:
+            loop.remove_signal_handler(number)
+            # Until the process ends (threads get a short grace): end at once, without a traceback.
+            signal.signal(number, lambda *_: os._exit(protocol.exit_code if protocol.exit_code is not None
+                                                      else 1))
+
+
+def _handle_stop_signals(loop: asyncio.AbstractEventLoop, protocol: GemmaProtocol,
+                         finished: asyncio.Future) -> list[int]:
+    """SIGTERM/SIGINT stop the server like `shutdown` + `exit`; a second one while the cleanup runs
+    ends the process at once. Returns the signals handled (none off the main thread: tests)."""
+
+    def on_signal(number: int) -> None:
+        name = signal.Signals(number).name
+        if finished.done():
+            log.warning("%s during the cleanup: exiting now", name)
+            os._exit(protocol.exit_code if protocol.exit_code is not None else 1)
+        protocol._shutdown = True
+        protocol.stop(0, f"{name} received")
+
+    handled: list[int] = []
+    for number in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(number, on_signal, number)
+        except (ValueError, RuntimeError, NotImplementedError):  # not the main thread, or no signals
+            continue
+        handled.append(number)
+    return handled
+
+
+async def _finish(protocol: GemmaProtocol, cleanup: Callable[[], Awaitable[None]] | None) -> int:
     if protocol.exit_code is None:
         log.info("the client closed the connection without exit")
     if cleanup is not None:

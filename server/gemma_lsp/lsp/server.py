@@ -31,6 +31,7 @@ from gemma_lsp.context.documents import DocumentStore
 from gemma_lsp.context.index import WorkspaceIndex
 from gemma_lsp.engine.base import Engine, ModelUnavailable
 from gemma_lsp.engine.factory import create_engine
+from gemma_lsp.lifetime import find_process, process_gone
 from gemma_lsp.lsp.errors import DocumentNotOpen
 from gemma_lsp.lsp.protocol import GemmaProtocol, exit_process, serve_stdio
 from gemma_lsp.memory import return_freed_memory_to_os
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 
 # Feature modules, each with `register(server)`. Order is the order of registration.
 FEATURES = ("documents", "completion", "code_actions", "debug", "context_command")
+# How often the server looks whether the editor's process (initialize's processId) is still there.
+CLIENT_POLL_SECONDS = 3.0
 
 
 class GemmaServer(LanguageServer):
@@ -65,6 +68,7 @@ class GemmaServer(LanguageServer):
         self.context_builder = ContextBuilder(self.documents, _estimate_tokens)
         self._busy = 0
         self._ready_message = ""
+        self._client_watch: asyncio.Future | None = None
 
     def start_io(self, stdin: Any = None, stdout: Any = None) -> None:  # type: ignore[override]
         """Serve LSP on stdio until `exit` or end of input, then end the process with the exit code
@@ -243,6 +247,28 @@ class GemmaServer(LanguageServer):
             return
         self.context_builder.index = self.index
 
+    def watch_client_process(self, pid: int) -> None:
+        """End the server when the editor's process `pid` is gone (LSP: initialize's processId), as
+        `exit` without `shutdown` would (code 1): an editor that crashed never sends either."""
+        process = find_process(pid)
+        if process is None:
+            # Not visible here: an editor outside a container passing its own pid, or already gone
+            # (then stdin closes too). Watching it would stop a healthy server.
+            log.warning("the client's process %s cannot be seen from here; not watching it", pid)
+            return
+        self._client_watch = asyncio.ensure_future(self._watch_client(process))
+
+    async def _watch_client(self, process: Any) -> None:
+        while True:
+            await asyncio.sleep(CLIENT_POLL_SECONDS)
+            if process_gone(process):  # reads /proc: quick enough for the event loop
+                break
+        log.warning("the client's process %s is gone: exiting", process.pid)
+        assert isinstance(self.protocol, GemmaProtocol)
+        if not self.protocol.stop(1, f"client process {process.pid} gone"):
+            await self.shutdown_engine()  # --tcp: pygls' loop; stop it after our own cleanup
+            self.shutdown()
+
     async def shutdown_engine(self) -> None:
         if self.index is not None:
             self.index.close()
@@ -305,6 +331,8 @@ def build_server(settings: Settings | None = None, allow_download: bool = True) 
         if root:
             path = to_fs_path(root)
             ls.workspace_root = Path(path) if path else None
+        if params.process_id is not None:
+            ls.watch_client_process(params.process_id)
 
     @server.feature(types.INITIALIZED)
     def on_initialized(ls: GemmaServer, params: types.InitializedParams) -> None:

@@ -1,0 +1,215 @@
+"""Nothing outlives the server: the real server as a subprocess, killed the ways editors and users kill it.
+
+- SIGTERM and SIGINT end it as `shutdown` + `exit` would: exit code 0, no traceback.
+- SIGTERM, SIGINT and SIGKILL, while the workspace-index worker runs or a sandboxed test run is in
+  flight, leave no process of the server's tree behind (snapshotted just before the signal).
+- The server exits when `initialize`'s processId process is gone, and ignores a pid it cannot see.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from gemma_lsp.lsp.server import CLIENT_POLL_SECONDS
+from tests.reliability.conftest import open_doc, write_script
+from tests.reliability.rpc import RawServer
+
+SLOW_TEST = "gemma_lifetime_test_that_never_ends"
+RUN_TESTS = "<|tool_call>call:run_tests{}<tool_call|>"
+
+
+def _workspace(tmp_path: Path, files: int = 300) -> Path:
+    """A workspace big enough that the index worker is still scanning when the signal comes, with a
+    test suite that never ends (for the sandboxed run)."""
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    for i in range(files):
+        body = "".join(f"def f{i}_{j}(x):\n    return x + {j}\n\n\n" for j in range(20))
+        (workspace / f"mod{i}.py").write_text(body)
+    (workspace / "calc.py").write_text("def add(a, b):\n    return a - b\n")
+    (workspace / "test_slow.py").write_text(f"import time\n\nimport pytest\n\n\ndef {SLOW_TEST}():\n    time.sleep(600)\n")
+    return workspace
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _cmdline(process: psutil.Process) -> str:
+    try:
+        return " ".join(process.cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return ""
+
+
+def _wait_for_child(server: RawServer, needle: str, timeout: float = 60, exclude: str = "\0",
+                    niceness: int | None = None) -> list[psutil.Process]:
+    """Wait until a process whose command line contains `needle` (and not `exclude`; with `niceness`
+    when given) runs in the server's tree; return the whole tree then."""
+
+    def matches(process: psutil.Process) -> bool:
+        cmdline = _cmdline(process)
+        if needle not in cmdline or exclude in cmdline:
+            return False
+        try:
+            return niceness is None or process.nice() == niceness
+        except psutil.Error:
+            return False
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        tree = _tree(server.proc.pid)
+        if any(matches(p) for p in tree):
+            return tree
+        assert server.proc.poll() is None, "the server exited"
+        time.sleep(0.05)
+    raise AssertionError(f"no {needle!r} process in the server's tree within {timeout}s: "
+                         f"{[_cmdline(p) for p in _tree(server.proc.pid)]}")
+
+
+def _wait_for_index_worker(server: RawServer) -> list[psutil.Process]:
+    """The index worker once it runs its own code: it lowers its priority by 10 first thing (a worker
+    still unpickling its start-up data dies of EOF with the server anyway, proving nothing)."""
+    return _wait_for_child(server, "multiprocessing.spawn", niceness=min(19, psutil.Process(server.proc.pid).nice() + 10))
+
+
+def _survivors(tree: list[psutil.Process], timeout: float = 20) -> list[str]:
+    """Command lines of the processes in `tree` still running after up to `timeout` seconds (zombies
+    count as ended: only their exit status is left, for init to collect)."""
+    _, alive = psutil.wait_procs(tree, timeout=timeout)
+    left = []
+    for process in alive:
+        try:
+            if process.status() != psutil.STATUS_ZOMBIE:
+                left.append(_cmdline(process) or str(process.pid))
+        except psutil.NoSuchProcess:
+            pass
+    return left
+
+
+def _kill_leftovers(tree: list[psutil.Process]) -> None:
+    """Whatever a failed test left running, so it fails instead of hanging (a survivor that holds the
+    server's stdout keeps RawServer's reader waiting) and leaves no orphan on the machine."""
+    for process in tree:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
+def _start(tmp_path: Path, script: dict | None = None) -> RawServer:
+    path = write_script(tmp_path, script or {"debug": [RUN_TESTS, "never reached"]})
+    return RawServer("--model", "tiny", "--script", str(path), stderr_path=str(tmp_path / "stderr.log"))
+
+
+def _index_running(tmp_path: Path) -> tuple[RawServer, list[psutil.Process]]:
+    server = _start(tmp_path)
+    server.initialize(root_uri=_workspace(tmp_path).as_uri())
+    return server, _wait_for_index_worker(server)
+
+
+def _sandboxed_run_in_flight(tmp_path: Path) -> tuple[RawServer, list[psutil.Process]]:
+    server = _start(tmp_path)
+    workspace = _workspace(tmp_path, files=2)
+    server.initialize(root_uri=workspace.as_uri(), options={"gemma": {"clientRendersExplanations": True}})
+    server.wait_status({"ready"})
+    uri = (workspace / "calc.py").as_uri()
+    open_doc(server, uri, (workspace / "calc.py").read_text())
+    server.send({"jsonrpc": "2.0", "id": "debug-1", "method": "workspace/executeCommand", "params": {
+        "command": "gemma.debug", "arguments": [{"uri": uri, "position": {"line": 1, "character": 4},
+                                                  "question": "Why does it hang?"}]}})
+    _wait_for_child(server, "bwrap")
+    return server, _wait_for_child(server, "pytest", exclude="bwrap")  # the test run inside the sandbox
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_signal_ends_the_server_cleanly_with_0_and_the_index_worker_with_it(tmp_path: Path, signum):
+    server, tree = _index_running(tmp_path)
+    try:
+        server.proc.send_signal(signum)
+        assert server.wait_exit(30) == 0
+        assert _survivors(tree) == []
+        stderr = (tmp_path / "stderr.log").read_text(errors="replace")
+        assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+        assert f"{signal.Signals(signum).name} received" in stderr
+    finally:
+        _kill_leftovers(tree)
+        server.close()
+
+
+def test_sigkill_while_the_index_worker_runs_leaves_no_process_behind(tmp_path: Path):
+    server, tree = _index_running(tmp_path)
+    try:
+        server.proc.kill()
+        assert server.wait_exit(30) == -signal.SIGKILL
+        assert _survivors(tree) == []
+    finally:
+        _kill_leftovers(tree)
+        server.close()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL],
+                         ids=["SIGTERM", "SIGINT", "SIGKILL"])
+def test_a_signal_while_a_sandboxed_run_is_in_flight_leaves_no_process_behind(tmp_path: Path, signum):
+    server, tree = _sandboxed_run_in_flight(tmp_path)
+    try:
+        assert any("bwrap" in _cmdline(p) for p in tree)
+        server.proc.send_signal(signum)
+        assert server.wait_exit(30) == (-signal.SIGKILL if signum == signal.SIGKILL else 0)
+        assert _survivors(tree) == []
+    finally:
+        _kill_leftovers(tree)
+        server.close()
+
+
+def test_the_server_exits_when_the_client_process_is_gone(tmp_path: Path):
+    parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    server = _start(tmp_path)
+    tree: list[psutil.Process] = []
+    try:
+        server.initialize(root_uri=_workspace(tmp_path, files=5).as_uri(), process_id=parent.pid)
+        server.wait_status({"ready"})
+        tree = _wait_for_index_worker(server)
+        assert server.request("workspace/executeCommand", {"command": "gemma.status"})["result"]["state"] == "ready"
+        parent.kill()
+        parent.wait(10)
+        assert server.wait_exit(60) == 1  # as `exit` without `shutdown`
+        assert _survivors(tree) == []
+        assert "client's process" in (tmp_path / "stderr.log").read_text(errors="replace")
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait(10)
+        _kill_leftovers(tree + _tree(server.proc.pid))
+        server.close()
+
+
+def test_a_client_process_that_cannot_be_seen_is_not_watched(tmp_path: Path):
+    """A pid from another PID namespace (an editor outside the server's container) must not stop a
+    healthy server: it is reported once and ignored."""
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait(30)  # a pid that existed and is gone now: nothing runs under it
+    server = _start(tmp_path)
+    try:
+        server.initialize(process_id=finished.pid)
+        server.wait_status({"ready"})
+        time.sleep(CLIENT_POLL_SECONDS + 1)  # a watch, had one started, would have stopped the server
+        reply = server.request("workspace/executeCommand", {"command": "gemma.status"})
+        assert reply["result"]["state"] == "ready", json.dumps(reply)
+        assert f"client's process {finished.pid} cannot be seen" in (tmp_path / "stderr.log").read_text()
+        server.request("shutdown")
+        server.notify("exit")
+        assert server.wait_exit(30) == 0
+    finally:
+        server.close()
