@@ -213,3 +213,55 @@ def test_a_client_process_that_cannot_be_seen_is_not_watched(tmp_path: Path):
         assert server.wait_exit(30) == 0
     finally:
         server.close()
+
+
+# The runner in a process of its own, so the test can SIGKILL it like a server: a trusted helper (as
+# search_text's matcher runs) and an unsandboxed command run (--allow-unsandboxed where bubblewrap
+# cannot run) whose shell started a process of its own, all waiting forever.
+_OUTSIDE_RUNS = """
+import asyncio, dataclasses, sys
+from pathlib import Path
+from gemma_lsp.sandbox import SandboxLimits, run_sandboxed, run_trusted, sandbox_status
+
+async def main():
+    status = dataclasses.replace(sandbox_status(), available=False, reason="bubblewrap missing (test)")
+    limits = SandboxLimits(timeout_seconds=600, cpu_seconds=600)
+    await asyncio.gather(
+        run_trusted([sys.executable, "-c", "import time; time.sleep(600)  # gemma-trusted"], Path("/"),
+                    limits, status=status),
+        run_sandboxed(["sh", "-c", "sleep 600 & sleep 600; : gemma-unsandboxed"], Path(sys.argv[1]), limits,
+                      allow_unsandboxed=True, status=status))
+
+asyncio.run(main())
+"""
+
+
+def test_sigkill_leaves_no_trusted_helper_or_unsandboxed_run_behind(tmp_path: Path):
+    """Outside bubblewrap nothing ties a process to the server but what the runner arms: the helper's
+    PR_SET_PDEATHSIG, and the unsandboxed command's group guard, which also reaches the processes the
+    command started itself."""
+    from tests.conftest import server_env
+
+    runner = subprocess.Popen([sys.executable, "-c", _OUTSIDE_RUNS, str(tmp_path)], env=server_env(),
+                              stderr=subprocess.DEVNULL)
+    tree: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            tree = _tree(runner.pid)
+            lines = [_cmdline(p) for p in tree]
+            if (any("gemma-trusted" in c and "prlimit" not in c for c in lines)
+                    and sum(c == "sleep 600" for c in lines) == 2):
+                break
+            assert runner.poll() is None, "the runner exited"
+            time.sleep(0.05)
+        else:
+            raise AssertionError(f"the runs did not start: {[_cmdline(p) for p in _tree(runner.pid)]}")
+        runner.kill()
+        runner.wait(30)
+        assert _survivors(tree) == []
+    finally:
+        _kill_leftovers(tree)
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait(10)

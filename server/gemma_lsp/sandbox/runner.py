@@ -13,7 +13,14 @@ environment is handed to bwrap as arguments and exists only inside.
 
 Killing: bwrap is started in its own process group; killing it makes its PID-namespace init die
 (--die-with-parent), and the kernel then kills every process in the namespace. Cancellation (a
-CancelToken or cancelling the awaiting task) and the timeout are noticed within POLL_SECONDS.
+CancelToken or cancelling the awaiting task) and the timeout are noticed within POLL_SECONDS, and kill
+the run's whole process group.
+
+Outside the sandbox (run_trusted, and runs the user allowed unsandboxed) nothing else ties a process
+to the server, so each is started with PR_SET_PDEATHSIG armed (lifetime.pdeathsig_preexec), and an
+unsandboxed command runs under group_guard.py, which kills its whole process group when the server
+dies, even by SIGKILL. All runs are started from the event loop's thread, which lives as long as the
+server: the kernel ties pdeathsig to the thread that forked.
 """
 
 from __future__ import annotations
@@ -23,11 +30,13 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gemma_lsp.lifetime import pdeathsig_preexec
 from gemma_lsp.sandbox.bwrap import (
     DEFAULT_PATH,
     SANDBOX_HOME,
@@ -51,6 +60,8 @@ ENV_ALLOW = ("LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ")
 LAUNCHER_ENV = {"PATH": DEFAULT_PATH, "LANG": "C.UTF-8"}
 LAUNCHER_CWD = Path("/")
 # Joins the run's cgroups, then becomes bwrap: sh -c SCRIPT sh PROCS_FILE... -- BWRAP_ARGV...
+# Runs an unsandboxed command and kills its process group when the server dies (see the script).
+GROUP_GUARD = str(Path(__file__).with_name("group_guard.py"))
 _JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
 
 
@@ -219,7 +230,8 @@ def _plan(command: list[str], workspace: Path, limits: SandboxLimits, status: Sa
         return _launcher(status, workspace, inner, full_env, cwd or workspace, ro_paths, limits)
     if allow_unsandboxed:
         log.warning("running WITHOUT the sandbox (allow_unsandboxed is set; %s): %s", status.reason, command)
-        return _Plan(inner, full_env, cwd or workspace, False)
+        guarded = [sys.executable, "-I", "-S", GROUP_GUARD, str(os.getpid()), "--", *inner]
+        return _Plan(guarded, full_env, cwd or workspace, False)
     raise SandboxUnavailable(status.reason)
 
 
@@ -256,6 +268,8 @@ async def _run(plan: _Plan, limits: SandboxLimits, cancel: Any) -> RunResult:
             *plan.argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, env=plan.env, cwd=str(plan.cwd), start_new_session=True,
             pass_fds=fds,
+            # bwrap has --die-with-parent; anything else must be tied to the server here.
+            preexec_fn=None if plan.sandboxed else pdeathsig_preexec(),
         )
     finally:
         for fd in fds:
