@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -265,3 +266,91 @@ def test_sigkill_leaves_no_trusted_helper_or_unsandboxed_run_behind(tmp_path: Pa
         if runner.poll() is None:
             runner.kill()
             runner.wait(10)
+
+
+def _tcp_server(tmp_path: Path) -> tuple[subprocess.Popen, int]:
+    from tests.conftest import server_command, server_env
+
+    with socket.socket() as spare:
+        spare.bind(("127.0.0.1", 0))
+        port = spare.getsockname()[1]
+    script = write_script(tmp_path, {"debug": [RUN_TESTS, "never reached"]})
+    stderr = open(tmp_path / "stderr.log", "wb")  # noqa: SIM115  # the server's, closed with the test's tmp_path
+    proc = subprocess.Popen(server_command("--model", "tiny", "--script", str(script), "--tcp", f"127.0.0.1:{port}"),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, env=server_env())
+    stderr.close()
+    return proc, port
+
+
+def _tcp_request(conn: socket.socket, msg_id: int, method: str, params: dict | None) -> None:
+    body = json.dumps({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params}).encode()
+    conn.sendall(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    data = b""
+    while f'"id": {msg_id}'.encode() not in data:
+        chunk = conn.recv(65536)
+        assert chunk, "connection closed"
+        data += chunk
+
+
+def _index_worker_tree(pid: int, level: int) -> list[psutil.Process]:
+    """The server's tree once its index worker runs its own code (see _wait_for_index_worker), else []."""
+    tree = _tree(pid)
+    for process in tree:
+        try:
+            if "multiprocessing.spawn" in _cmdline(process) and process.nice() == level:
+                return tree
+        except psutil.Error:
+            pass
+    return []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_over_tcp_a_stop_signal_ends_the_server_cleanly_with_0_and_the_index_worker_with_it(tmp_path: Path, signum):
+    proc, port = _tcp_server(tmp_path)
+    tree: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                conn = socket.create_connection(("127.0.0.1", port), timeout=30)
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None, "the server did not listen"
+                time.sleep(0.2)
+        with conn:
+            _tcp_request(conn, 1, "initialize", {"processId": None, "rootUri": _workspace(tmp_path).as_uri(),
+                                                 "capabilities": {}})
+            body = json.dumps({"jsonrpc": "2.0", "method": "initialized", "params": {}}).encode()
+            conn.sendall(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            level = min(19, psutil.Process(proc.pid).nice() + 10)
+            while not (tree := _index_worker_tree(proc.pid, level)):
+                assert time.monotonic() < deadline and proc.poll() is None, "no index worker started"
+                time.sleep(0.05)
+            proc.send_signal(signum)
+            assert proc.wait(30) == 0
+        assert _survivors(tree) == []
+        stderr = (tmp_path / "stderr.log").read_text(errors="replace")
+        assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+        assert f"{signal.Signals(signum).name} received" in stderr
+    finally:
+        _kill_leftovers(tree)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def test_over_tcp_a_stop_signal_before_any_client_connects_ends_the_server_with_0(tmp_path: Path):
+    proc, port = _tcp_server(tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while "listening for one LSP client" not in (tmp_path / "stderr.log").read_text(errors="replace"):
+            assert time.monotonic() < deadline and proc.poll() is None, "the server did not listen"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        stderr = (tmp_path / "stderr.log").read_text(errors="replace")
+        assert "Traceback" not in stderr and "SIGTERM received" in stderr, stderr
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
