@@ -354,3 +354,33 @@ def test_over_tcp_a_stop_signal_before_any_client_connects_ends_the_server_with_
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_signal_while_the_server_is_still_importing_ends_it_quietly_with_0(tmp_path: Path, signum):
+    """Ctrl-C right after `gemma-lsp` starts: importing the LSP stack takes a second or two, and a
+    KeyboardInterrupt traceback there would read like a crash. Python's import profile on stderr
+    tells when lsprotocol.types is imported: the signal comes while the rest of the server imports."""
+    from tests.conftest import server_command, server_env
+
+    log = tmp_path / "stderr.log"
+    with open(log, "wb") as stderr:
+        proc = subprocess.Popen(server_command("--model", "tiny"), stdin=subprocess.PIPE,
+                                stdout=subprocess.DEVNULL, stderr=stderr, env=server_env(PYTHONPROFILEIMPORTTIME="1"))
+    try:
+        deadline = time.monotonic() + 60
+        while "lsprotocol.types\n" not in log.read_text(errors="replace"):
+            assert time.monotonic() < deadline and proc.poll() is None, "the server did not import lsprotocol"
+            time.sleep(0.005)
+        tree = _tree(proc.pid)
+        proc.send_signal(signum)
+        assert proc.wait(30) == 0
+        assert _survivors(tree) == []
+        stderr_text = log.read_text(errors="replace")
+        assert "Traceback" not in stderr_text and "KeyboardInterrupt" not in stderr_text, stderr_text[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        if proc.stdin:
+            proc.stdin.close()
