@@ -10,9 +10,11 @@ child uses both:
 - A watch thread in the child that polls its parent's pid and exits when it changed (covers kernels
   and platforms without prctl, and the window between fork and the prctl call).
 
-Processes the server starts outside bubblewrap (our own search helper, and command runs when the user
-allowed running unsandboxed) get the same: `pdeathsig_preexec` arms `PR_SET_PDEATHSIG` between fork and
-exec. bubblewrap's own `--die-with-parent` covers sandboxed runs.
+Processes the server starts outside bubblewrap (search_text's matcher, and command runs the user
+allowed unsandboxed) run under sandbox/group_guard.py, which arms `PR_SET_PDEATHSIG` itself and then
+kills its whole process group when the server dies; bubblewrap's `--die-with-parent` covers sandboxed
+runs. (Not a `preexec_fn`: that makes Python fork instead of vfork, and forking a server holding a
+model in memory costs about 0.1 s per GiB resident, on every run.)
 
 `process_gone` serves LSP's `initialize.processId`: the server ends itself when the editor that
 started it is gone (lsp/server.py polls it).
@@ -22,15 +24,12 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import functools
 import logging
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
 
 import psutil
 
@@ -53,41 +52,14 @@ def die_with_parent(parent_pid: int, poll_seconds: float = PARENT_POLL_SECONDS) 
     return armed
 
 
-def pdeathsig_preexec(sig: int = signal.SIGKILL) -> Callable[[], None] | None:
-    """A `preexec_fn` for subprocess/asyncio that makes the child get `sig` when the thread that
-    forks it ends (the server dying, even by SIGKILL), or None where prctl is not available.
-
-    Call it on the thread that starts the child, and start children only from a thread that lives as
-    long as they may (the event loop's): the kernel ties the child to that *thread*. The function runs
-    in the forked child before exec, where only async-signal-safe work is sound: libc is resolved
-    here, in the parent (find_library would start a process), and the child only calls prctl, getppid
-    and _exit. pdeathsig survives exec (not into set-user-ID programs, which we never start)."""
-    prctl = _prctl()
-    if prctl is None:
-        return None
-    parent = os.getpid()
-
-    def arm() -> None:
-        prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
-        if os.getppid() != parent:  # the server died between fork and prctl: nobody waits for us
-            os._exit(1)
-
-    return arm
-
-
-@functools.cache
-def _prctl() -> Any:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
 def _set_pdeathsig(sig: int) -> bool:
-    prctl = _prctl()
-    return prctl is not None and prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
 
 
 def _watch_parent(parent_pid: int, poll_seconds: float) -> None:

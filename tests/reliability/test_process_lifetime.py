@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -238,9 +239,8 @@ asyncio.run(main())
 
 
 def test_sigkill_leaves_no_trusted_helper_or_unsandboxed_run_behind(tmp_path: Path):
-    """Outside bubblewrap nothing ties a process to the server but what the runner arms: the helper's
-    PR_SET_PDEATHSIG, and the unsandboxed command's group guard, which also reaches the processes the
-    command started itself."""
+    """Outside bubblewrap nothing ties a process to the server but what the runner arms: the group guard
+    both run under, which also reaches the processes the command started itself."""
     from tests.conftest import server_env
 
     runner = subprocess.Popen([sys.executable, "-c", _OUTSIDE_RUNS, str(tmp_path)], env=server_env(),
@@ -251,7 +251,7 @@ def test_sigkill_leaves_no_trusted_helper_or_unsandboxed_run_behind(tmp_path: Pa
         while time.monotonic() < deadline:
             tree = _tree(runner.pid)
             lines = [_cmdline(p) for p in tree]
-            if (any("gemma-trusted" in c and "prlimit" not in c for c in lines)
+            if (any("gemma-trusted" in c and "prlimit" not in c and "group_guard" not in c for c in lines)
                     and sum(c == "sleep 600" for c in lines) == 2):
                 break
             assert runner.poll() is None, "the runner exited"
@@ -384,3 +384,21 @@ def test_a_stop_signal_while_the_server_is_still_importing_ends_it_quietly_with_
             proc.wait(10)
         if proc.stdin:
             proc.stdin.close()
+
+
+def test_the_group_guard_kills_only_its_own_group_and_starts_nothing_once_its_parent_is_gone(tmp_path: Path):
+    """Started in the caller's process group (the runner always starts it in a new session), the guard
+    moves to a group of its own first: its SIGKILL to the group must never reach its caller. It passes
+    the command's exit code through, and with a parent pid that is not its parent it starts nothing."""
+    from gemma_lsp.sandbox.runner import GROUP_GUARD
+
+    marker = tmp_path / "ran"
+    guard = [sys.executable, "-I", "-S", GROUP_GUARD]
+    command = ["sh", "-c", f'touch "{marker}"; kill -TERM $PPID; sleep 1; exit 7']
+    # The command's SIGTERM to the guard is what the kernel sends when the server dies.
+    done = subprocess.run([*guard, str(os.getpid()), "--", *command], timeout=60)
+    assert done.returncode == -signal.SIGKILL and marker.exists()
+    marker.unlink()
+    assert subprocess.run([*guard, str(os.getpid()), "--", "sh", "-c", "exit 7"], timeout=60).returncode == 7
+    assert subprocess.run([*guard, "1", "--", *command], timeout=60).returncode == 1
+    assert not marker.exists()

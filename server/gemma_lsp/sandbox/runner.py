@@ -17,10 +17,9 @@ CancelToken or cancelling the awaiting task) and the timeout are noticed within 
 the run's whole process group.
 
 Outside the sandbox (run_trusted, and runs the user allowed unsandboxed) nothing else ties a process
-to the server, so each is started with PR_SET_PDEATHSIG armed (lifetime.pdeathsig_preexec), and an
-unsandboxed command runs under group_guard.py, which kills its whole process group when the server
-dies, even by SIGKILL. All runs are started from the event loop's thread, which lives as long as the
-server: the kernel ties pdeathsig to the thread that forked.
+to the server, so those run under group_guard.py, which arms PR_SET_PDEATHSIG and kills the run's
+whole process group when the server dies, even by SIGKILL. The kernel ties that to the thread that
+started the guard: the event loop's, which lives at least as long as it awaits the run.
 """
 
 from __future__ import annotations
@@ -36,7 +35,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gemma_lsp.lifetime import pdeathsig_preexec
 from gemma_lsp.sandbox.bwrap import (
     DEFAULT_PATH,
     SANDBOX_HOME,
@@ -60,7 +58,7 @@ ENV_ALLOW = ("LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ")
 LAUNCHER_ENV = {"PATH": DEFAULT_PATH, "LANG": "C.UTF-8"}
 LAUNCHER_CWD = Path("/")
 # Joins the run's cgroups, then becomes bwrap: sh -c SCRIPT sh PROCS_FILE... -- BWRAP_ARGV...
-# Runs an unsandboxed command and kills its process group when the server dies (see the script).
+# Runs a command outside the sandbox and kills its process group when the server dies (see the script).
 GROUP_GUARD = str(Path(__file__).with_name("group_guard.py"))
 _JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
 
@@ -230,8 +228,7 @@ def _plan(command: list[str], workspace: Path, limits: SandboxLimits, status: Sa
         return _launcher(status, workspace, inner, full_env, cwd or workspace, ro_paths, limits)
     if allow_unsandboxed:
         log.warning("running WITHOUT the sandbox (allow_unsandboxed is set; %s): %s", status.reason, command)
-        guarded = [sys.executable, "-I", "-S", GROUP_GUARD, str(os.getpid()), "--", *inner]
-        return _Plan(guarded, full_env, cwd or workspace, False)
+        return _Plan(_guarded(inner), full_env, cwd or workspace, False)
     raise SandboxUnavailable(status.reason)
 
 
@@ -268,8 +265,6 @@ async def _run(plan: _Plan, limits: SandboxLimits, cancel: Any) -> RunResult:
             *plan.argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, env=plan.env, cwd=str(plan.cwd), start_new_session=True,
             pass_fds=fds,
-            # bwrap has --die-with-parent; anything else must be tied to the server here.
-            preexec_fn=None if plan.sandboxed else pdeathsig_preexec(),
         )
     finally:
         for fd in fds:
@@ -357,6 +352,11 @@ async def run_trusted(command: list[str], cwd: Path, limits: SandboxLimits, *, c
     rlimits, timeout, output cap and cancellation. For work that is risky only in time, such as
     matching a model-written regular expression."""
     status = status or sandbox_status()
-    argv = _limit_prefix(status.prlimit_path, limits) + list(command)
+    argv = _guarded(_limit_prefix(status.prlimit_path, limits) + list(command))
     env = {**LAUNCHER_ENV, "PYTHONDONTWRITEBYTECODE": "1"}
     return await _run(_Plan(argv, env, cwd, False), limits, cancel)
+
+
+def _guarded(argv: list[str]) -> list[str]:
+    """`argv` under group_guard.py: it and what it starts die with this process (a run outside bwrap)."""
+    return [sys.executable, "-I", "-S", GROUP_GUARD, str(os.getpid()), "--", *argv]
