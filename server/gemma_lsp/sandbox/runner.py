@@ -347,12 +347,15 @@ def _signal_text(number: int) -> str:
 
 
 async def run_trusted(command: list[str], cwd: Path, limits: SandboxLimits, *, cancel: Any = None,
-                      status: SandboxStatus | None = None) -> RunResult:
+                      status: SandboxStatus | None = None, guarded: bool = True) -> RunResult:
     """Run one of *our own* helper programs (never workspace code) outside the sandbox, with the same
     rlimits, timeout, output cap and cancellation. For work that is risky only in time, such as
-    matching a model-written regular expression."""
+    matching a model-written regular expression. `guarded=False` leaves out group_guard.py (then the
+    helper can outlive the server): only for measuring a bare process start (bench sandbox)."""
     status = status or sandbox_status()
-    argv = _guarded(_limit_prefix(status.prlimit_path, limits) + list(command))
+    argv = _limit_prefix(status.prlimit_path, limits) + list(command)
+    if guarded:
+        argv = _guarded(argv)
     env = {**LAUNCHER_ENV, "PYTHONDONTWRITEBYTECODE": "1"}
     return await _run(_Plan(argv, env, cwd, False), limits, cancel)
 
