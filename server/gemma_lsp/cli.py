@@ -166,19 +166,20 @@ def main(argv: list[str] | None = None) -> int:
     previous = {number: signal.signal(number, _interrupt_start_up) for number in _STOP_SIGNALS}
     try:
         server, args = _start_up(argv)
+        # The serve loop takes both signals over as soon as it runs (lsp/protocol.py); until then,
+        # the handler above still ends the start-up.
+        if args.tcp:
+            host, _, port = args.tcp.rpartition(":")
+            server.start_tcp(host, int(port))
+        else:
+            server.start_io()
     except _StartUpInterrupted as stop:
         logging.getLogger(__name__).info("%s received while starting: exiting", stop.args[0])
         return 0
     finally:
         for number, handler in previous.items():
-            signal.signal(number, handler)
-    # From here the serve loop handles both signals (lsp/protocol.py); the instant before it does,
-    # SIGINT is Python's KeyboardInterrupt again and SIGTERM its default.
-    if args.tcp:
-        host, _, port = args.tcp.rpartition(":")
-        server.start_tcp(host, int(port))
-    else:
-        server.start_io()
+            if signal.getsignal(number) is _interrupt_start_up:  # not what the serve loop left
+                signal.signal(number, handler)
     return 0
 
 
