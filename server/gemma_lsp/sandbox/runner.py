@@ -57,9 +57,9 @@ ENV_ALLOW = ("LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ")
 # The whole environment of the host-side launcher: nothing from the server, the settings or a tool.
 LAUNCHER_ENV = {"PATH": DEFAULT_PATH, "LANG": "C.UTF-8"}
 LAUNCHER_CWD = Path("/")
-# Joins the run's cgroups, then becomes bwrap: sh -c SCRIPT sh PROCS_FILE... -- BWRAP_ARGV...
 # Runs a command outside the sandbox and kills its process group when the server dies (see the script).
 GROUP_GUARD = str(Path(__file__).with_name("group_guard.py"))
+# Joins the run's cgroups, then becomes bwrap: sh -c SCRIPT sh PROCS_FILE... -- BWRAP_ARGV...
 _JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
 
 
