@@ -7,16 +7,23 @@
 
 Nothing but LSP traffic is ever written to stdout in server mode; logs go to stderr, the editor
 (window/logMessage) and optionally --log-file.
+
+SIGTERM and SIGINT end the server with code 0 and no traceback (docs/protocol.md, Lifetime), also
+while it is still starting (importing takes a second or two): until the serve loop takes the signals
+over (lsp/protocol.py), they interrupt the start-up and main() returns 0. This module imports little
+at the top (asyncio only where used), so the time before main() runs, when Python's own SIGINT
+handling would still print a KeyboardInterrupt traceback, stays a few milliseconds.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from gemma_lsp import __version__
 from gemma_lsp.config import DTYPES, Settings
@@ -153,22 +160,54 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("location", metavar="FILE:LINE:COL")
         args = parser.parse_args(argv[1:])
         setup_logging("WARNING" if args.log_level == "INFO" else args.log_level, args.log_file)
+        import asyncio
+
         return asyncio.run(_complete(args))
+    previous = {number: signal.signal(number, _interrupt_start_up) for number in _STOP_SIGNALS}
+    try:
+        server, args = _start_up(argv)
+        # The serve loop takes both signals over as soon as it runs (lsp/protocol.py); until then,
+        # the handler above still ends the start-up.
+        if args.tcp:
+            host, _, port = args.tcp.rpartition(":")
+            server.start_tcp(host, int(port))
+        else:
+            server.start_io()
+    except _StartUpInterrupted as stop:
+        logging.getLogger(__name__).info("%s received while starting: exiting", stop.args[0])
+        return 0
+    finally:
+        for number, handler in previous.items():
+            if signal.getsignal(number) is _interrupt_start_up:  # not what the serve loop left
+                signal.signal(number, handler)
+    return 0
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class _StartUpInterrupted(BaseException):
+    """A stop signal while the server starts: not an error, so no traceback (BaseException, so that no
+    `except Exception` in an import on the way swallows it)."""
+
+
+def _interrupt_start_up(number: int, frame: object) -> None:
+    raise _StartUpInterrupted(signal.Signals(number).name)
+
+
+def _start_up(argv: list[str]) -> tuple[Any, argparse.Namespace]:
+    """Parse the options and build the server (the slow imports): everything before serving."""
     args = _parser().parse_args(argv)
+    if args.tcp:
+        host, _, port = args.tcp.rpartition(":")
+        if not host or not port.isdigit():
+            raise SystemExit("gemma-lsp: --tcp expects HOST:PORT")
     settings = settings_from_args(args)
     setup_logging(args.log_level, settings.log_file)
     from gemma_lsp.lsp.server import build_server
 
     allow_download = not (args.offline or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0"))
-    server = build_server(settings, allow_download=allow_download)
-    if args.tcp:
-        host, _, port = args.tcp.rpartition(":")
-        if not host or not port.isdigit():
-            raise SystemExit("gemma-lsp: --tcp expects HOST:PORT")
-        server.start_tcp(host, int(port))
-    else:
-        server.start_io()
-    return 0
+    return build_server(settings, allow_download=allow_download), args
 
 
 async def _complete(args: argparse.Namespace) -> int:

@@ -10,6 +10,12 @@ child uses both:
 - A watch thread in the child that polls its parent's pid and exits when it changed (covers kernels
   and platforms without prctl, and the window between fork and the prctl call).
 
+Processes the server starts outside bubblewrap (search_text's matcher, and command runs the user
+allowed unsandboxed) run under sandbox/group_guard.py, which arms `PR_SET_PDEATHSIG` itself and then
+kills its whole process group when the server dies; bubblewrap's `--die-with-parent` covers sandboxed
+runs. (Not a `preexec_fn`: that makes Python fork instead of vfork, and forking a server holding a
+model in memory costs about 0.1 s per GiB resident, on every run.)
+
 `process_gone` serves LSP's `initialize.processId`: the server ends itself when the editor that
 started it is gone (lsp/server.py polls it).
 """

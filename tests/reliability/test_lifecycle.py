@@ -170,7 +170,7 @@ def test_over_tcp_shutdown_then_exit_ends_the_process(tmp_path: Path):
                     data += chunk
             body = json.dumps({"jsonrpc": "2.0", "method": "exit"}).encode()
             conn.sendall(b"Content-Length: %d\r\n\r\n" % len(body) + body)
-            proc.wait(20)  # ends; pygls' TCP loop decides the code
+            assert proc.wait(20) == 0  # as over stdio: shutdown then exit
     finally:
         if proc.poll() is None:
             proc.kill()

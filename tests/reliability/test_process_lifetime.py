@@ -9,7 +9,9 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -213,3 +215,190 @@ def test_a_client_process_that_cannot_be_seen_is_not_watched(tmp_path: Path):
         assert server.wait_exit(30) == 0
     finally:
         server.close()
+
+
+# The runner in a process of its own, so the test can SIGKILL it like a server: a trusted helper (as
+# search_text's matcher runs) and an unsandboxed command run (--allow-unsandboxed where bubblewrap
+# cannot run) whose shell started a process of its own, all waiting forever.
+_OUTSIDE_RUNS = """
+import asyncio, dataclasses, sys
+from pathlib import Path
+from gemma_lsp.sandbox import SandboxLimits, run_sandboxed, run_trusted, sandbox_status
+
+async def main():
+    status = dataclasses.replace(sandbox_status(), available=False, reason="bubblewrap missing (test)")
+    limits = SandboxLimits(timeout_seconds=600, cpu_seconds=600)
+    await asyncio.gather(
+        run_trusted([sys.executable, "-c", "import time; time.sleep(600)  # gemma-trusted"], Path("/"),
+                    limits, status=status),
+        run_sandboxed(["sh", "-c", "sleep 600 & sleep 600; : gemma-unsandboxed"], Path(sys.argv[1]), limits,
+                      allow_unsandboxed=True, status=status))
+
+asyncio.run(main())
+"""
+
+
+def test_sigkill_leaves_no_trusted_helper_or_unsandboxed_run_behind(tmp_path: Path):
+    """Outside bubblewrap nothing ties a process to the server but what the runner arms: the group guard
+    both run under, which also reaches the processes the command started itself."""
+    from tests.conftest import server_env
+
+    runner = subprocess.Popen([sys.executable, "-c", _OUTSIDE_RUNS, str(tmp_path)], env=server_env(),
+                              stderr=subprocess.DEVNULL)
+    tree: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            tree = _tree(runner.pid)
+            lines = [_cmdline(p) for p in tree]
+            if (any("gemma-trusted" in c and "prlimit" not in c and "group_guard" not in c for c in lines)
+                    and sum(c == "sleep 600" for c in lines) == 2):
+                break
+            assert runner.poll() is None, "the runner exited"
+            time.sleep(0.05)
+        else:
+            raise AssertionError(f"the runs did not start: {[_cmdline(p) for p in _tree(runner.pid)]}")
+        runner.kill()
+        runner.wait(30)
+        assert _survivors(tree) == []
+    finally:
+        _kill_leftovers(tree)
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait(10)
+
+
+def _tcp_server(tmp_path: Path) -> tuple[subprocess.Popen, int]:
+    from tests.conftest import server_command, server_env
+
+    with socket.socket() as spare:
+        spare.bind(("127.0.0.1", 0))
+        port = spare.getsockname()[1]
+    script = write_script(tmp_path, {"debug": [RUN_TESTS, "never reached"]})
+    stderr = open(tmp_path / "stderr.log", "wb")  # noqa: SIM115  # the server's, closed with the test's tmp_path
+    proc = subprocess.Popen(server_command("--model", "tiny", "--script", str(script), "--tcp", f"127.0.0.1:{port}"),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, env=server_env())
+    stderr.close()
+    return proc, port
+
+
+def _tcp_request(conn: socket.socket, msg_id: int, method: str, params: dict | None) -> None:
+    body = json.dumps({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params}).encode()
+    conn.sendall(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    data = b""
+    while f'"id": {msg_id}'.encode() not in data:
+        chunk = conn.recv(65536)
+        assert chunk, "connection closed"
+        data += chunk
+
+
+def _index_worker_tree(pid: int, level: int) -> list[psutil.Process]:
+    """The server's tree once its index worker runs its own code (see _wait_for_index_worker), else []."""
+    tree = _tree(pid)
+    for process in tree:
+        try:
+            if "multiprocessing.spawn" in _cmdline(process) and process.nice() == level:
+                return tree
+        except psutil.Error:
+            pass
+    return []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_over_tcp_a_stop_signal_ends_the_server_cleanly_with_0_and_the_index_worker_with_it(tmp_path: Path, signum):
+    proc, port = _tcp_server(tmp_path)
+    tree: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                conn = socket.create_connection(("127.0.0.1", port), timeout=30)
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None, "the server did not listen"
+                time.sleep(0.2)
+        with conn:
+            _tcp_request(conn, 1, "initialize", {"processId": None, "rootUri": _workspace(tmp_path).as_uri(),
+                                                 "capabilities": {}})
+            body = json.dumps({"jsonrpc": "2.0", "method": "initialized", "params": {}}).encode()
+            conn.sendall(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            level = min(19, psutil.Process(proc.pid).nice() + 10)
+            while not (tree := _index_worker_tree(proc.pid, level)):
+                assert time.monotonic() < deadline and proc.poll() is None, "no index worker started"
+                time.sleep(0.05)
+            proc.send_signal(signum)
+            assert proc.wait(30) == 0
+        assert _survivors(tree) == []
+        stderr = (tmp_path / "stderr.log").read_text(errors="replace")
+        assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+        assert f"{signal.Signals(signum).name} received" in stderr
+    finally:
+        _kill_leftovers(tree)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def test_over_tcp_a_stop_signal_before_any_client_connects_ends_the_server_with_0(tmp_path: Path):
+    proc, port = _tcp_server(tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while "listening for one LSP client" not in (tmp_path / "stderr.log").read_text(errors="replace"):
+            assert time.monotonic() < deadline and proc.poll() is None, "the server did not listen"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        stderr = (tmp_path / "stderr.log").read_text(errors="replace")
+        assert "Traceback" not in stderr and "SIGTERM received" in stderr, stderr
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_signal_while_the_server_is_still_importing_ends_it_quietly_with_0(tmp_path: Path, signum):
+    """Ctrl-C right after `gemma-lsp` starts: importing the LSP stack takes a second or two, and a
+    KeyboardInterrupt traceback there would read like a crash. Python's import profile on stderr
+    tells when lsprotocol.types is imported: the signal comes while the rest of the server imports."""
+    from tests.conftest import server_command, server_env
+
+    log = tmp_path / "stderr.log"
+    with open(log, "wb") as stderr:
+        proc = subprocess.Popen(server_command("--model", "tiny"), stdin=subprocess.PIPE,
+                                stdout=subprocess.DEVNULL, stderr=stderr, env=server_env(PYTHONPROFILEIMPORTTIME="1"))
+    try:
+        deadline = time.monotonic() + 60
+        while "lsprotocol.types\n" not in log.read_text(errors="replace"):
+            assert time.monotonic() < deadline and proc.poll() is None, "the server did not import lsprotocol"
+            time.sleep(0.005)
+        tree = _tree(proc.pid)
+        proc.send_signal(signum)
+        assert proc.wait(30) == 0
+        assert _survivors(tree) == []
+        stderr_text = log.read_text(errors="replace")
+        assert "Traceback" not in stderr_text and "KeyboardInterrupt" not in stderr_text, stderr_text[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        if proc.stdin:
+            proc.stdin.close()
+
+
+def test_the_group_guard_kills_only_its_own_group_and_starts_nothing_once_its_parent_is_gone(tmp_path: Path):
+    """Started in the caller's process group (the runner always starts it in a new session), the guard
+    moves to a group of its own first: its SIGKILL to the group must never reach its caller. It passes
+    the command's exit code through, and with a parent pid that is not its parent it starts nothing."""
+    from gemma_lsp.sandbox.runner import GROUP_GUARD
+
+    marker = tmp_path / "ran"
+    guard = [sys.executable, "-I", "-S", GROUP_GUARD]
+    command = ["sh", "-c", f'touch "{marker}"; kill -TERM $PPID; sleep 1; exit 7']
+    # The command's SIGTERM to the guard is what the kernel sends when the server dies.
+    done = subprocess.run([*guard, str(os.getpid()), "--", *command], timeout=60)
+    assert done.returncode == -signal.SIGKILL and marker.exists()
+    marker.unlink()
+    assert subprocess.run([*guard, str(os.getpid()), "--", "sh", "-c", "exit 7"], timeout=60).returncode == 7
+    assert subprocess.run([*guard, "1", "--", *command], timeout=60).returncode == 1
+    assert not marker.exists()

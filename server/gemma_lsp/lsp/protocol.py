@@ -15,7 +15,8 @@ request hangs forever. It also serves requests before `initialize` and ignores r
     -32002 not initialized   any request before `initialize`
 
 Notifications before `initialize` and after `shutdown` are dropped (except `exit`), as the LSP
-specification says. `serve_stdio` replaces pygls' stdio loop: it reads frames on a daemon thread,
+specification says. `serve_stdio` replaces pygls' stdio loop (and `serve_tcp` its TCP one, serving one
+client the same way): it reads frames on a daemon thread,
 tolerates broken headers (it resynchronises on the next `Content-Length`), refuses bodies over
 `MAX_MESSAGE_BYTES` without buffering them, and returns the exit code the specification asks for
 (0 after `shutdown` then `exit`, 1 otherwise).
@@ -35,10 +36,11 @@ import logging
 import os
 import re
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Generator
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from lsprotocol import types
 from pygls.exceptions import (
@@ -101,7 +103,7 @@ class GemmaProtocol(LanguageServerProtocol):
         self.on_exit: Callable[[], None] | None = None
 
     def stop(self, code: int, reason: str) -> bool:
-        """End serving as `exit` would, with `code`; False when not served by serve_stdio."""
+        """End serving as `exit` would, with `code`; False when not served by serve_stdio/serve_tcp."""
         if self.on_exit is None:
             return False
         log.info("stopping: %s", reason)
@@ -175,7 +177,7 @@ class GemmaProtocol(LanguageServerProtocol):
     def lsp_exit(self, *args: Any) -> Generator[Any, Any, None]:
         """Remember the exit code the specification asks for and stop the read loop (after a
         feature's own exit handler, as pygls does); the process ends in serve_stdio's caller."""
-        if self.on_exit is None:  # not served by serve_stdio (--tcp): pygls' exit ends the process
+        if self.on_exit is None:  # not served by serve_stdio/serve_tcp: pygls' exit ends the process
             yield from super().lsp_exit(*args)
             return
         if (user_handler := self.fm.features.get(types.EXIT)) is not None:
@@ -258,10 +260,35 @@ class FrameReader:
 def serve_stdio(protocol: GemmaProtocol, stdin: BinaryIO, stdout: BinaryIO,
                 cleanup: Callable[[], Awaitable[None]] | None = None) -> int:
     """Serve LSP on the given streams until `exit` or end of input; returns the process exit code."""
-    protocol.set_writer(StdoutWriter(stdout))
+    return _run_loop(protocol, lambda: (stdin, stdout), cleanup)
+
+
+def serve_tcp(protocol: GemmaProtocol, host: str, port: int,
+              cleanup: Callable[[], Awaitable[None]] | None = None) -> int:
+    """Listen on HOST:PORT and serve the first client exactly as serve_stdio serves stdio (the same
+    framing, lifecycle, exit codes and stop signals; pygls' own TCP loop has none of them); returns
+    the process exit code. One client, as an editor starts one server: the listener closes once it
+    connects."""
+    listener = socket.create_server((host, port))
+    log.info("listening for one LSP client on %s:%s", host, listener.getsockname()[1])
+
+    def connect() -> tuple[BinaryIO, BinaryIO]:
+        with listener:
+            connection, address = listener.accept()
+        log.info("client connected from %s", address)
+        return cast(BinaryIO, connection.makefile("rb", buffering=0)), connection.makefile("wb")
+
+    try:
+        return _run_loop(protocol, connect, cleanup)
+    finally:
+        listener.close()  # a stop before any client came
+
+
+def _run_loop(protocol: GemmaProtocol, connect: Callable[[], tuple[BinaryIO, BinaryIO]],
+              cleanup: Callable[[], Awaitable[None]] | None) -> int:
     loop = asyncio.new_event_loop()
     try:
-        return loop.run_until_complete(_serve(protocol, stdin, cleanup))
+        return loop.run_until_complete(_serve(protocol, connect, cleanup))
     finally:
         for task in asyncio.all_tasks(loop):
             task.cancel()
@@ -271,8 +298,10 @@ def serve_stdio(protocol: GemmaProtocol, stdin: BinaryIO, stdout: BinaryIO,
         loop.close()
 
 
-async def _serve(protocol: GemmaProtocol, stdin: BinaryIO,
+async def _serve(protocol: GemmaProtocol, connect: Callable[[], tuple[BinaryIO, BinaryIO]],
                  cleanup: Callable[[], Awaitable[None]] | None) -> int:
+    """Run until `exit`, end of input or a stop signal. `connect` (blocking: a TCP accept) runs on the
+    reader thread, so the signals are handled while the server waits for its client too."""
     loop = asyncio.get_running_loop()
     finished = loop.create_future()
 
@@ -287,13 +316,16 @@ async def _serve(protocol: GemmaProtocol, stdin: BinaryIO,
             protocol.handle_payload(item)
 
     def read_frames() -> None:
-        source: Any = stdin
         try:
-            source = FdReader(stdin.fileno())
-        except (AttributeError, OSError, ValueError):  # not backed by a descriptor (tests)
-            pass
-        reader = FrameReader(source)
-        try:
+            stdin, stdout = connect()
+            # Queued before any message, so every answer finds the writer set.
+            loop.call_soon_threadsafe(protocol.set_writer, StdoutWriter(stdout))
+            source: Any = stdin
+            try:
+                source = FdReader(stdin.fileno())
+            except (AttributeError, OSError, ValueError):  # not backed by a descriptor (tests)
+                pass
+            reader = FrameReader(source)
             while (item := reader.read()) is not None:
                 loop.call_soon_threadsafe(deliver, item)
         except Exception:
@@ -305,8 +337,8 @@ async def _serve(protocol: GemmaProtocol, stdin: BinaryIO,
                 pass
 
     protocol.on_exit = finish
-    # A daemon thread: a read blocked on stdin must not keep the process alive after `exit`.
-    threading.Thread(target=read_frames, name="lsp-stdin", daemon=True).start()
+    # A daemon thread: a read (or accept) blocked on the client must not keep the process alive after `exit`.
+    threading.Thread(target=read_frames, name="lsp-reader", daemon=True).start()
     signals = _handle_stop_signals(loop, protocol, finished)
     try:
         await finished

@@ -33,7 +33,7 @@ from gemma_lsp.engine.base import Engine, ModelUnavailable
 from gemma_lsp.engine.factory import create_engine
 from gemma_lsp.lifetime import find_process, process_gone
 from gemma_lsp.lsp.errors import DocumentNotOpen
-from gemma_lsp.lsp.protocol import GemmaProtocol, exit_process, serve_stdio
+from gemma_lsp.lsp.protocol import GemmaProtocol, exit_process, serve_stdio, serve_tcp
 from gemma_lsp.memory import return_freed_memory_to_os
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,13 @@ class GemmaServer(LanguageServer):
         code = serve_stdio(self.protocol, stdin or sys.stdin.buffer, stdout or sys.stdout.buffer,
                            self.shutdown_engine)
         exit_process(code)
+
+    def start_tcp(self, host: str, port: int) -> None:
+        """Serve one LSP client on a TCP address as start_io serves stdio: the same lifecycle, exit
+        codes, stop signals and cleanup (pygls' TCP loop would give none of them)."""
+        assert isinstance(self.protocol, GemmaProtocol)
+        return_freed_memory_to_os()
+        exit_process(serve_tcp(self.protocol, host, port, self.shutdown_engine))
 
     # ----- documents ------------------------------------------------------------------------
     def open_document(self, uri: str) -> Any:
@@ -266,7 +273,7 @@ class GemmaServer(LanguageServer):
         log.warning("the client's process %s is gone: exiting", process.pid)
         assert isinstance(self.protocol, GemmaProtocol)
         if not self.protocol.stop(1, f"client process {process.pid} gone"):
-            await self.shutdown_engine()  # --tcp: pygls' loop; stop it after our own cleanup
+            await self.shutdown_engine()  # not served by serve_stdio/serve_tcp: pygls' loop
             self.shutdown()
 
     async def shutdown_engine(self) -> None:

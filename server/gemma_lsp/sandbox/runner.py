@@ -13,7 +13,13 @@ environment is handed to bwrap as arguments and exists only inside.
 
 Killing: bwrap is started in its own process group; killing it makes its PID-namespace init die
 (--die-with-parent), and the kernel then kills every process in the namespace. Cancellation (a
-CancelToken or cancelling the awaiting task) and the timeout are noticed within POLL_SECONDS.
+CancelToken or cancelling the awaiting task) and the timeout are noticed within POLL_SECONDS, and kill
+the run's whole process group.
+
+Outside the sandbox (run_trusted, and runs the user allowed unsandboxed) nothing else ties a process
+to the server, so those run under group_guard.py, which arms PR_SET_PDEATHSIG and kills the run's
+whole process group when the server dies, even by SIGKILL. The kernel ties that to the thread that
+started the guard: the event loop's, which lives at least as long as it awaits the run.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +57,8 @@ ENV_ALLOW = ("LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ")
 # The whole environment of the host-side launcher: nothing from the server, the settings or a tool.
 LAUNCHER_ENV = {"PATH": DEFAULT_PATH, "LANG": "C.UTF-8"}
 LAUNCHER_CWD = Path("/")
+# Runs a command outside the sandbox and kills its process group when the server dies (see the script).
+GROUP_GUARD = str(Path(__file__).with_name("group_guard.py"))
 # Joins the run's cgroups, then becomes bwrap: sh -c SCRIPT sh PROCS_FILE... -- BWRAP_ARGV...
 _JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
 
@@ -219,7 +228,7 @@ def _plan(command: list[str], workspace: Path, limits: SandboxLimits, status: Sa
         return _launcher(status, workspace, inner, full_env, cwd or workspace, ro_paths, limits)
     if allow_unsandboxed:
         log.warning("running WITHOUT the sandbox (allow_unsandboxed is set; %s): %s", status.reason, command)
-        return _Plan(inner, full_env, cwd or workspace, False)
+        return _Plan(_guarded(inner), full_env, cwd or workspace, False)
     raise SandboxUnavailable(status.reason)
 
 
@@ -338,11 +347,19 @@ def _signal_text(number: int) -> str:
 
 
 async def run_trusted(command: list[str], cwd: Path, limits: SandboxLimits, *, cancel: Any = None,
-                      status: SandboxStatus | None = None) -> RunResult:
+                      status: SandboxStatus | None = None, guarded: bool = True) -> RunResult:
     """Run one of *our own* helper programs (never workspace code) outside the sandbox, with the same
     rlimits, timeout, output cap and cancellation. For work that is risky only in time, such as
-    matching a model-written regular expression."""
+    matching a model-written regular expression. `guarded=False` leaves out group_guard.py (then the
+    helper can outlive the server): only for measuring a bare process start (bench sandbox)."""
     status = status or sandbox_status()
     argv = _limit_prefix(status.prlimit_path, limits) + list(command)
+    if guarded:
+        argv = _guarded(argv)
     env = {**LAUNCHER_ENV, "PYTHONDONTWRITEBYTECODE": "1"}
     return await _run(_Plan(argv, env, cwd, False), limits, cancel)
+
+
+def _guarded(argv: list[str]) -> list[str]:
+    """`argv` under group_guard.py: it and what it starts die with this process (a run outside bwrap)."""
+    return [sys.executable, "-I", "-S", GROUP_GUARD, str(os.getpid()), "--", *argv]
