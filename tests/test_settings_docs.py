@@ -100,3 +100,18 @@ def test_each_artifact_lists_every_documented_key_with_the_schema_default():
     # Not user settings: never shown to users as such.
     for key in ("clientRendersExplanations", "script", "sandbox.allowUnsandboxed"):
         assert f"gemma.{key}" not in properties and f"`{key}`" not in protocol.split("## Settings")[1].split("\n## ")[0]
+
+
+def test_docs_name_every_value_the_server_accepts():
+    # docs/protocol.md once left out `mps`, which the server accepts for `device`.
+    from gemma_lsp.config import Settings
+
+    protocol = (ROOT / "docs/protocol.md").read_text()
+    for setting in SCHEMA:
+        if setting.choices or setting.pattern:
+            row = protocol.split(f"| `{setting.key}` |")[1].split("\n")[0]
+            accepted = setting.choices or ("auto", "cpu", "cuda", "cuda:N", "mps")
+            for value in accepted:
+                assert f'`"{value}"`' in row, (setting.key, value)
+                probe = value.replace("N", "1")
+                assert Settings.from_lsp({setting.key: probe})[1] == [], (setting.key, probe)
