@@ -231,6 +231,11 @@ _BY_KEY = {setting.key: setting for setting in SCHEMA}
 _GROUPS = {setting.key.rsplit(".", 1)[0] for setting in SCHEMA if "." in setting.key}
 
 
+def setting(key: str) -> Setting:
+    """The schema entry of an editor key (`"draftTokens"`, `"remote.url"`)."""
+    return _BY_KEY[key]
+
+
 # ----- checking values -----------------------------------------------------------------------------
 
 def _check_kind(kind: Kind, value: Any) -> str | None:
