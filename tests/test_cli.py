@@ -41,6 +41,19 @@ def test_complete_reports_bad_locations(tmp_path: Path):
     assert result.returncode != 0 and "FILE:LINE:COL" in result.stderr
 
 
+def test_setting_flags_are_checked_like_the_editor_settings(tmp_path: Path):
+    # `--device gpu` used to pass and end in a torch traceback; the flags now use the settings schema.
+    source = tmp_path / "calc.py"
+    source.write_text("x = 1\n")
+    result = run("complete", f"{source}:1:1", "--model", "tiny", "--device", "gpu")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "argument --device: must be auto, cpu, cuda, cuda:N or mps" in result.stderr
+    result = run("--draft-tokens", "17")
+    assert result.returncode == 2 and "argument --draft-tokens: must be between 1 and 16" in result.stderr
+    help_text = " ".join(run("--help").stdout.split())
+    assert "(1-16, default 4)" in help_text and "(1-8192, default 128)" in help_text and "cuda:N or mps" in help_text
+
+
 def test_tcp_serves_lsp_on_loopback(tmp_path: Path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from gemma_lsp import __version__
-from gemma_lsp.config import DTYPES, Settings
+from gemma_lsp.config import DTYPES, Settings, check, setting
 
 LANGUAGE_IDS = {
     ".py": "python", ".js": "javascript", ".jsx": "javascriptreact", ".ts": "typescript",
@@ -35,19 +35,26 @@ LANGUAGE_IDS = {
 }
 
 
-def _bounded_int(lo: int, hi: int):
-    """An argparse type: an integer in [lo, hi], the same bounds the editor settings have."""
+def _setting_type(key: str, convert=str):
+    """An argparse type for a flag that sets the editor setting `key`: the schema's checks and messages."""
+    spec = setting(key)
 
-    def parse(text: str) -> int:
+    def parse(text: str):
         try:
-            value = int(text)
+            value = convert(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f"must be between {lo} and {hi}")
+        error = check(spec, value)
+        if error:
+            raise argparse.ArgumentTypeError(error)
         return value
 
     return parse
+
+
+def _range(key: str) -> str:
+    spec = setting(key)
+    return f"{spec.minimum}-{spec.maximum}, default {spec.default}"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -70,12 +77,13 @@ def _parser() -> argparse.ArgumentParser:
                         help="the drafter's folder when --model is a folder (the -assistant checkpoint)")
     parser.add_argument("--no-drafter", action="store_true",
                         help="decode without the drafter (same output, usually slower)")
-    parser.add_argument("--draft-tokens", type=_bounded_int(1, 16), default=None, metavar="N",
-                        help="tokens the drafter proposes per step (1-16, default 4)")
-    parser.add_argument("--device", default=None, help="auto (default), cpu, cuda or cuda:N")
+    parser.add_argument("--draft-tokens", type=_setting_type("draftTokens", int), default=None, metavar="N",
+                        help=f"tokens the drafter proposes per step ({_range('draftTokens')})")
+    parser.add_argument("--device", type=_setting_type("device"), default=None,
+                        help="auto (default), cpu, cuda, cuda:N or mps")
     parser.add_argument("--dtype", default=None, choices=DTYPES, help="weights' dtype (auto: bf16 on GPU, fp32 on CPU)")
-    parser.add_argument("--max-new-tokens", type=_bounded_int(1, 8192), default=None, metavar="N",
-                        help="tokens per inline completion (default 128)")
+    parser.add_argument("--max-new-tokens", type=_setting_type("maxNewTokens", int), default=None, metavar="N",
+                        help=f"tokens per inline completion ({_range('maxNewTokens')})")
     parser.add_argument("--engine", choices=("local", "remote"), default=None,
                         help="run the model here (local, default) or use an OpenAI-compatible server (remote)")
     parser.add_argument("--remote-url", default=None, metavar="URL",

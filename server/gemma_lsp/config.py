@@ -2,7 +2,11 @@
 
 Every field has a default. Invalid values never crash the server: `Settings.from_lsp` returns the
 settings with the defaults kept for the bad fields, plus a list of messages to show the user.
-Editors mirror this schema (editors/vscode/package.json, editors/neovim/lua/gemma/config.lua).
+
+`SCHEMA` describes every editor-settable key (type, bounds, meaning); the defaults are the dataclass
+fields'. The editors' and the docs' copies are generated from it (`python -m gemma_lsp.settings_docs
+--write`: editors/vscode/package.json and src/settingsTable.ts, docs/protocol.md, the Neovim help) and
+tests/test_settings_docs.py fails when one is out of date.
 """
 
 from __future__ import annotations
@@ -12,10 +16,9 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 PRESETS = ("auto", "tiny", "31b", "26b", "e4b", "e2b")
-DEVICES = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
@@ -67,7 +70,9 @@ class Settings:
     draft_tokens: int = 4
     adaptive_draft: bool = True
     max_new_tokens: int = 128
-    max_context_tokens: int = 4096
+    # The completion prompt's budget (editor key `maxContextTokens`, kept for compatibility). Not the
+    # engine's context limit (prompt + reply), which the model and the memory left set.
+    prompt_budget_tokens: int = 4096
     kv_cache_budget_mb: int = 1024
     completion: CompletionSettings = field(default_factory=CompletionSettings)
     debug: DebugSettings = field(default_factory=DebugSettings)
@@ -90,8 +95,7 @@ class Settings:
         Returns the new settings and a list of problems (unknown keys, bad values); a bad value keeps
         the previous value.
         """
-        settings = dataclasses.replace(base) if base else cls()
-        settings = _deep_copy(settings)
+        settings = _deep_copy(base) if base else cls()
         problems: list[str] = []
         if options is None:
             return settings, problems
@@ -114,6 +118,47 @@ def _deep_copy(settings: Settings) -> Settings:
     )
 
 
+# ----- the schema ----------------------------------------------------------------------------------
+
+# Value kinds, named as the VS Code extension's settings table names them.
+Kind = Literal["string", "nullableString", "boolean", "integer", "number", "stringArray",
+               "nullableStringArray", "stringMap"]
+Audience = Literal["server", "client", "hidden"]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One key under `gemma.`: how it is checked and what it means.
+
+    `key` is dotted camelCase as editors write it; `attr` the dotted path in `Settings` (they differ
+    only where an old key is kept for compatibility). `audience`: `server` settings are documented
+    for every client; `client` ones are read by the VS Code extension only; `hidden` ones are sent by
+    clients themselves and not user settings.
+    """
+
+    key: str
+    kind: Kind
+    description: str
+    default: Any
+    attr: str = ""
+    audience: Audience = "server"
+    choices: tuple[str, ...] = ()
+    pattern: str = ""
+    minimum: int | None = None
+    maximum: int | None = None
+    exclusive_minimum: float | None = None
+    scope: Literal["window", "machine", "language-overridable"] = "window"
+    # How docs/protocol.md writes the type when the generic wording would hide the values.
+    shown_type: str = ""
+
+
+def _default_at(attr: str) -> Any:
+    value: Any = Settings()
+    for part in attr.split("."):
+        value = getattr(value, part)
+    return value
+
+
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
@@ -123,13 +168,92 @@ def _camel(name: str) -> str:
     return head + "".join(word.capitalize() for word in rest)
 
 
-# Validators per dotted snake_case path: return an error message or None.
-def _in(choices: tuple[str, ...]):
-    return lambda v: None if v in choices else f"must be one of {', '.join(choices)}"
+def _server(attr: str, kind: Kind, description: str, key: str = "", **extra: Any) -> Setting:
+    """A server setting whose default is the `Settings` field's (so it is written once)."""
+    key = key or ".".join(_camel(part) for part in attr.split("."))
+    return Setting(key, kind, description, _default_at(attr), attr=attr, **extra)
 
 
-def _int_range(lo: int, hi: int):
-    return lambda v: None if lo <= v <= hi else f"must be between {lo} and {hi}"
+_LIMIT = 1 << 20
+_MACHINE: Any = {"scope": "machine"}
+
+SCHEMA: tuple[Setting, ...] = (
+    _server("model", "string", "Model preset: `31b`, `26b`, `e4b`, `e2b`, `auto` (the largest preset whose "
+            "memory need fits the hardware found), `tiny` (random weights, for tests), or a local model folder."),
+    _server("drafter_model", "nullableString", "Drafter (`-assistant`) model folder when `gemma.model` is a folder."),
+    _server("engine", "string", "Run the model in the server process (`local`) or talk to an OpenAI-compatible "
+            "server (`remote`).", choices=("local", "remote"), **_MACHINE),
+    _server("remote.url", "string", "Base URL of the OpenAI-compatible server (remote engine).", **_MACHINE),
+    _server("remote.model", "nullableString", "Served model id (default: the first one the server lists).",
+            **_MACHINE),
+    _server("remote.api_key_env", "string", "Environment variable holding the remote API key.", **_MACHINE),
+    _server("remote.timeout_seconds", "number", "Seconds without data before a request to the remote server "
+            "fails.", exclusive_minimum=0, **_MACHINE),
+    _server("device", "string", "Where the model runs: `auto`, `cpu`, `cuda`, `cuda:N` or `mps`.",
+            pattern="^(auto|cpu|cuda|cuda:[0-9]+|mps)$",
+            shown_type='`"auto"` \\| `"cpu"` \\| `"cuda"` \\| `"cuda:N"` \\| `"mps"`'),
+    _server("dtype", "string", "Data type of the weights (`auto`: bfloat16 on a GPU; float32 on a CPU, bfloat16 "
+            "where float32 does not fit the memory available).", choices=DTYPES),
+    _server("drafter", "boolean", "Speculative decoding with the Gemma 4 `-assistant` drafter."),
+    _server("draft_tokens", "integer", "Drafted tokens per step (the start value when `gemma.adaptiveDraft` is "
+            "on).", minimum=1, maximum=16),
+    _server("adaptive_draft", "boolean", "Adapt the draft length to the observed acceptance rate."),
+    _server("max_new_tokens", "integer", "Most tokens per inline completion.", minimum=1, maximum=8192),
+    _server("prompt_budget_tokens", "integer", "Prompt budget for completions, in tokens (the model's own "
+            "context limit is set by the model and the memory available).", key="maxContextTokens",
+            minimum=256, maximum=262144),
+    _server("kv_cache_budget_mb", "integer", "Memory (MiB) kept for reused prompt caches.",
+            minimum=0, maximum=_LIMIT),
+    _server("completion.enabled", "boolean", "Let the server answer inline completion requests "
+            "(`textDocument/inlineCompletion`) at all: all languages, all editors."),
+    _server("debug.max_tool_calls", "integer", 'Most tool calls in one "Ask to Debug" session.',
+            minimum=0, maximum=200),
+    _server("debug.max_tokens", "integer", 'Most generated tokens in one "Ask to Debug" session.',
+            minimum=16, maximum=_LIMIT),
+    _server("debug.max_seconds", "integer", 'Most seconds one "Ask to Debug" session may take.',
+            minimum=1, maximum=86400),
+    _server("debug.thinking", "boolean", 'Gemma 4 reasoning mode (`<|think|>`) in "Ask to Debug" sessions.'),
+    _server("debug.show_thoughts", "boolean", "Include the model's thoughts in answers."),
+    _server("sandbox.timeout_seconds", "integer", "Wall-clock limit per sandboxed tool command, in seconds.",
+            minimum=1, maximum=86400),
+    _server("sandbox.memory_mb", "integer", "Memory limit per sandboxed tool command, in MiB: one cap for its "
+            "whole process tree and its tmpfs writes (a cgroup; per process where none can be created), also "
+            "the size of its `/tmp` and `/dev/shm`.", minimum=64, maximum=_LIMIT),
+    _server("tests.command", "nullableStringArray", 'How the `run_tests` tool runs the tests, as a list (e.g. '
+            '["pytest", "-x"]); null: detect.'),
+    _server("log_file", "nullableString", "Also write the server log to this file (owner-only; applied when the "
+            "setting arrives)."),
+    _server("client_renders_explanations", "boolean", "The client shows explanations itself (set by clients "
+            "in initializationOptions).", audience="hidden"),
+)
+
+_BY_KEY = {setting.key: setting for setting in SCHEMA}
+_GROUPS = {setting.key.rsplit(".", 1)[0] for setting in SCHEMA if "." in setting.key}
+
+
+def setting(key: str) -> Setting:
+    """The schema entry of an editor key (`"draftTokens"`, `"remote.url"`)."""
+    return _BY_KEY[key]
+
+
+# ----- checking values -----------------------------------------------------------------------------
+
+def _check_kind(kind: Kind, value: Any) -> str | None:
+    if value is None:
+        return None if kind.startswith("nullable") else "must not be null"
+    if kind == "boolean":
+        return None if isinstance(value, bool) else "must be true or false"
+    if kind == "integer":
+        return None if isinstance(value, int) and not isinstance(value, bool) else "must be an integer"
+    if kind == "number":
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return None if ok else "must be a number"
+    if kind in ("string", "nullableString"):
+        return None if isinstance(value, str) and value.strip() else "must be a non-empty string"
+    if kind in ("stringArray", "nullableStringArray"):
+        ok = isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
+        return None if ok else "must be a non-empty list of strings"
+    return None
 
 
 def _model(value: str) -> str | None:
@@ -141,69 +265,51 @@ def _model(value: str) -> str | None:
     return f"must be a preset ({', '.join(PRESETS)}) or a local model folder"
 
 
-_VALIDATORS = {
+# Messages kept from before the schema for the settings whose generic wording would be vaguer.
+_CUSTOM_CHECKS = {
     "model": _model,
-    "engine": _in(("local", "remote")),
-    "device": lambda v: None if DEVICES.match(v) else "must be auto, cpu, cuda, cuda:N or mps",
-    "dtype": _in(DTYPES),
-    "draft_tokens": _int_range(1, 16),
-    "max_new_tokens": _int_range(1, 8192),
-    "max_context_tokens": _int_range(256, 262144),
-    "kv_cache_budget_mb": _int_range(0, 1 << 20),
-    "debug.max_tool_calls": _int_range(0, 200),
-    "debug.max_tokens": _int_range(16, 1 << 20),
-    "debug.max_seconds": _int_range(1, 86400),
-    "sandbox.timeout_seconds": _int_range(1, 86400),
-    "sandbox.memory_mb": _int_range(64, 1 << 20),
-    "remote.timeout_seconds": lambda v: None if v > 0 else "must be positive",
+    "device": lambda v: None if re.match(_BY_KEY["device"].pattern, v) else "must be auto, cpu, cuda, cuda:N or mps",
 }
 
-_NOT_FROM_EDITOR = {"script", "sandbox.allow_unsandboxed"}
+
+def check(setting: Setting, value: Any) -> str | None:
+    """Why `value` is not valid for `setting`, or None."""
+    error = _check_kind(setting.kind, value)
+    if error or value is None:
+        return error
+    if setting.key in _CUSTOM_CHECKS:
+        return _CUSTOM_CHECKS[setting.key](value)
+    if setting.choices and value not in setting.choices:
+        return f"must be one of {', '.join(setting.choices)}"
+    if setting.minimum is not None and setting.maximum is not None and not setting.minimum <= value <= setting.maximum:
+        return f"must be between {setting.minimum} and {setting.maximum}"
+    if setting.exclusive_minimum is not None and not value > setting.exclusive_minimum:
+        return "must be positive" if setting.exclusive_minimum == 0 else f"must be more than {setting.exclusive_minimum}"
+    return None
 
 
-def _apply(target: Any, options: dict, prefix: str, problems: list[str]) -> None:
-    fields = {f.name: f for f in dataclasses.fields(target)}
-    for key, value in options.items():
-        name = _snake(key)
-        path = f"{prefix}{name}"
-        shown = ".".join(_camel(part) for part in path.split("."))
-        if name not in fields or path in _NOT_FROM_EDITOR:
-            problems.append(f"gemma.{shown}: unknown setting (ignored)")
-            continue
-        current = getattr(target, name)
-        if dataclasses.is_dataclass(current):
-            if isinstance(value, dict):
-                _apply(current, value, f"{path}.", problems)
+def _apply(settings: Settings, options: dict, prefix: str, problems: list[str]) -> None:
+    for raw_key, value in options.items():
+        shown = prefix + _camel(_snake(str(raw_key)))  # snake_case keys are accepted too
+        # Groups are objects ({"remote": {"url": ...}}); a dotted key is not a setting name.
+        setting = None if "." in str(raw_key) else _BY_KEY.get(shown)
+        if setting is None:
+            if shown not in _GROUPS or "." in str(raw_key):
+                problems.append(f"gemma.{shown}: unknown setting (ignored)")
+            elif isinstance(value, dict):
+                _apply(settings, value, f"{shown}.", problems)
             else:
                 problems.append(f"gemma.{shown}: must be an object")
             continue
-        error = _check_type(fields[name], value)
-        if error is None and value is not None and path in _VALIDATORS:
-            error = _VALIDATORS[path](value)
+        *parents, name = setting.attr.split(".")
+        target: Any = settings
+        for part in parents:
+            target = getattr(target, part)
+        error = check(setting, value)
         if error:
-            problems.append(f"gemma.{shown}: {error}; keeping {current!r}")
+            problems.append(f"gemma.{shown}: {error}; keeping {getattr(target, name)!r}")
             continue
         setattr(target, name, value)
-
-
-def _check_type(f: dataclasses.Field, value: Any) -> str | None:
-    annotation = str(f.type)
-    optional = "None" in annotation
-    if value is None:
-        return None if optional else "must not be null"
-    if annotation.startswith("bool"):
-        return None if isinstance(value, bool) else "must be true or false"
-    if annotation.startswith("int"):
-        return None if isinstance(value, int) and not isinstance(value, bool) else "must be an integer"
-    if annotation.startswith("float"):
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        return None if ok else "must be a number"
-    if annotation.startswith("str"):
-        return None if isinstance(value, str) and value.strip() else "must be a non-empty string"
-    if annotation.startswith("list[str]"):
-        ok = isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
-        return None if ok else "must be a non-empty list of strings"
-    return None
 
 
 def cache_dir() -> Path:

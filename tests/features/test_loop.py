@@ -18,6 +18,7 @@ from gemma_lsp.agent.loop import (
     Step,
     ToolLoop,
 )
+from gemma_lsp.config import Settings
 from gemma_lsp.engine.base import CancelToken, Priority
 from gemma_lsp.engine.scripted import ScriptedEngine
 from gemma_lsp.gemma4.codec import ToolCall
@@ -76,6 +77,12 @@ async def run(eng, executor, limits=None, cancel=None, thinking=False, clock=Non
 
 GOOD = {"run_tests": Result(True, {"failed": 1, "output": "assert add(1, 2) == 3"}, summary="1 failed"),
         "read_file": Result(True, {"text": "def add(a, b):\n    return a - b\n"})}
+
+
+def test_limits_come_from_the_debug_settings_and_default_to_theirs():
+    settings, _ = Settings.from_lsp({"debug": {"maxToolCalls": 3, "maxTokens": 100, "maxSeconds": 9}})
+    assert Limits.from_settings(settings.debug) == Limits(3, 100, 9)
+    assert Limits() == Limits.from_settings(Settings().debug)
 
 
 async def test_tools_then_answer():

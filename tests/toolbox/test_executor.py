@@ -10,7 +10,9 @@ import textwrap
 
 import pytest
 
+from gemma_lsp.config import Settings
 from gemma_lsp.gemma4.codec import ToolCall, parse_model_output
+from gemma_lsp.sandbox import SandboxLimits
 from gemma_lsp.toolbox import ToolCatalog, ToolExecutor, ToolSettings, describe_call
 from gemma_lsp.toolbox.cli import main
 
@@ -145,13 +147,22 @@ def test_describe_call(workspace):
 
 
 def test_settings_from_the_server_settings():
-    from types import SimpleNamespace
-
-    settings = ToolSettings.from_settings(SimpleNamespace(
-        sandbox=SimpleNamespace(timeout_seconds=30, memory_mb=512, allow_unsandboxed=False),
-        tests=SimpleNamespace(command=["make", "test"])))
+    server_settings, problems = Settings.from_lsp({"sandbox": {"timeoutSeconds": 30, "memoryMb": 512},
+                                                   "tests": {"command": ["make", "test"]}})
+    assert problems == []
+    settings = ToolSettings.from_settings(server_settings)
     assert (settings.timeout_seconds, settings.memory_mb, settings.tests_command) == (30.0, 512, ["make", "test"])
     assert settings.limits(300).timeout_seconds == 30  # a tool file cannot raise the user's limit
+
+
+def test_defaults_are_the_settings_defaults():
+    # One place for the sandbox limits' defaults: the server settings' (config.py).
+    from_defaults = ToolSettings.from_settings(Settings())
+    assert ToolSettings() == from_defaults
+    limits = ToolSettings().limits()
+    assert (limits.timeout_seconds, limits.memory_mb) == (Settings().sandbox.timeout_seconds,
+                                                          Settings().sandbox.memory_mb)
+    assert SandboxLimits().memory_mb == Settings().sandbox.memory_mb
 
 
 def test_cli_prints_the_json_result(workspace, capsys):

@@ -41,7 +41,8 @@ step() {
 step "npm ci" 300 npm ci --no-audit --no-fund
 step "typecheck" 120 npm run typecheck
 step "lint" 120 npm run lint
-step "settings schema" 60 node scripts/settings-schema.mjs --check
+# package.json and src/settingsTable.ts are generated from the server's schema (server/gemma_lsp/config.py).
+step "settings schema" 60 env PYTHONPATH="$HERE/../../server" python3 -m gemma_lsp.settings_docs --check
 step "unit tests" 120 npm run test:unit
 step "vsce package" 120 npm run package
 if [[ ${GEMMA_SKIP_E2E:-0} == 1 ]]; then

@@ -1,8 +1,12 @@
 /**
- * The `gemma.*` settings: one table that defines every key once (type, default, bounds, whether the
- * server or the extension reads it). package.json's `contributes.configuration` mirrors this table and a
- * unit test keeps the two (and docs/protocol.md) in step.
+ * The `gemma.*` settings: reading and checking them with the table in settingsTable.ts (type, default,
+ * bounds, whether the server or the extension reads each key). That table and package.json's
+ * `contributes.configuration` are generated from the server's schema (server/gemma_lsp/config.py) by
+ * `python -m gemma_lsp.settings_docs --write`; a server test fails when they are out of date.
  */
+import { SETTINGS } from './settingsTable';
+
+export { SETTINGS };
 
 /** How a setting's value is checked. */
 export type SettingKind =
@@ -26,78 +30,6 @@ export interface SettingSpec {
     audience: 'server' | 'client';
     description: string;
 }
-
-const str = (values?: readonly string[]): SettingKind => ({ type: 'string', enum: values });
-const int = (minimum?: number, maximum?: number): SettingKind => ({ type: 'integer', minimum, maximum });
-const bool: SettingKind = { type: 'boolean' };
-
-/** Every setting, in the order the settings editor shows them. */
-export const SETTINGS: readonly SettingSpec[] = [
-    // --- read by the extension ---
-    { key: 'server.command', kind: { type: 'stringArray' }, default: [], audience: 'client',
-        description: 'Command that starts gemma-lsp, as a list: program then arguments (e.g. ["/path/to/gemma-lsp"] or ["python", "-m", "gemma_lsp"]). Empty: use `gemma.server.interpreter`, else `gemma-lsp` on PATH, else the selected Python interpreter, else offer to install into a private environment.' },
-    { key: 'server.interpreter', kind: { type: 'string' }, default: '', audience: 'client',
-        description: 'Python interpreter whose environment has gemma-lsp installed; the server runs as `<interpreter> -m gemma_lsp`. Ignored when `gemma.server.command` is set.' },
-    { key: 'server.env', kind: { type: 'stringMap' }, default: {}, audience: 'client',
-        description: 'Extra environment variables for the server process (e.g. PYTHONPATH, HF_HOME, CUDA_VISIBLE_DEVICES).' },
-    { key: 'server.installSpec', kind: { type: 'string' }, default: 'gemma-lsp', audience: 'client',
-        description: 'What `pip install` installs when the extension sets up its own environment for the server (a package name, a version pin or a local path).' },
-    { key: 'inline.enabled', kind: bool, default: true, audience: 'client',
-        description: 'Show inline (ghost text) completions. Can be set per language, e.g. "[markdown]": {"gemma.inline.enabled": false}; the command "Gemma: Toggle Inline Completions for This Language" does that for you.' },
-    { key: 'inline.debounceMs', kind: int(0, 5000), default: 150, audience: 'client',
-        description: 'Milliseconds to wait after the last keystroke before asking the model for an inline completion. Requests made while typing are dropped.' },
-    // --- sent to the server (docs/protocol.md "Settings") ---
-    { key: 'model', kind: { type: 'string' }, default: 'auto', audience: 'server',
-        description: 'Model preset: `31b`, `26b`, `e4b`, `e2b`, `auto` (pick by the hardware found), `tiny` (random weights, for tests), or a local model folder.' },
-    { key: 'drafterModel', kind: { type: 'nullableString' }, default: null, audience: 'server',
-        description: 'Drafter (`-assistant`) model folder when `gemma.model` is a folder.' },
-    { key: 'engine', kind: str(['local', 'remote']), default: 'local', audience: 'server',
-        description: 'Run the model in the server process (`local`) or talk to an OpenAI-compatible server (`remote`).' },
-    { key: 'remote.url', kind: { type: 'string' }, default: 'http://127.0.0.1:8000/v1', audience: 'server',
-        description: 'Base URL of the OpenAI-compatible server (remote engine).' },
-    { key: 'remote.model', kind: { type: 'nullableString' }, default: null, audience: 'server',
-        description: 'Served model id (default: the first one the server lists).' },
-    { key: 'remote.apiKeyEnv', kind: { type: 'string' }, default: 'GEMMA_LSP_API_KEY', audience: 'server',
-        description: 'Environment variable holding the remote API key.' },
-    { key: 'remote.timeoutSeconds', kind: { type: 'number', exclusiveMinimum: 0 }, default: 60, audience: 'server',
-        description: 'Seconds without data before a request to the remote server fails.' },
-    { key: 'device', kind: { type: 'string', pattern: '^(auto|cpu|cuda|cuda:[0-9]+|mps)$' }, default: 'auto', audience: 'server',
-        description: 'Where the model runs: `auto`, `cpu`, `cuda`, `cuda:N` or `mps`.' },
-    { key: 'dtype', kind: str(['auto', 'float32', 'bfloat16', 'float16']), default: 'auto', audience: 'server',
-        description: 'Data type of the weights.' },
-    { key: 'drafter', kind: bool, default: true, audience: 'server',
-        description: 'Speculative decoding with the Gemma 4 `-assistant` drafter.' },
-    { key: 'draftTokens', kind: int(1, 16), default: 4, audience: 'server',
-        description: 'Drafted tokens per step (the start value when `gemma.adaptiveDraft` is on).' },
-    { key: 'adaptiveDraft', kind: bool, default: true, audience: 'server',
-        description: 'Adapt the draft length to the observed acceptance rate.' },
-    { key: 'maxNewTokens', kind: int(1, 8192), default: 128, audience: 'server',
-        description: 'Most tokens per inline completion.' },
-    { key: 'maxContextTokens', kind: int(256, 262144), default: 4096, audience: 'server',
-        description: 'Prompt budget for completions, in tokens.' },
-    { key: 'kvCacheBudgetMb', kind: int(0, 1048576), default: 1024, audience: 'server',
-        description: 'Memory (MiB) kept for reused prompt caches.' },
-    { key: 'completion.enabled', kind: bool, default: true, audience: 'server',
-        description: 'Let the server answer inline completion requests at all (all languages, all editors).' },
-    { key: 'debug.maxToolCalls', kind: int(0, 200), default: 12, audience: 'server',
-        description: 'Most tool calls in one "Ask to Debug" session.' },
-    { key: 'debug.maxTokens', kind: int(16, 1048576), default: 4096, audience: 'server',
-        description: 'Most generated tokens in one "Ask to Debug" session.' },
-    { key: 'debug.maxSeconds', kind: int(1, 86400), default: 300, audience: 'server',
-        description: 'Most seconds one "Ask to Debug" session may take.' },
-    { key: 'debug.thinking', kind: bool, default: false, audience: 'server',
-        description: 'Gemma 4 reasoning mode in "Ask to Debug" sessions.' },
-    { key: 'debug.showThoughts', kind: bool, default: false, audience: 'server',
-        description: "Include the model's thoughts in answers." },
-    { key: 'sandbox.timeoutSeconds', kind: int(1, 86400), default: 120, audience: 'server',
-        description: 'Wall-clock limit per sandboxed tool command, in seconds.' },
-    { key: 'sandbox.memoryMb', kind: int(64, 1048576), default: 2048, audience: 'server',
-        description: 'Memory limit per sandboxed tool command, in MiB.' },
-    { key: 'tests.command', kind: { type: 'nullableStringArray' }, default: null, audience: 'server',
-        description: 'How the `run_tests` tool runs the tests, as a list (e.g. ["pytest", "-x"]); null: detect.' },
-    { key: 'logFile', kind: { type: 'nullableString' }, default: null, audience: 'server',
-        description: 'Also write the server log to this file.' },
-];
 
 /** Reads one setting; `vscode.WorkspaceConfiguration` for section `gemma` satisfies it. */
 export interface ConfigReader {

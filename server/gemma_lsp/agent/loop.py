@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from gemma_lsp.agent import prompts
+from gemma_lsp.config import DebugSettings
 from gemma_lsp.engine.base import (
     Cancelled,
     CancelToken,
@@ -75,11 +76,20 @@ class Executor(Protocol):
     def execute(self, call: ToolCall, cancel: CancelToken) -> Any: ...
 
 
+_DEBUG_DEFAULTS = DebugSettings()
+
+
 @dataclass
 class Limits:
-    max_tool_calls: int = 12
-    max_tokens: int = 4096
-    max_seconds: float = 300.0
+    """One session's budget; the defaults are the `debug.*` settings' (written once, in config.py)."""
+
+    max_tool_calls: int = _DEBUG_DEFAULTS.max_tool_calls
+    max_tokens: int = _DEBUG_DEFAULTS.max_tokens
+    max_seconds: float = _DEBUG_DEFAULTS.max_seconds
+
+    @classmethod
+    def from_settings(cls, debug: DebugSettings) -> Limits:
+        return cls(debug.max_tool_calls, debug.max_tokens, debug.max_seconds)
 
 
 @dataclass

@@ -100,7 +100,7 @@ async def debug(engine: Engine, executor: Executor, tools: Sequence[ToolSpec], s
                 describe: Callable[[ToolCall], str] | None = None,
                 transcripts: Path | None = None) -> DebugOutcome:
     """Run an ask-to-debug session to its answer (or a limit) and turn its fix into a versioned edit."""
-    limits = Limits(settings.debug.max_tool_calls, settings.debug.max_tokens, settings.debug.max_seconds)
+    limits = Limits.from_settings(settings.debug)
     loop = ToolLoop(engine, executor, tools, limits, thinking=settings.debug.thinking, purpose="debug",
                     priority=Priority.BACKGROUND, on_step=on_step, describe=describe or default_describe)
     messages = prompts.debug_messages(focus, question, test_id)

@@ -14,6 +14,7 @@ from typing import Any
 
 from lsprotocol.types import Position
 
+from gemma_lsp.config import Settings
 from gemma_lsp.gemma4 import template
 
 from .builder import ContextBuilder
@@ -87,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gemma-lsp context", description=__doc__.split("\n\n")[0])
     parser.add_argument("location", help="FILE:LINE:COL, 1-based; COL counts characters")
     parser.add_argument("--workspace", type=Path, help="index this folder for definitions")
-    parser.add_argument("--budget", type=int, default=4096, help="prompt token budget (default 4096)")
+    budget = Settings().prompt_budget_tokens  # the editors' default (gemma.maxContextTokens)
+    parser.add_argument("--budget", type=int, default=budget, help=f"prompt token budget (default {budget})")
     parser.add_argument("--open", type=Path, action="append", default=[],
                         help="also treat this file as open in the editor (repeatable)")
     parser.add_argument("--tokenizer", type=Path,

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 def completion_request(builder: ContextBuilder, uri: str, position: types.Position,
                        settings: Any) -> tuple[CompletionContext, GenerationRequest]:
     """The context at `position` and the engine request that completes it (shared with the CLI)."""
-    ctx = builder.build(uri, position, settings.max_context_tokens)
+    ctx = builder.build(uri, position, settings.prompt_budget_tokens)
     messages, prefill = completion_messages(ctx)
     request = GenerationRequest(
         messages=messages,

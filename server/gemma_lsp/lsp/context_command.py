@@ -30,4 +30,4 @@ def register(server: Any) -> None:
         except ModelUnavailable:
             pass  # still show the context; the prompt itself needs the model's tokenizer
         position = types.Position(line=pos["line"], character=pos["character"])
-        return report(ls.context_builder, uri, position, ls.settings.max_context_tokens, render, count)
+        return report(ls.context_builder, uri, position, ls.settings.prompt_budget_tokens, render, count)

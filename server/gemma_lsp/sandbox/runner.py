@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gemma_lsp.config import SandboxSettings
 from gemma_lsp.sandbox.bwrap import (
     DEFAULT_PATH,
     SANDBOX_HOME,
@@ -68,11 +69,15 @@ class SandboxUnavailable(RuntimeError):
     or the settings ask for a mount the sandbox refuses (see bwrap.check_mounts)."""
 
 
+_SANDBOX_DEFAULTS = SandboxSettings()
+
+
 @dataclass
 class SandboxLimits:
-    timeout_seconds: float = 120.0
-    cpu_seconds: int = 120
-    memory_mb: int = 2048
+    # The user-facing limits default to the `sandbox.*` settings' values (written once, in config.py).
+    timeout_seconds: float = _SANDBOX_DEFAULTS.timeout_seconds
+    cpu_seconds: int = _SANDBOX_DEFAULTS.timeout_seconds
+    memory_mb: int = _SANDBOX_DEFAULTS.memory_mb
     max_processes: int = 256
     max_file_mb: int = 256
     max_output_bytes: int = 64_000  # kept per stream (head + tail)

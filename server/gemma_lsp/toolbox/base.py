@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gemma_lsp.config import SandboxSettings, Settings
 from gemma_lsp.sandbox import SandboxLimits, SandboxStatus
 
 # Files read_file refuses and search_text skips unless the settings say otherwise: gitignore-style
@@ -21,16 +22,21 @@ DEFAULT_DENY = (
 )
 
 
+_SANDBOX_SETTINGS = SandboxSettings()
+_RUNNER_LIMITS = SandboxLimits()
+
+
 @dataclass
 class ToolSettings:
     """Everything a user may tune about tools. Defaults are safe; see docs/protocol.md for the keys."""
 
     deny: tuple[str, ...] = DEFAULT_DENY
-    timeout_seconds: float = 120.0
-    memory_mb: int = 2048
-    max_processes: int = 256
-    max_file_mb: int = 256
-    max_output_bytes: int = 64_000
+    # Defaults written once: the settings' in config.py, the sandbox runner's for the rest.
+    timeout_seconds: float = _SANDBOX_SETTINGS.timeout_seconds
+    memory_mb: int = _SANDBOX_SETTINGS.memory_mb
+    max_processes: int = _RUNNER_LIMITS.max_processes
+    max_file_mb: int = _RUNNER_LIMITS.max_file_mb
+    max_output_bytes: int = _RUNNER_LIMITS.max_output_bytes
     tests_command: list[str] | None = None
     # Run commands without the sandbox when it cannot work here. Never from editor settings; logged
     # as a warning on every run.
@@ -42,15 +48,14 @@ class ToolSettings:
     search_timeout_seconds: float = 10.0
 
     @classmethod
-    def from_settings(cls, settings: Any) -> ToolSettings:
-        """From gemma_lsp.config.Settings (sandbox.*, tests.command), keeping defaults for the rest."""
-        sandbox = getattr(settings, "sandbox", None)
-        tests = getattr(settings, "tests", None)
+    def from_settings(cls, settings: Settings) -> ToolSettings:
+        """From the server settings' `sandbox` and `tests` sub-objects, keeping defaults for the rest."""
+        sandbox, tests = settings.sandbox, settings.tests
         return cls(
-            timeout_seconds=float(getattr(sandbox, "timeout_seconds", cls.timeout_seconds)),
-            memory_mb=int(getattr(sandbox, "memory_mb", cls.memory_mb)),
-            allow_unsandboxed=bool(getattr(sandbox, "allow_unsandboxed", False)),
-            tests_command=getattr(tests, "command", None),
+            timeout_seconds=float(sandbox.timeout_seconds),
+            memory_mb=sandbox.memory_mb,
+            allow_unsandboxed=sandbox.allow_unsandboxed,
+            tests_command=tests.command,
         )
 
     def limits(self, timeout_seconds: float | None = None) -> SandboxLimits:
