@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
+from gemma_lsp.agent.edits import Snapshot, apply_text_edits, search_replace_fix
+from gemma_lsp.context.documents import DocumentStore
+from gemma_lsp.lsp import targets
 from tests.conftest import server_command, server_env
 from tests.features.lsp_harness import apply_edit, code_actions, diagnostic, model_calls, write_script
 from tests.lsp.lsp_support import initialize, open_document, record_status, wait_for_status
@@ -73,3 +77,18 @@ async def test_a_form_feed_does_not_end_a_line_for_a_fix(client: LanguageClient)
     assert "one\x0ctXwo" in call["prompt"] and "three" in call["prompt"]
     assert [(e.range.start.line, e.range.end.line) for e in change.edits] == [(1, 2)]
     assert apply_edit(resolved.edit, {uri: text}, {uri: 2})[uri] == "one\x0ctXwo\nTHREE\n"
+
+
+def test_a_fix_to_a_file_not_open_keeps_its_line_breaks(tmp_path: Path):
+    """A SEARCH/REPLACE fix may touch a file that is only on disk: its snapshot is the file's text as
+    it is (a text-mode read would turn "\\r\\n" into "\\n", and the edit would mix line breaks)."""
+    util = tmp_path / "util.py"
+    util.write_bytes(b"def f():\r\n    return 1\r\n")
+    source = targets.snapshot_source(SimpleNamespace(documents=DocumentStore("utf-16")))
+    assert source(util).text == "def f():\r\n    return 1\r\n"
+    default = Snapshot(uri=(tmp_path / "main.py").as_uri(), text="", version=1, path=tmp_path / "main.py",
+                       encoding="utf-16")
+    reply = "util.py\n<<<<<<< SEARCH\n    return 1\n=======\n    return 2\n>>>>>>> REPLACE\n"
+    edit = search_replace_fix(reply, tmp_path, default, source)
+    (change,) = edit.document_changes
+    assert apply_text_edits(util.read_bytes().decode(), change.edits, "utf-16") == "def f():\r\n    return 2\r\n"
