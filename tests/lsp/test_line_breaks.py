@@ -92,3 +92,16 @@ def test_a_fix_to_a_file_not_open_keeps_its_line_breaks(tmp_path: Path):
     edit = search_replace_fix(reply, tmp_path, default, source)
     (change,) = edit.document_changes
     assert apply_text_edits(util.read_bytes().decode(), change.edits, "utf-16") == "def f():\r\n    return 2\r\n"
+
+
+async def test_a_change_with_an_older_version_is_still_applied(client: LanguageClient):
+    """A client bug (versions only grow), but the change is what the editor did to its text: the one
+    store applies it at its current version rather than drift away from the editor's text."""
+    uri = (WORKSPACE / "stale.py").as_uri()
+    open_document(client, uri, "x = 1\n", version=5)
+    insert(client, uri, 4, 0, 5, "0")
+    parts = await context_at(client, uri, 0, 6)
+    assert parts["prefix"] == "x = 10"
+    # A change to a document that is not open changes nothing, and the server keeps serving.
+    insert(client, (WORKSPACE / "never-opened.py").as_uri(), 2, 0, 0, "y")
+    assert (await context_at(client, uri, 0, 6))["prefix"] == "x = 10"
