@@ -183,7 +183,6 @@ class GemmaProtocol(LanguageServerProtocol):
         self.exit_code = 0 if self._shutdown else 1
         self.on_exit()
 
-
     # Open documents have one owner, the server's DocumentStore (context/documents.py), which the
     # handlers in lsp/documents.py keep up to date. pygls would also keep a copy of every document's
     # text in its workspace, split into lines by its own rule (str.splitlines, which breaks at form
