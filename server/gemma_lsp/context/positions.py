@@ -38,7 +38,7 @@ def check_encoding(encoding: str) -> str:
 def line_starts(text: str) -> list[int]:
     """Offsets where each line starts (the first is 0; a text ending in a line break has an empty
     last line after it)."""
-    if "\r" not in text:  # the common case, computed in C
+    if text.count("\r") == text.count("\r\n"):  # no lone "\r" (the common case): split at "\n", in C
         return [0, *accumulate(map(_PLUS_ONE, map(len, text.split("\n"))))][:-1]
     return [0, *(m.end() for m in _BREAK.finditer(text))]
 
