@@ -323,8 +323,8 @@ def build_server(settings: Settings | None = None, allow_download: bool = True) 
         settings, problems = Settings.from_lsp(params.initialization_options, ls.settings)
         ls.settings = settings
         ls._init_problems = problems  # shown once the client is initialized
-        # pygls chose the encoding from the client's list (LSP: UTF-16 unless both sides agree on
-        # another); from here on the document store holds it and every position is mapped with it.
+        # pygls chose the encoding: the client's first choice that we support, else UTF-16 (LSP's
+        # default); from here on the document store holds it and every position is mapped with it.
         encoding = str(getattr(ls.workspace.position_encoding, "value", ls.workspace.position_encoding) or "utf-16")
         ls.documents = DocumentStore(encoding)
         ls.context_builder = ContextBuilder(ls.documents, _estimate_tokens)
