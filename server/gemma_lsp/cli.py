@@ -224,6 +224,7 @@ async def _complete(args: argparse.Namespace) -> int:
 
     from gemma_lsp.context.builder import ContextBuilder
     from gemma_lsp.context.documents import DocumentStore
+    from gemma_lsp.context.positions import line_starts
     from gemma_lsp.engine.base import ModelUnavailable
     from gemma_lsp.engine.factory import create_engine
     from gemma_lsp.lsp.completion import complete
@@ -233,14 +234,14 @@ async def _complete(args: argparse.Namespace) -> int:
         print(f"gemma-lsp: no such file: {path}", file=sys.stderr)
         return 2
     text = path.read_text(encoding="utf-8", errors="replace")
-    lines = text.split("\n")
-    if line > len(lines):
-        print(f"gemma-lsp: {path} has only {len(lines)} lines", file=sys.stderr)
-        return 2
-    # Columns as compilers print them count characters; LSP positions count UTF-16 code units.
-    col = min(col - 1, len(lines[line - 1]))
-    character = len(lines[line - 1][:col].encode("utf-16-le")) // 2
     uri = from_fs_path(str(path.resolve())) or ""
+    # Columns as compilers print them count characters: UTF-32 positions (clamped to the line).
+    store = DocumentStore(encoding="utf-32")
+    store.open(uri, LANGUAGE_IDS.get(path.suffix, "plaintext"), 1, text)
+    count = len(line_starts(text))
+    if line > count:
+        print(f"gemma-lsp: {path} has only {count} lines", file=sys.stderr)
+        return 2
     settings = settings_from_args(args)
     engine = create_engine(settings, allow_download=not args.offline)
     try:
@@ -250,11 +251,9 @@ async def _complete(args: argparse.Namespace) -> int:
         return 3
     if engine.info.placeholder:
         print("gemma-lsp: using the tiny random model: the output is gibberish (often empty)", file=sys.stderr)
-    store = DocumentStore()
-    store.open(uri, LANGUAGE_IDS.get(path.suffix, "plaintext"), 1, text)
     builder = ContextBuilder(store, engine.count_tokens)
     try:
-        completion, _ = await complete(engine, builder, uri, types.Position(line=line - 1, character=character),
+        completion, _ = await complete(engine, builder, uri, types.Position(line=line - 1, character=col - 1),
                                        settings)
     finally:
         await engine.close()

@@ -1,15 +1,24 @@
 """LSP positions in UTF-16 (default), UTF-8 and UTF-32 against code-point offsets and tree-sitter bytes,
-with emoji (two UTF-16 units, four bytes) and CJK (one unit, three bytes)."""
+with emoji (two UTF-16 units, four bytes) and CJK (one unit, three bytes); lines end at "\n", "\r\n"
+and a lone "\r", as LSP says, for the document store and the edits alike."""
 
 from __future__ import annotations
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lsprotocol.types import Position
+from lsprotocol.types import Position, Range, TextDocumentContentChangePartial, TextEdit
 
+from gemma_lsp.agent.edits import apply_text_edits
 from gemma_lsp.context.documents import DocumentStore
-from gemma_lsp.context.positions import LineIndex, byte_offset, char_offset, check_encoding, ts_point
+from gemma_lsp.context.positions import (
+    LineIndex,
+    byte_offset,
+    char_offset,
+    check_encoding,
+    split_lines,
+    ts_point,
+)
 
 TEXT = 'name = "😀 héllo 世界"\nx = 1  # 🎉🎉\n\n最后一行'
 
@@ -67,7 +76,7 @@ def test_cjk_line_through_the_tree():
     assert node.type in ("string_content", "string")
 
 
-_chars = st.sampled_from(list("ab \n\t😀世é{}()\"'#;"))
+_chars = st.sampled_from(list("ab \n\r\t😀世é{}()\"'#;\x0c"))
 
 
 @settings(max_examples=150, deadline=None)
@@ -76,9 +85,11 @@ def test_round_trip_every_offset(text, data):
     lines = LineIndex(text)
     encoding = data.draw(st.sampled_from(["utf-8", "utf-16", "utf-32"]))
     offset = data.draw(st.integers(0, len(text)))
+    if offset and text[offset - 1:offset + 1] == "\r\n":
+        offset -= 1  # the middle of a "\r\n" is not a position: it maps to the end of its line
     line, column = lines.position_at(offset, encoding)
     assert lines.offset_at(line, column, encoding) == offset
-    assert text[: lines.starts[line]].count("\n") == line
+    assert len(split_lines(text[: lines.starts[line]])) == line
     assert char_offset(text.encode(), byte_offset(text, offset)) == offset
 
 
@@ -89,3 +100,24 @@ def test_line_index_after_a_replacement_equals_a_fresh_one(text, new, data):
     end = data.draw(st.integers(start, len(text)))
     result = text[:start] + new + text[end:]
     assert LineIndex(text).replaced(start, end, new, result).starts == LineIndex(result).starts
+
+
+MIXED = "a = 1\rb = 2\r\nc\x0cd = 3\ne\u2028f"  # a lone CR, CRLF, a form feed and U+2028 inside lines
+
+
+def test_lines_end_where_lsp_says():
+    lines = LineIndex(MIXED)
+    assert [lines.line_text(i) for i in range(len(lines.starts))] == ["a = 1", "b = 2", "c\x0cd = 3", "e\u2028f"]
+    assert lines.position_at(MIXED.index("b"), "utf-16") == (1, 0)
+    assert lines.offset_at(1, 99, "utf-16") == MIXED.index("\r\n")  # clamped before the line break
+
+
+@pytest.mark.parametrize("line, column, new", [(1, 0, "x"), (1, 5, "\n"), (0, 5, "\n"), (3, 1, "y\r"), (2, 1, "z")])
+def test_the_store_and_the_edits_put_a_change_in_the_same_place(line, column, new):
+    """didChange (the document store) and a code action's edit (agent.edits) map one range alike."""
+    at = Position(line=line, character=column)
+    store = DocumentStore()
+    store.open("file:///m.py", "python", 1, MIXED)
+    store.change("file:///m.py", 2, [TextDocumentContentChangePartial(range=Range(at, at), text=new)])
+    edited = apply_text_edits(MIXED, [TextEdit(range=Range(at, at), new_text=new)], "utf-16")
+    assert store.get("file:///m.py").text == edited

@@ -56,7 +56,7 @@ def apply_edit(edit: types.WorkspaceEdit, files: dict[str, str], versions: dict[
         pinned = change_.text_document.version
         if pinned is not None and versions.get(uri) != pinned:
             raise AssertionError(f"stale edit for {uri}: pinned {pinned}, document at {versions.get(uri)}")
-        out[uri] = apply_text_edits(out[uri], change_.edits)
+        out[uri] = apply_text_edits(out[uri], change_.edits, "utf-16")  # the test client's encoding
     return out
 
 

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 from lsprotocol import types
 
+from gemma_lsp.context.documents import DocumentStore
 from gemma_lsp.lsp.code_actions import list_actions
 
 
@@ -19,9 +20,9 @@ def server(resolve: list[str]) -> NoEngineServer:
     caps = types.ClientCapabilities(text_document=types.TextDocumentClientCapabilities(
         code_action=types.CodeActionClientCapabilities(
             resolve_support=types.ClientCodeActionResolveOptions(properties=resolve))))
-    doc = SimpleNamespace(version=7)
-    return NoEngineServer(client_capabilities=caps,
-                          workspace=SimpleNamespace(text_documents={"file:///a.py": doc}))
+    documents = DocumentStore()
+    documents.open("file:///a.py", "python", 7, "x = 1\n")
+    return NoEngineServer(client_capabilities=caps, documents=documents)
 
 
 def params(count: int) -> types.CodeActionParams:

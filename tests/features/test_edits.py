@@ -15,25 +15,25 @@ from gemma_lsp.agent.edits import (
     Snapshot,
     apply_text_edits,
     extract_code_block,
-    offset_to_position,
     parse_search_replace,
-    position_to_offset,
     region_fix,
     search_replace_fix,
 )
+from gemma_lsp.context.positions import offset_of, position_of
 
 CALC = "def add(a, b):\n    return a - b\n\n\ndef mul(a, b):\n    return a * b\n"
 
 
 def snap(text: str = CALC, version: int | None = 3, name: str = "calc.py", root: Path | None = None) -> Snapshot:
     path = (root or Path("/ws")) / name
-    return Snapshot(uri=path.as_uri(), text=text, version=version, path=path, language_id="python")
+    return Snapshot(uri=path.as_uri(), text=text, version=version, path=path, language_id="python",
+                    encoding="utf-16")
 
 
 def applied(snapshot: Snapshot, edit: lsp.WorkspaceEdit) -> str:
     (change,) = edit.document_changes
     assert change.text_document.version == snapshot.version
-    return apply_text_edits(snapshot.text, change.edits)
+    return apply_text_edits(snapshot.text, change.edits, snapshot.encoding)
 
 
 def test_region_fix_replaces_exactly_the_lines_and_pins_the_version():
@@ -102,12 +102,12 @@ def test_search_replace_other_file_from_disk_is_unversioned(tmp_path):
     reply = "pkg/util.py\n<<<<<<< SEARCH\nreturn 1\n=======\nreturn 2\n>>>>>>> REPLACE\n"
 
     def from_disk(path: Path) -> Snapshot:
-        return Snapshot(path.as_uri(), path.read_text(), None, path)
+        return Snapshot(path.as_uri(), path.read_text(), None, path, encoding="utf-16")
 
     edit = search_replace_fix(reply, tmp_path, snap(root=tmp_path), from_disk)
     (change,) = edit.document_changes
     assert change.text_document.uri == other.as_uri() and change.text_document.version is None
-    assert apply_text_edits(other.read_text(), change.edits) == "def f():\n    return 2\n"
+    assert apply_text_edits(other.read_text(), change.edits, "utf-16") == "def f():\n    return 2\n"
 
 
 @pytest.mark.parametrize("reply, message", [
@@ -122,7 +122,7 @@ def test_search_replace_other_file_from_disk_is_unversioned(tmp_path):
 ])
 def test_search_replace_refusals(tmp_path, reply, message):
     def from_disk(path: Path) -> Snapshot:
-        return Snapshot(path.as_uri(), path.read_text(), None, path)
+        return Snapshot(path.as_uri(), path.read_text(), None, path, encoding="utf-16")
 
     with pytest.raises(FixRefused, match=message):
         search_replace_fix(reply, tmp_path, snap(root=tmp_path), from_disk)
@@ -159,11 +159,11 @@ def test_positions_round_trip_in_utf16(text, data):
     offset = data.draw(st.integers(0, len(text)))
     if offset and text[offset - 1:offset + 1] == "\r\n":
         offset -= 1  # the middle of a CRLF is not a position
-    assert position_to_offset(text, offset_to_position(text, offset)) == offset
+    assert offset_of(text, position_of(text, offset, "utf-16"), "utf-16") == offset
 
 
 def test_astral_characters_count_two_units():
-    assert offset_to_position("😀x", 1) == lsp.Position(line=0, character=2)
+    assert position_of("😀x", 1, "utf-16") == lsp.Position(line=0, character=2)
 
 
 # ------------------------------------------------------------------ region fixes are minimal edits
@@ -220,7 +220,7 @@ def test_a_region_fix_changes_only_the_lines_that_differ(prefix, region, reply, 
     assume(suffix or final_break or region[-1] != "")
     lines = prefix + region + suffix
     text = nl.join(lines) + (nl if final_break else "")
-    s = Snapshot(uri="file:///ws/notes.txt", text=text, version=1)  # not Python: no compile guard
+    s = Snapshot(uri="file:///ws/notes.txt", text=text, version=1, encoding="utf-16")  # not Python: no compile guard
     first, last = len(prefix), len(prefix) + len(region) - 1
     lead, trail = _blank_edges(region)
     r_lead, r_trail = _blank_edges(reply)
@@ -232,13 +232,13 @@ def test_a_region_fix_changes_only_the_lines_that_differ(prefix, region, reply, 
         assert [x.rstrip() for x in new_core if x.strip()] == [x.rstrip() for x in old_core if x.strip()]
         return
     (change,) = edit.document_changes
-    out = apply_text_edits(text, change.edits)
+    out = apply_text_edits(text, change.edits, "utf-16")
     want = prefix + region[:lead] + new_core + region[len(region) - trail:] + suffix
     used = nl if nl in text else "\n"  # a text without a line break gets LF lines added
     expected = used.join(want) + (nl if final_break and want else "")
     assert _no_trailing_spaces(out) == _no_trailing_spaces(expected)
     for e in change.edits:
-        start, end = position_to_offset(text, e.range.start), position_to_offset(text, e.range.end)
+        start, end = offset_of(text, e.range.start, "utf-16"), offset_of(text, e.range.end, "utf-16")
         at_end = end == len(text)
         # Whole lines; at the end of a file without a final break, the break before a deleted or
         # after an extended last line goes with it.

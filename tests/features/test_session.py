@@ -45,7 +45,7 @@ def setup(tmp_path: Path) -> tuple[Path, Snapshot, CodeFocus]:
     ws = tmp_path / "ws"
     ws.mkdir(parents=True)
     (ws / "calc.py").write_text(CALC)
-    doc = Snapshot((ws / "calc.py").as_uri(), CALC, 4, ws / "calc.py", "python")
+    doc = Snapshot((ws / "calc.py").as_uri(), CALC, 4, ws / "calc.py", "python", encoding="utf-16")
     return ws, doc, CodeFocus("calc.py", "python", CALC, 1, 1)
 
 
@@ -53,7 +53,7 @@ async def debug(tmp_path: Path, replies: list, settings: Settings | None = None)
     ws, doc, focus = setup(tmp_path)
     engine = ScriptedEngine(script={"debug": replies})
     return await session.debug(engine, ReadingExecutor(ws), [], settings or Settings(), focus, doc, ws,
-                               lambda p: Snapshot(p.as_uri(), p.read_text(), None, p), CancelToken(),
+                               lambda p: Snapshot(p.as_uri(), p.read_text(), None, p, encoding="utf-16"), CancelToken(),
                                question="why?", transcripts=tmp_path / "cache" / "transcripts")
 
 
@@ -62,7 +62,7 @@ async def test_answer_with_a_fix_becomes_a_versioned_edit_and_a_private_transcri
     assert outcome.stop_reason == "answered"
     (change,) = outcome.edit.document_changes
     assert change.text_document.version == 4
-    assert apply_text_edits(CALC, change.edits) == CALC.replace("-", "+")
+    assert apply_text_edits(CALC, change.edits, "utf-16") == CALC.replace("-", "+")
     assert "Proposed edit: 1 change in calc.py." in outcome.answer
     assert outcome.transcript.parent == tmp_path / "cache" / "transcripts"
     assert stat.S_IMODE(outcome.transcript.stat().st_mode) == 0o600

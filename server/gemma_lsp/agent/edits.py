@@ -27,12 +27,12 @@ import ast
 import difflib
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lsprotocol import types as lsp
 
-from gemma_lsp.context.positions import chars_to_column, check_encoding, column_to_chars
+from gemma_lsp.context.positions import LineIndex, check_encoding, line_starts, lines_with_breaks, split_lines
 
 
 class FixRefused(Exception):
@@ -41,13 +41,18 @@ class FixRefused(Exception):
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A document's text as of `version` (None for a file not open in the editor, read from disk)."""
+    """A document's text as of `version` (None for a file not open in the editor, read from disk), and
+    the position encoding negotiated with the client, in which the edits computed on it are written."""
 
     uri: str
     text: str
     version: int | None
     path: Path | None = None
     language_id: str = ""
+    encoding: str = field(kw_only=True)
+
+    def __post_init__(self) -> None:
+        check_encoding(self.encoding)
 
 
 @dataclass(frozen=True)
@@ -58,62 +63,8 @@ class SearchReplace:
 
 
 # ---------------------------------------------------------------------------------------- positions
-
-def line_starts(text: str) -> list[int]:
-    """Offsets where each line starts; lines end at \\n, \\r\\n or \\r as in LSP."""
-    starts = [0]
-    for match in re.finditer(r"\r\n|\r|\n", text):
-        starts.append(match.end())
-    return starts
-
-
-# The position encoding negotiated with the client (LSP default UTF-16; Neovim asks for UTF-8). One
-# client per server, so the server sets it once at initialize.
-_encoding = "utf-16"
-
-
-def set_position_encoding(encoding: str) -> None:
-    global _encoding
-    _encoding = check_encoding(encoding)
-
-
-def offset_to_position(text: str, offset: int, starts: Sequence[int] | None = None,
-                       encoding: str | None = None) -> lsp.Position:
-    """The LSP position (in the negotiated encoding's code units) of a character offset."""
-    starts = starts if starts is not None else line_starts(text)
-    line = max(0, _bisect_right(starts, offset) - 1)
-    column = text[starts[line]:offset]
-    return lsp.Position(line=line, character=chars_to_column(column, len(column), encoding or _encoding))
-
-
-def position_to_offset(text: str, position: lsp.Position, starts: Sequence[int] | None = None,
-                       encoding: str | None = None) -> int:
-    """The character offset of an LSP position; positions past a line's end clamp to it."""
-    starts = starts if starts is not None else line_starts(text)
-    if position.line >= len(starts):
-        return len(text)
-    start = starts[position.line]
-    end = starts[position.line + 1] if position.line + 1 < len(starts) else len(text)
-    line = text[start:end].rstrip("\r\n")
-    return start + column_to_chars(line, position.character, encoding or _encoding)
-
-
-def _lsp_lines(text: str) -> list[str]:
-    """Lines with their endings, split only where LSP splits (\\n, \\r\\n, \\r): str.splitlines would
-    also split at form feeds and Unicode separators, putting offsets out of step with positions."""
-    return re.findall(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", text)
-
-
-def _bisect_right(values: Sequence[int], x: int) -> int:
-    lo, hi = 0, len(values)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if x < values[mid]:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
-
+# All mapping between offsets and LSP positions is context.positions' (one line-break rule, the
+# snapshot's encoding); these helpers only cut a text into whole lines.
 
 def line_span(text: str, first: int, last: int) -> tuple[int, int]:
     """Offsets covering whole lines first..last (0-based, inclusive), including the last line break."""
@@ -130,12 +81,12 @@ def newline_of(text: str) -> str:
 
 # ------------------------------------------------------------------------------------ applying edits
 
-def apply_text_edits(text: str, edits: Sequence[lsp.TextEdit]) -> str:
-    """Apply non-overlapping TextEdits (all relative to `text`) the way an editor does."""
-    starts = line_starts(text)
-    spans = sorted(((position_to_offset(text, e.range.start, starts),
-                     position_to_offset(text, e.range.end, starts), e.new_text) for e in edits),
-                   key=lambda s: s[0])
+def apply_text_edits(text: str, edits: Sequence[lsp.TextEdit], encoding: str) -> str:
+    """Apply non-overlapping TextEdits (all relative to `text`, columns in `encoding`) the way an
+    editor does."""
+    index = LineIndex(text)
+    spans = sorted(((index.offset(e.range.start, encoding), index.offset(e.range.end, encoding), e.new_text)
+                    for e in edits), key=lambda s: s[0])
     out, at = [], 0
     for start, end, new in spans:
         if start < at:
@@ -146,10 +97,10 @@ def apply_text_edits(text: str, edits: Sequence[lsp.TextEdit]) -> str:
     return "".join(out)
 
 
-def text_edit(text: str, start: int, end: int, new_text: str) -> lsp.TextEdit:
-    starts = line_starts(text)
-    return lsp.TextEdit(range=lsp.Range(start=offset_to_position(text, start, starts),
-                                        end=offset_to_position(text, end, starts)), new_text=new_text)
+def text_edit(index: LineIndex, start: int, end: int, new_text: str, encoding: str) -> lsp.TextEdit:
+    """The TextEdit replacing index.text[start:end] by `new_text`."""
+    return lsp.TextEdit(range=lsp.Range(start=index.position(start, encoding), end=index.position(end, encoding)),
+                        new_text=new_text)
 
 
 def document_edit(snapshot: Snapshot, edits: list[lsp.TextEdit]) -> lsp.TextDocumentEdit:
@@ -191,20 +142,21 @@ def region_fix(snapshot: Snapshot, first_line: int, last_line: int, reply: str) 
     """
     code = extract_code_block(reply)
     start, end = line_span(snapshot.text, first_line, last_line)
-    old_lines = [line.rstrip("\r\n") for line in _lsp_lines(snapshot.text[start:end])]
-    lines = _split_lines(code)
-    before = _split_lines(snapshot.text[:start])[-3:]
-    after = _split_lines(snapshot.text[end:])[:3]
+    old_lines = split_lines(snapshot.text[start:end])
+    lines = split_lines(code)
+    before = split_lines(snapshot.text[:start])[-3:]
+    after = split_lines(snapshot.text[end:])[:3]
     lines = _trim_echoed_context(lines, before, after)
     lines = _reindent(lines, old_lines)
     lead, trail = _blank_edges(old_lines)
     core = old_lines[lead:len(old_lines) - trail]
     new_lines = lines[slice(*_core_of(lines))]
-    first = _bisect_right(line_starts(snapshot.text), start) - 1  # first_line, clamped to the file
-    edits = line_diff_edits(snapshot.text, first + lead, core, new_lines)
+    index = LineIndex(snapshot.text)
+    first = index.line_of(start)  # first_line, clamped to the file
+    edits = line_diff_edits(index, first + lead, core, new_lines, snapshot.encoding)
     if not edits or _normalize("\n".join(new_lines)) == _normalize("\n".join(core)):
         raise FixRefused("no usable fix: the model proposed no change to these lines")
-    _check_still_compiles(snapshot, apply_text_edits(snapshot.text, edits))
+    _check_still_compiles(snapshot, apply_text_edits(snapshot.text, edits, snapshot.encoding))
     return lsp.WorkspaceEdit(document_changes=[document_edit(snapshot, edits)])
 
 
@@ -220,11 +172,12 @@ def _core_of(lines: list[str]) -> tuple[int, int]:
     return lead, len(lines) - trail
 
 
-def line_diff_edits(text: str, first_line: int, old: list[str], new: list[str]) -> list[lsp.TextEdit]:
-    """TextEdits turning the lines `old` (without line endings, starting at `first_line` of `text`)
-    into `new`, touching only the runs of lines that differ. Lines equal but for trailing spaces count
-    as equal and are left alone."""
-    starts = line_starts(text)
+def line_diff_edits(index: LineIndex, first_line: int, old: list[str], new: list[str],
+                    encoding: str) -> list[lsp.TextEdit]:
+    """TextEdits turning the lines `old` (without line endings, starting at `first_line` of
+    `index.text`) into `new`, touching only the runs of lines that differ. Lines equal but for
+    trailing spaces count as equal and are left alone."""
+    text, starts = index.text, index.starts
     nl = newline_of(text)
     matcher = difflib.SequenceMatcher(None, [s.rstrip() for s in old], [s.rstrip() for s in new],
                                       autojunk=False)
@@ -242,16 +195,12 @@ def line_diff_edits(text: str, first_line: int, old: list[str], new: list[str]) 
                 a -= 2 if text[max(0, a - 2):a] == "\r\n" else 1 if a else 0
             else:
                 replacement = replacement[:-len(nl)] if a < b else nl + replacement[:-len(nl)]
-        edits.append(text_edit(text, a, b, replacement))
+        edits.append(text_edit(index, a, b, replacement, encoding))
     return edits
 
 
 def _line_offset(text: str, starts: Sequence[int], line: int) -> int:
     return starts[line] if line < len(starts) else len(text)
-
-
-def _split_lines(text: str) -> list[str]:
-    return text.splitlines() if text else []
 
 
 def _normalize(text: str) -> list[str]:
@@ -371,8 +320,9 @@ def search_replace_fix(reply: str, workspace: Path, default: Snapshot,
         for (_, prev_end, _), (start, _, _) in zip(spans, spans[1:], strict=False):
             if start < prev_end:
                 raise FixRefused(f"no usable fix: two changes to {_name(snapshot)} overlap")
-        edits = [text_edit(snapshot.text, s, e, n) for s, e, n in spans]
-        _check_still_compiles(snapshot, apply_text_edits(snapshot.text, edits))
+        index = LineIndex(snapshot.text)
+        edits = [text_edit(index, s, e, n, snapshot.encoding) for s, e, n in spans]
+        _check_still_compiles(snapshot, apply_text_edits(snapshot.text, edits, snapshot.encoding))
         changes.append(document_edit(snapshot, edits))
     return lsp.WorkspaceEdit(document_changes=changes)
 
@@ -408,7 +358,7 @@ def _locate(snapshot: Snapshot, block: SearchReplace, number: int) -> tuple[int,
     if not block.search.strip():
         raise FixRefused(f"no usable fix: change {number} has an empty SEARCH part")
     text = snapshot.text
-    file_lines = _lsp_lines(text)
+    file_lines = lines_with_breaks(text)
     search = block.search.splitlines()
     replace = block.replace.splitlines()
     for loose in (False, True):

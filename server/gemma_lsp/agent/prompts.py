@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gemma_lsp.context.positions import split_lines
 from gemma_lsp.engine.base import Message
 
 CONTEXT_LINES = 20  # lines shown around the code in question
@@ -32,7 +33,7 @@ class CodeFocus:
 
 def numbered(text: str, first: int, last: int) -> str:
     """Lines first..last (0-based, inclusive) of `text`, each prefixed with its 1-based number."""
-    lines = text.splitlines()
+    lines = split_lines(text)  # where LSP and the fix's edits split, not at form feeds
     first, last = max(0, first), min(len(lines) - 1, last)
     width = len(str(last + 1))
     return "\n".join(f"{i + 1:>{width}} | {lines[i]}" for i in range(first, last + 1))
@@ -40,7 +41,7 @@ def numbered(text: str, first: int, last: int) -> str:
 
 def fix_region(focus: CodeFocus) -> tuple[int, int]:
     """The lines a region fix rewrites: the focus plus a small margin, within the file."""
-    count = max(1, len(focus.text.splitlines()))
+    count = max(1, len(split_lines(focus.text)))
     return max(0, focus.first_line - REGION_MARGIN), min(count - 1, focus.last_line + REGION_MARGIN)
 
 
@@ -74,7 +75,7 @@ def explain_messages(focus: CodeFocus, question: str | None = None) -> list[Mess
 def fix_messages(focus: CodeFocus, instruction: str | None = None) -> list[Message]:
     """Ask for the corrected version of the region `fix_region(focus)` in one fenced code block."""
     first, last = fix_region(focus)
-    region = "\n".join(focus.text.splitlines()[first:last + 1])
+    region = "\n".join(split_lines(focus.text)[first:last + 1])
     if focus.diagnostic:
         goal = f"Fix this problem the editor reports at {_where(focus)}:\n\n> {focus.diagnostic}"
         if instruction:

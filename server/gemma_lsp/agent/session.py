@@ -33,6 +33,7 @@ from gemma_lsp.agent.loop import (
     default_describe,
 )
 from gemma_lsp.config import Settings
+from gemma_lsp.context.positions import split_lines
 from gemma_lsp.engine.base import (
     Cancelled,
     CancelToken,
@@ -72,7 +73,7 @@ async def propose_fix(engine: Engine, focus: prompts.CodeFocus, document: Snapsh
     Raises FixRefused (with the reason for the user) when the reply holds no usable fix.
     """
     first, last = prompts.fix_region(focus)
-    region = "\n".join(focus.text.splitlines()[first:last + 1])
+    region = "\n".join(split_lines(focus.text)[first:last + 1])
     budget = min(FIX_TOKENS_MAX, 2 * engine.count_tokens(region) + 256)
     request = GenerationRequest(messages=prompts.fix_messages(focus, instruction), max_new_tokens=budget,
                                 priority=Priority.FOREGROUND, purpose="fix", cancel=cancel)

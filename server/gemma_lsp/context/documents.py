@@ -4,6 +4,13 @@ An edit is applied to the text, described to the old tree (`Tree.edit`) and the 
 the old tree, so tree-sitter reuses every unchanged subtree: a one-character edit in a 5,000-line file
 costs well under a millisecond. Documents in languages we have no grammar for keep `tree = None` and
 are served as plain text.
+
+This is the server's only copy of open documents' text. pygls keeps one too (its workspace), but it
+would be a second copy to keep in step, with its own line-splitting rule (`str.splitlines`, which also
+breaks at form feeds and Unicode separators, where LSP and our positions do not), and it has no tree.
+So the LSP layer does not feed pygls' workspace (lsp/protocol.py) and every feature (completion, code
+actions, debug, the context report) reads documents here. Positions are mapped by `positions` in the
+encoding negotiated at initialize, which this store holds for the documents it serves.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ def list_actions(server: Any, params: lsp.CodeActionParams) -> list[lsp.CodeActi
     """The actions for a request; no model call, no document parsing (must stay well under 10 ms)."""
     started = time.perf_counter()
     uri = params.text_document.uri
-    doc = server.workspace.text_documents.get(uri)
+    doc = server.documents.get(uri)
     version = doc.version if doc is not None else None
     lazy_edit = _client_resolves(server, "edit")
     lazy_command = _client_resolves(server, "command")

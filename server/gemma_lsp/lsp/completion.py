@@ -72,7 +72,7 @@ async def inline_completion(server: Any, params: types.InlineCompletionParams) -
     doc = server.documents.get(uri)
     if not server.settings.completion.enabled or doc is None:
         return empty
-    if position.line > doc.text.count("\n"):
+    if position.line >= len(doc.lines.starts):
         return empty  # a stale or bogus position past the end of the document: nothing to complete
     offset = server.documents.offset_at(uri, position)
     cached = server.completion_cache.lookup(uri, doc.text[:offset], doc.text[offset:])

@@ -1,5 +1,6 @@
-"""Document sync for the context layer: every open document keeps its text and tree-sitter tree,
-updated incrementally on each change; saves and file-watcher events refresh the workspace index."""
+"""Document sync into the server's one DocumentStore (context/documents.py): every open document keeps
+its text and tree-sitter tree, updated incrementally on each change; saves and file-watcher events
+refresh the workspace index. pygls' workspace keeps no copy of the text (lsp/protocol.py)."""
 
 from __future__ import annotations
 
@@ -27,14 +28,16 @@ def register(server: Any) -> None:
         uri = params.text_document.uri
         try:
             ls.documents.change(uri, params.text_document.version, list(params.content_changes))
-        except (UnknownDocument, StaleVersion, ValueError) as error:
-            # pygls has applied the change to its copy: start ours again from that text rather than
-            # letting the two drift apart for the rest of the session.
-            log.warning("%s; resynchronising %s from the full text", error, uri)
-            synced = ls.workspace.text_documents.get(uri)
-            if synced is not None:
-                ls.documents.open(uri, synced.language_id or "", synced.version or 0, synced.source)
+        except StaleVersion as error:
+            # A client bug (versions only grow), but the change is what the editor did to its text:
+            # apply it at the current version rather than drift away from the editor's text.
+            log.warning("%s; applying it anyway", error)
+            current = ls.documents.get(uri)
+            if current is not None:
+                ls.documents.change(uri, current.version, list(params.content_changes))
                 ls.completion_cache.invalidate(uri)
+        except UnknownDocument as error:
+            log.warning("%s; ignored", error)
             return
         last = params.content_changes[-1] if params.content_changes else None
         if isinstance(last, types.TextDocumentContentChangePartial):

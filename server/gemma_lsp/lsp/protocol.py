@@ -185,6 +185,26 @@ class GemmaProtocol(LanguageServerProtocol):
         self.exit_code = 0 if self._shutdown else 1
         self.on_exit()
 
+    # Open documents have one owner, the server's DocumentStore (context/documents.py), which the
+    # handlers in lsp/documents.py keep up to date. pygls would also keep a copy of every document's
+    # text in its workspace, split into lines by its own rule (str.splitlines, which breaks at form
+    # feeds too); these three hand the notifications to our handlers without feeding that copy.
+    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams) -> Generator[Any, Any, None]:
+        yield from self._to_feature(types.TEXT_DOCUMENT_DID_OPEN, params)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> Generator[Any, Any, None]:
+        yield from self._to_feature(types.TEXT_DOCUMENT_DID_CHANGE, params)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
+    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams) -> Generator[Any, Any, None]:
+        yield from self._to_feature(types.TEXT_DOCUMENT_DID_CLOSE, params)
+
+    def _to_feature(self, method: str, params: Any) -> Generator[Any, Any, None]:
+        if (user_handler := self.fm.features.get(method)) is not None:
+            yield user_handler, (params,), None
+
 
 class FdReader:
     """readline/read straight from a file descriptor with our own buffer.

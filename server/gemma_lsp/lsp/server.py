@@ -23,11 +23,10 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from gemma_lsp import __version__
-from gemma_lsp.agent.edits import set_position_encoding
 from gemma_lsp.config import Settings, cache_dir
 from gemma_lsp.context.builder import ContextBuilder
 from gemma_lsp.context.cache import CompletionCache
-from gemma_lsp.context.documents import DocumentStore
+from gemma_lsp.context.documents import Document, DocumentStore
 from gemma_lsp.context.index import WorkspaceIndex
 from gemma_lsp.engine.base import Engine, ModelUnavailable
 from gemma_lsp.engine.factory import create_engine
@@ -61,7 +60,8 @@ class GemmaServer(LanguageServer):
         self.model_error: ModelUnavailable | None = None
         self._init_problems: list[str] = []
         self.sandbox: Any = None  # gemma_lsp.sandbox.SandboxStatus once probed
-        # The context layer's own view of open documents: text plus an incrementally updated tree.
+        # The one store of open documents (text, version, incrementally updated tree), in the position
+        # encoding negotiated at initialize; pygls' workspace keeps no copy (lsp/protocol.py).
         self.documents = DocumentStore()
         self.index: WorkspaceIndex | None = None
         self.completion_cache = CompletionCache()
@@ -87,9 +87,9 @@ class GemmaServer(LanguageServer):
         exit_process(serve_tcp(self.protocol, host, port, self.shutdown_engine))
 
     # ----- documents ------------------------------------------------------------------------
-    def open_document(self, uri: str) -> Any:
-        """The open document (pygls TextDocument: .source, .version, .lines). Raises DocumentNotOpen."""
-        doc = self.workspace.text_documents.get(uri)
+    def open_document(self, uri: str) -> Document:
+        """The open document's snapshot (.text, .version, .lines, .tree). Raises DocumentNotOpen."""
+        doc = self.documents.get(uri)
         if doc is None:
             raise DocumentNotOpen(uri)
         return doc
@@ -330,10 +330,11 @@ def build_server(settings: Settings | None = None, allow_download: bool = True) 
         settings, problems = Settings.from_lsp(params.initialization_options, ls.settings)
         ls.settings = settings
         ls._init_problems = problems  # shown once the client is initialized
+        # pygls chose the encoding: the client's first choice that we support, else UTF-16 (LSP's
+        # default); from here on the document store holds it and every position is mapped with it.
         encoding = str(getattr(ls.workspace.position_encoding, "value", ls.workspace.position_encoding) or "utf-16")
         ls.documents = DocumentStore(encoding)
         ls.context_builder = ContextBuilder(ls.documents, _estimate_tokens)
-        set_position_encoding(encoding)
         root = params.root_uri or (params.workspace_folders[0].uri if params.workspace_folders else None)
         if root:
             path = to_fs_path(root)

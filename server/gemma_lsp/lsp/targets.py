@@ -19,6 +19,7 @@ from pygls.uris import from_fs_path, to_fs_path
 
 from gemma_lsp.agent.edits import Snapshot
 from gemma_lsp.agent.prompts import CodeFocus
+from gemma_lsp.context.positions import split_lines
 from gemma_lsp.lsp.errors import DocumentNotOpen, FeatureError
 
 log = logging.getLogger(__name__)
@@ -120,8 +121,8 @@ def snapshot(server: Any, uri: str) -> Snapshot:
     except DocumentNotOpen as error:
         raise RequestError(str(error)) from error
     path = to_fs_path(uri)
-    return Snapshot(uri=uri, text=doc.source, version=doc.version, path=Path(path) if path else None,
-                    language_id=getattr(doc, "language_id", "") or "")
+    return Snapshot(uri=uri, text=doc.text, version=doc.version, path=Path(path) if path else None,
+                    language_id=doc.language_id or "", encoding=server.documents.encoding)
 
 
 def check_version(target: Target, current: Snapshot) -> None:
@@ -143,7 +144,7 @@ def still_current(server: Any, before: Snapshot) -> None:
 
 def focus_of(server: Any, target: Target, doc: Snapshot) -> CodeFocus:
     """The code the prompts talk about: the target's lines, its diagnostic, the path as the user sees it."""
-    lines = doc.text.splitlines() or [""]
+    lines = split_lines(doc.text) or [""]  # LSP's lines, as the range counts them
     first = min(target.range.start.line, len(lines) - 1)
     last = target.range.end.line
     if last > first and target.range.end.character == 0:
@@ -179,15 +180,18 @@ def snapshot_source(server: Any) -> Any:
 
     def source(path: Path) -> Snapshot:
         uri = from_fs_path(str(path)) or path.as_uri()
-        doc = server.workspace.text_documents.get(uri)
+        encoding = server.documents.encoding
+        doc = server.documents.get(uri)
         if doc is not None:
-            return Snapshot(uri=uri, text=doc.source, version=doc.version, path=path,
-                            language_id=getattr(doc, "language_id", "") or "")
+            return Snapshot(uri=uri, text=doc.text, version=doc.version, path=path,
+                            language_id=doc.language_id or "", encoding=encoding)
         if not path.is_file():
             raise FileNotFoundError(path)
         if path.stat().st_size > MAX_DISK_FILE_BYTES:
             raise OSError(f"{path.name} is larger than {MAX_DISK_FILE_BYTES // 1024} KiB")
-        return Snapshot(uri=uri, text=path.read_text("utf-8"), version=None, path=path)
+        # Bytes decoded as they are: read_text would turn "\r\n" and "\r" into "\n", and the edit would
+        # then rewrite the file's line breaks.
+        return Snapshot(uri=uri, text=path.read_bytes().decode("utf-8"), version=None, path=path, encoding=encoding)
 
     return source
 
