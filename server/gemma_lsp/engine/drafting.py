@@ -24,8 +24,9 @@ so its speed relative to plain greedy decoding is
 
 and each step drafts k* = argmax over 0 ≤ k ≤ K of S(k) (`best_k`; prompt lookup has c_draft = 0 and
 k at most the length of its match). k* = 0, a plain step, whenever no draft beats one. A source held
-at k = 0 yields no evidence, so every `probe_every` plain steps (doubling after each failed probe, up
-to `max_probe_every`) it drafts one token anyway: a cheap probe, so a source that got better is noticed.
+at k = 0 yields no evidence, so it drafts one token anyway every `probe_interval` plain steps, spaced
+so that probing costs at most 1 % (a probe costs c_draft + c_verify(1) − 1 over a plain step; 4 to 64
+steps apart): a cheap probe, so a source that got better is noticed.
 
 Costs are medians of recent measurements per k (robust to a neighbour's burst on a shared machine).
 An unmeasured k is priced optimistically — on the chord between its measured neighbours, or as the
@@ -73,6 +74,7 @@ class StepCosts:
     prior_draft: float = 0.15  # c_draft before any drafter step was timed
     prior_verify_slope: float = 0.1  # c_verify(k) = 1 + slope·k before a plain step was timed
     plain_every: int = 200  # steps between forced plain steps while drafting always pays
+    min_plain: int = 3  # plain steps timed before the unit is trusted (one may be a cold or a loaded one)
     _verify: dict[int, deque[float]] = field(default_factory=dict)  # k -> seconds of recent verifies
     _median: dict[int, float] = field(default_factory=dict)
     _draft: deque[float] = field(default_factory=deque)  # seconds per drafted token
@@ -92,7 +94,7 @@ class StepCosts:
 
     def needs_plain(self) -> bool:
         """A plain step is due: the unit every cost is measured in is unknown or old."""
-        return 0 not in self._median or self._since_plain >= self.plain_every
+        return len(self._verify.get(0, ())) < self.min_plain or self._since_plain >= self.plain_every
 
     @property
     def draft(self) -> float:
@@ -102,21 +104,25 @@ class StepCosts:
         return statistics.median(self._draft) / self._median[0]
 
     def verify(self, k: int) -> float:
-        """c_verify(k): a forward over k drafts and the newest token, over a plain step."""
+        """c_verify(k): a forward over k drafts and the newest token, over a plain step.
+
+        Never below c_verify(j) of a measured j < k: a forward over more tokens is not cheaper, and a
+        noisy plain-step median must not make a wrong draft look free."""
         if k <= 0:
             return 1.0
         if 0 not in self._median:
             return 1.0 + self.prior_verify_slope * k
         plain = self._median[0]
+        floor = max([1.0, *(self._median[m] / plain for m in self._median if 0 < m <= k)])
         if k in self._median:
-            return self._median[k] / plain
+            return floor
         below = max((m for m in self._median if m < k), default=0)
         above = min((m for m in self._median if m > k), default=None)
-        low = self._median[below] / plain
         if above is None:
-            return low  # flat beyond the largest measured k: optimistic, so it gets tried
-        high = self._median[above] / plain
-        return low + (high - low) * (k - below) / (above - below)
+            return floor  # flat beyond the largest measured k: optimistic, so it gets tried
+        high = max(floor, self._median[above] / plain)
+        low = max(1.0, self._median[below] / plain)
+        return max(floor, low + (high - low) * (k - below) / (above - below))
 
     def measured(self) -> dict[str, object]:
         """The current estimates, for logs and the benchmark."""
@@ -137,6 +143,13 @@ def best_k(alpha: float, costs: StepCosts, max_k: int, draft_cost: float | None 
     return best, best_speed
 
 
+def probe_interval(costs: StepCosts, budget: float = 0.01, bounds: tuple[int, int] = (4, 64)) -> int:
+    """Plain steps between one-token probes of a source held at k = 0, so probing costs at most `budget`
+    of the time: a probe costs c_draft + c_verify(1) - 1 plain steps more than the plain step it replaces."""
+    extra = costs.draft + costs.verify(1) - 1.0
+    return int(min(max(extra / budget, bounds[0]), bounds[1]))
+
+
 def break_even_alpha(costs: StepCosts) -> float:
     """α_min: the acceptance at which one drafted token exactly pays for itself, S(1) = 1."""
     return max(0.0, min(1.0, costs.draft + costs.verify(1) - 1.0))
@@ -152,16 +165,13 @@ class Acceptance:
     decay: float = 0.97  # per judged token: old evidence fades within ~30 tokens, so a change is followed
     hits: float = 0.0
     trials: float = 0.0
-    probe_every: int = 8
-    max_probe_every: int = 64
     idle_steps: int = 0  # plain steps since this source last drafted
-    _interval: int = 0
 
     @property
     def rate(self) -> float:
         return (self.hits + self.prior * self.prior_trials) / (self.trials + self.prior_trials)
 
-    def update(self, drafted: int, accepted: int, probe: bool = False) -> None:
+    def update(self, drafted: int, accepted: int) -> None:
         """Record a verified step: the first `accepted` of `drafted` tokens were kept."""
         if not drafted:
             return
@@ -172,13 +182,11 @@ class Acceptance:
         self.hits = self.hits * fade + accepted
         self.trials = self.trials * fade + judged
         self.idle_steps = 0
-        interval = self._interval or self.probe_every
-        self._interval = min(interval * 2, self.max_probe_every) if probe and not accepted else self.probe_every
 
-    def probe_due(self) -> bool:
+    def probe_due(self, interval: int) -> bool:
         """Count one plain step without this source; True when it should be probed with one token."""
         self.idle_steps += 1
-        return self.idle_steps >= (self._interval or self.probe_every)
+        return self.idle_steps >= interval
 
 
 @dataclass
@@ -214,15 +222,19 @@ class ConfidenceGate:
         """The confidence under which a drafted token is not worth verifying (0: never cut).
 
         The cut-off is the top of the highest bin that, like every bin below it with evidence, has
-        enough evidence and an acceptance under α_min."""
-        cut = 0.0
+        enough evidence and an acceptance under α_min — and only if some higher bin has enough evidence
+        of an acceptance at or above α_min: confidence must separate good drafts from bad ones. A
+        drafter that is simply poor is the cost model's business (k = 0), not the gate's."""
+        cut, last = 0.0, -1
         for i in range(len(self.edges)):
             if self.trials[i] == 0:
                 continue
             if self.trials[i] < self.min_trials or self.hits[i] / self.trials[i] >= alpha_min:
                 break
-            cut = self.edges[i + 1] if i + 1 < len(self.edges) else 1.01
-        return cut if self.enabled else 0.0
+            cut, last = (self.edges[i + 1] if i + 1 < len(self.edges) else 1.01), i
+        separates = any(self.trials[j] >= self.min_trials and self.hits[j] / self.trials[j] >= alpha_min
+                        for j in range(last + 1, len(self.edges)))
+        return cut if self.enabled and separates else 0.0
 
     def table(self) -> list[dict[str, float]]:
         """Acceptance per confidence bin (the measurement of whether confidence predicts acceptance)."""
@@ -287,12 +299,14 @@ class DraftPolicy:
             if n and lookup_speed > max(speed, 1.0):
                 self.source = "lookup"
                 return found[:n]
-        if drafter and k == 0 and drafter_rate.probe_due():
+        if drafter and k == 0 and drafter_rate.probe_due(probe_interval(costs)):
             k, self.probe = 1, True
         if k <= 0 or not drafter:
             return []
         self.source = "drafter"
-        stop_below = self.stats.gate.threshold(break_even_alpha(costs)) if self.fixed_k is None else 0.0
+        # Probes bypass the gate: they are how evidence about a changed drafter comes back.
+        gated = self.fixed_k is None and not self.probe
+        stop_below = self.stats.gate.threshold(break_even_alpha(costs)) if gated else 0.0
         drafts, self.confidences = self.decoder.draft_with_confidence(seq, k, stop_below)
         self.stats.gate.cut_tokens += len(drafts) < k
         if not drafts:
@@ -305,7 +319,7 @@ class DraftPolicy:
         if verify_seconds is not None:
             self.stats.costs.record_verify(drafted, verify_seconds)
         if self.source == "drafter":
-            self.stats.acceptance("drafter", self.purpose).update(drafted, accepted, self.probe)
+            self.stats.acceptance("drafter", self.purpose).update(drafted, accepted)
             self.stats.costs.record_draft(len(self.confidences), draft_seconds)
             self.stats.gate.record(self.confidences, accepted)
         elif self.source == "lookup":
