@@ -167,6 +167,10 @@ def test_probes_are_spaced_to_cost_one_percent():
     assert [rate.probe_due(3) for _ in range(3)] == [False, False, True]
     rate.update(1, 0)
     assert [rate.probe_due(3) for _ in range(3)] == [False, False, True]
+    rate.update(1, 1)  # an accepted probe: probe again at once
+    assert rate.probe_due(3)
+    rate.update(1, 0)  # ... until one fails
+    assert [rate.probe_due(3) for _ in range(3)] == [False, False, True]
 
 
 class FakeDecoder:
@@ -230,9 +234,9 @@ def test_the_cost_model_reaches_the_best_fixed_length(alpha, verify_cost):
 
 def test_a_drafter_that_got_better_is_noticed_by_the_probe():
     stats = DraftStats()
-    _, ks = simulate(DraftPolicy(decoder=FakeDecoder(), stats=stats), [0.0] * 400 + [0.95] * 300)
+    _, ks = simulate(DraftPolicy(decoder=FakeDecoder(), stats=stats), [0.0] * 400 + [0.95] * 150)
     assert sum(ks[300:400]) <= 5  # off, apart from a probe or two
-    assert min(ks[-50:]) >= 4  # back on, drafting long
+    assert min(ks[-50:]) >= 4  # back on, drafting long, within 100 steps of the change
 
 
 def test_acceptance_is_learned_per_purpose_and_carried_to_the_next_request():

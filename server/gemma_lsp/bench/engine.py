@@ -233,7 +233,8 @@ def bench_spec(target: Any, drafter: Any, control: AlphaControl, quick: bool,
     lockstep(decoding(plain, prompt, 8, None, {}))  # warm-up
     plain_sched = Scheduler(target, None, IdsTokenizer(), SchedulerConfig(use_drafter=False, prompt_lookup=False,
                                                                           kv_cache_budget_bytes=0))
-    # One scheduler for every alpha, as the server keeps one: what it learns carries from row to row.
+    # Step costs describe the machine, so they carry from row to row as in a server; the acceptance
+    # estimates start afresh at every alpha (`_scheduler_row`), as for a new kind of request.
     sched = Scheduler(target, drafter, IdsTokenizer(), SchedulerConfig(kv_cache_budget_bytes=0))
     rows: list[dict[str, Any]] = []
     plain_steps: list[float] = []
@@ -311,6 +312,7 @@ def _scheduler_row(sched: Scheduler, control: AlphaControl, prompt: list[int], n
     decoder rows exclude prefill too), each followed by a plain request through a scheduler without a
     drafter; the speedup is summed plain over summed ours."""
     ours = base = 0.0
+    sched.drafting = DraftStats(costs=sched.drafting.costs)
     control.set(alpha, truth, seed=99)
     _requests(sched, prompt, n, truth)  # a previous request at this alpha: what the scheduler carries over
     for r in range(repeats * 2):
@@ -373,6 +375,7 @@ def bench_peer(target: Any, drafter: Any, control: AlphaControl, quick: bool) ->
         rows.append(dict(alpha="plain", peer_k=0, peer_tok_s=round(n * repeats * 2 / theirs, 2),
                          ours_tok_s=round(n * repeats * 2 / ours, 2), ratio=round(theirs / ours, 3)))
         for alpha in alphas:
+            sched.drafting = DraftStats(costs=sched.drafting.costs)  # as in bench_spec's scheduler rows
             control.set(alpha, truth, seed=99)
             _requests(sched, prompt, n, truth)  # a previous request: what the scheduler carries over
             per_k = dict.fromkeys(ks, 0.0)

@@ -26,7 +26,8 @@ and each step drafts k* = argmax over 0 ≤ k ≤ K of S(k) (`best_k`; prompt lo
 k at most the length of its match). k* = 0, a plain step, whenever no draft beats one. A source held
 at k = 0 yields no evidence, so it drafts one token anyway every `probe_interval` plain steps, spaced
 so that probing costs at most 1 % (a probe costs c_draft + c_verify(1) − 1 over a plain step; 4 to 64
-steps apart): a cheap probe, so a source that got better is noticed.
+steps apart), and again at once after an accepted probe: a cheap probe, so a source that got better is
+noticed.
 
 Costs are medians of recent measurements per k (robust to a neighbour's burst on a shared machine).
 An unmeasured k is priced optimistically — on the chord between its measured neighbours, or as the
@@ -166,6 +167,7 @@ class Acceptance:
     hits: float = 0.0
     trials: float = 0.0
     idle_steps: int = 0  # plain steps since this source last drafted
+    _probe_again: bool = False  # the last draft was accepted whole: probe at the next plain step
 
     @property
     def rate(self) -> float:
@@ -182,11 +184,15 @@ class Acceptance:
         self.hits = self.hits * fade + accepted
         self.trials = self.trials * fade + judged
         self.idle_steps = 0
+        self._probe_again = accepted == drafted
 
     def probe_due(self, interval: int) -> bool:
-        """Count one plain step without this source; True when it should be probed with one token."""
+        """Count one plain step without this source; True when it should be probed with one token:
+        every `interval` plain steps, and right after a probe that was accepted (successes chain, so
+        a source that got better is back within a few steps of its first successful probe)."""
         self.idle_steps += 1
-        return self.idle_steps >= interval
+        again, self._probe_again = self._probe_again, False
+        return again or self.idle_steps >= interval
 
 
 @dataclass
