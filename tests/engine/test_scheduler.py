@@ -223,14 +223,15 @@ def test_a_failing_request_does_not_take_others_down(pair, reference):
 
 
 def test_draft_schedule_carries_over_to_the_next_request(pair):
-    """The tiny random drafter is never right: the first request switches it off, the next starts off."""
+    """The tiny random drafter is never right: the first request learns it, the next starts from that."""
     sched = make(pair, prompt_lookup=False)
     try:
         prompt = random_prompt(random.Random(12), 20)
         first = sched.submit(prompt, DecodeParams(max_new_tokens=40)).wait(30)
-        assert first.stats.drafted_tokens >= 4
+        assert first.stats.drafted_tokens >= 1 and first.stats.accepted_tokens == 0
         assert sched.drafting.acceptance("drafter", "").rate < 0.3
         second = sched.submit(prompt, DecodeParams(max_new_tokens=40)).wait(30)
-        assert second.stats.drafted_tokens < first.stats.drafted_tokens
+        assert second.stats.drafted_tokens <= first.stats.drafted_tokens
+        assert sched.drafting.acceptance("drafter", "completion").rate == 0.5  # other purposes: untouched
     finally:
         sched.close()
