@@ -229,7 +229,7 @@ def test_draft_schedule_carries_over_to_the_next_request(pair):
         prompt = random_prompt(random.Random(12), 20)
         first = sched.submit(prompt, DecodeParams(max_new_tokens=40)).wait(30)
         assert first.stats.drafted_tokens >= 1 and first.stats.accepted_tokens == 0
-        assert sched.drafting.acceptance("drafter", "").rate < 0.3
+        assert sched.drafting.acceptance("drafter", "").rate < 0.5  # down from the prior
         second = sched.submit(prompt, DecodeParams(max_new_tokens=40)).wait(30)
         assert second.stats.drafted_tokens <= first.stats.drafted_tokens
         assert sched.drafting.acceptance("drafter", "completion").rate == 0.5  # other purposes: untouched
