@@ -206,15 +206,14 @@ def _sum(runs: list[dict[str, float]]) -> dict[str, float]:
     return {key: sum(r[key] for r in runs) for key in runs[0]}
 
 
-def _requests(sched: Scheduler, prompt: list[int], n: int, truth: list[int], decode_only: bool = False) -> float:
-    """One request through the scheduler (the server's path), output checked; its wall time from
-    submit to result, or with `decode_only` from its first token to the result (prefill excluded)."""
+def _requests(sched: Scheduler, prompt: list[int], n: int, truth: list[int]) -> float:
+    """One request through the scheduler (the server's path), output checked; its wall time."""
     start = time.perf_counter()
     result = sched.submit(prompt, DecodeParams(max_new_tokens=n, prompt_lookup=False, purpose="bench")).wait()
     seconds = time.perf_counter() - start
     if result.token_ids != truth[len(prompt) : len(prompt) + n]:
         raise AssertionError("the scheduler's output differs from plain greedy")
-    return seconds - result.stats.first_token_seconds if decode_only else seconds
+    return seconds
 
 
 def bench_spec(target: Any, drafter: Any, control: AlphaControl, quick: bool,
@@ -231,8 +230,6 @@ def bench_spec(target: Any, drafter: Any, control: AlphaControl, quick: bool,
     plain = Decoder(target)
     truth = prompt + greedy_reference(target, prompt, n + 20)
     lockstep(decoding(plain, prompt, 8, None, {}))  # warm-up
-    plain_sched = Scheduler(target, None, IdsTokenizer(), SchedulerConfig(use_drafter=False, prompt_lookup=False,
-                                                                          kv_cache_budget_bytes=0))
     # Step costs describe the machine, so they carry from row to row as in a server; the acceptance
     # estimates start afresh at every alpha (`_scheduler_row`), as for a new kind of request.
     sched = Scheduler(target, drafter, IdsTokenizer(), SchedulerConfig(kv_cache_budget_bytes=0))
@@ -250,8 +247,8 @@ def bench_spec(target: Any, drafter: Any, control: AlphaControl, quick: bool,
             measured: dict[str, float] = {}
             for k in [*map(str, fixed_ks), "adaptive", "scheduler"]:
                 if k == "scheduler":
-                    rows.append(_scheduler_row(sched, control, prompt, n, truth, alpha, repeats,
-                                               plain_sched, rows[-1], learned))
+                    rows.append(_scheduler_row(sched, control, prompt, n, truth, alpha, repeats, rows[-1],
+                                               learned))
                     continue
                 bases, runs = [], []
                 for r in range(repeats):
@@ -296,7 +293,6 @@ def bench_spec(target: Any, drafter: Any, control: AlphaControl, quick: bool,
                 rows.append(row)
     finally:
         sched.close()
-        plain_sched.close()
         control.set(None, [])
     costs = dict(plain_step_s=statistics.median(plain_steps), tokens=n,
                  drafter_step_cost=statistics.median(draft_steps) if draft_steps else 0.0,
@@ -306,19 +302,39 @@ def bench_spec(target: Any, drafter: Any, control: AlphaControl, quick: bool,
 
 
 def _scheduler_row(sched: Scheduler, control: AlphaControl, prompt: list[int], n: int,
-                   truth: list[int], alpha: float, repeats: int, plain_sched: Scheduler,
+                   truth: list[int], alpha: float, repeats: int,
                    adaptive_row: dict[str, Any], learned: dict[str, Any]) -> dict[str, Any]:
-    """The cost model through the scheduler: requests timed from their first token to their result (the
-    decoder rows exclude prefill too), each followed by a plain request through a scheduler without a
-    drafter; the speedup is summed plain over summed ours."""
-    ours = base = 0.0
+    """The cost model through the scheduler, the server's path: a request with the drafter and one
+    without are submitted together, so the worker alternates their steps (both see the same load); each
+    one's time is the sum of its own decoding units as the worker timed them (prefill excluded, as in
+    the decoder rows). The speedup is summed plain over summed ours."""
+    seconds: dict[int, float] = {}
+    firsts: set[int] = set()
+
+    def on_step(job: Any, spent: float) -> None:
+        if job.order in firsts:  # units after the one that prefilled
+            seconds[job.order] = seconds.get(job.order, 0.0) + spent
+        firsts.add(job.order)
+
     sched.drafting = DraftStats(costs=sched.drafting.costs)
     control.set(alpha, truth, seed=99)
     _requests(sched, prompt, n, truth)  # a previous request at this alpha: what the scheduler carries over
-    for r in range(repeats * 2):
-        control.set(alpha, truth, seed=r)
-        base += _requests(plain_sched, prompt, n, truth, decode_only=True)
-        ours += _requests(sched, prompt, n, truth, decode_only=True)
+    sched.on_step = on_step
+    ours = base = 0.0
+    try:
+        for r in range(repeats * 2):
+            control.set(alpha, truth, seed=r)
+            with_drafter = sched.submit(prompt, DecodeParams(max_new_tokens=n, prompt_lookup=False, purpose="bench"))
+            plain = sched.submit(prompt, DecodeParams(max_new_tokens=n, prompt_lookup=False, purpose="bench",
+                                                      use_drafter=False))
+            for handle in (with_drafter, plain):
+                if handle.wait().token_ids != truth[len(prompt) : len(prompt) + n]:
+                    raise AssertionError("the scheduler's output differs from plain greedy")
+            ours_order, plain_order = sorted(seconds)[-2:]
+            ours += seconds[ours_order]
+            base += seconds[plain_order]
+    finally:
+        sched.on_step = None
     learned.setdefault("scheduler_costs", {})[alpha] = sched.drafting.costs.measured()
     learned.setdefault("confidence_bins", {})[alpha] = sched.drafting.gate.table()
     learned.setdefault("early_exits", {})[alpha] = sched.drafting.gate.cut_tokens
@@ -631,7 +647,7 @@ def _print_spec(rows: list[dict[str, Any]], costs: dict[str, Any]) -> None:
     print("ideal: a zero-overhead loop at this alpha with the measured drafter and verify costs (adaptive: the "
           "best fixed k, 0 included); effic. = speedup / ideal; alpha^: acceptance the run actually drew; "
           "loop: speedup over a zero-overhead loop with the acceptance drawn; vs best: adaptive over the best "
-          "measured fixed k (plain included); scheduler: requests through the server's path, first token to result")
+          "measured fixed k (plain included); scheduler: requests through the server's path, in lockstep with plain requests, prefill excluded")
     bins = costs.get("confidence_bins", {})
     if bins:
         print("early exit — acceptance by the drafter's max probability (scheduler runs): " + "; ".join(

@@ -68,6 +68,7 @@ class DecodeParams:
     supersede_key: str | None = None
     prompt_lookup: bool = True
     purpose: str = ""  # "completion", "explain", "fix", "debug": drafts' acceptance is learned per purpose
+    use_drafter: bool = True  # False: this request never drafts with the drafter (plain steps, lookup aside)
 
 
 @dataclass
@@ -196,7 +197,7 @@ class Job:
             stats=sched.drafting,
             purpose=params.purpose,
             lookup=PromptLookup() if config.prompt_lookup and params.prompt_lookup else None,
-            use_drafter=config.use_drafter,
+            use_drafter=config.use_drafter and params.use_drafter,
             max_k=config.max_draft_tokens,
             fixed_k=None if config.adaptive_draft else config.draft_tokens,
         )
