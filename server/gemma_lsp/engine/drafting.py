@@ -69,60 +69,81 @@ def expected_tokens(alpha: float, k: int) -> float:
 
 @dataclass
 class StepCosts:
-    """Measured step costs, shared by every generation on one model (they are the hardware's)."""
+    """Measured step costs, shared by every generation on one model (they are the hardware's).
 
-    window: int = 15  # recent measurements kept per kind of step
+    A shared machine's load moves every step's time by tens of percent within seconds, so each
+    measurement is turned into a ratio at once, over the plain-step time of that moment (the median of
+    the last few plain steps), and the costs are medians of those ratios: comparing medians taken at
+    different moments would mistake a change of load for a change of cost."""
+
+    window: int = 15  # recent ratios kept per kind of step
+    unit_window: int = 5  # recent plain steps that make "a plain step now"
     prior_draft: float = 0.15  # c_draft before any drafter step was timed
     prior_verify_slope: float = 0.1  # c_verify(k) = 1 + slope·k before a plain step was timed
-    plain_every: int = 200  # steps between forced plain steps while drafting always pays
+    plain_every: int = 100  # steps between forced plain steps while drafting always pays
     min_plain: int = 3  # plain steps timed before the unit is trusted (one may be a cold or a loaded one)
-    _verify: dict[int, deque[float]] = field(default_factory=dict)  # k -> seconds of recent verifies
-    _median: dict[int, float] = field(default_factory=dict)
-    _draft: deque[float] = field(default_factory=deque)  # seconds per drafted token
+    _plain: deque[float] = field(default_factory=deque)  # seconds of recent plain steps
+    _plain_count: int = 0
+    _ratios: dict[int, deque[float]] = field(default_factory=dict)  # k -> recent c_verify(k) samples
+    _median: dict[int, float] = field(default_factory=dict)  # k -> median of its samples (k = 0: 1)
+    _draft: deque[float] = field(default_factory=deque)  # recent c_draft samples
     _since_plain: int = 0
 
+    def _unit(self) -> float | None:
+        return statistics.median(self._plain) if self._plain_count >= self.min_plain else None
+
     def record_verify(self, k: int, seconds: float) -> None:
-        times = self._verify.setdefault(k, deque(maxlen=self.window))
-        times.append(seconds)
-        self._median[k] = statistics.median(times)
-        self._since_plain = 0 if k == 0 else self._since_plain + 1
+        if k == 0:
+            self._plain.append(seconds)
+            while len(self._plain) > self.unit_window:
+                self._plain.popleft()
+            self._plain_count += 1
+            self._since_plain = 0
+            if self._plain_count >= self.min_plain:
+                self._median[0] = 1.0
+            return
+        self._since_plain += 1
+        unit = self._unit()
+        if unit is None:
+            return
+        ratios = self._ratios.setdefault(k, deque(maxlen=self.window))
+        ratios.append(seconds / unit)
+        self._median[k] = statistics.median(ratios)
 
     def record_draft(self, tokens: int, seconds: float) -> None:
-        if tokens > 0:
-            self._draft.append(seconds / tokens)
+        unit = self._unit()
+        if tokens > 0 and unit is not None:
+            self._draft.append(seconds / tokens / unit)
             while len(self._draft) > self.window:
                 self._draft.popleft()
 
     def needs_plain(self) -> bool:
         """A plain step is due: the unit every cost is measured in is unknown or old."""
-        return len(self._verify.get(0, ())) < self.min_plain or self._since_plain >= self.plain_every
+        return self._plain_count < self.min_plain or self._since_plain >= self.plain_every
 
     @property
     def draft(self) -> float:
         """c_draft: one drafter step over one plain step."""
-        if not self._draft or 0 not in self._median:
-            return self.prior_draft
-        return statistics.median(self._draft) / self._median[0]
+        return statistics.median(self._draft) if self._draft else self.prior_draft
 
     def verify(self, k: int) -> float:
         """c_verify(k): a forward over k drafts and the newest token, over a plain step.
 
         Never below c_verify(j) of a measured j < k: a forward over more tokens is not cheaper, and a
-        noisy plain-step median must not make a wrong draft look free."""
+        noisy measurement must not make a wrong draft look free."""
         if k <= 0:
             return 1.0
         if 0 not in self._median:
             return 1.0 + self.prior_verify_slope * k
-        plain = self._median[0]
-        floor = max([1.0, *(self._median[m] / plain for m in self._median if 0 < m <= k)])
+        floor = max([1.0, *(self._median[m] for m in self._median if 0 < m <= k)])
         if k in self._median:
             return floor
         below = max((m for m in self._median if m < k), default=0)
         above = min((m for m in self._median if m > k), default=None)
         if above is None:
             return floor  # flat beyond the largest measured k: optimistic, so it gets tried
-        high = max(floor, self._median[above] / plain)
-        low = max(1.0, self._median[below] / plain)
+        high = max(floor, self._median[above])
+        low = max(1.0, self._median[below])
         return max(floor, low + (high - low) * (k - below) / (above - below))
 
     def measured(self) -> dict[str, object]:
