@@ -161,6 +161,20 @@ def test_a_change_of_load_is_not_taken_for_a_change_of_cost():
     assert costs.verify(4) == pytest.approx(1.8)
 
 
+def test_a_cost_not_measured_for_long_is_forgotten_so_its_length_is_tried_again():
+    costs = StepCosts(stale_after=50)
+    for _ in range(3):
+        costs.record_verify(0, 1.0)
+    costs.record_verify(4, 5.0)  # measured once, during a burst
+    costs.record_verify(2, 1.2)
+    assert costs.verify(4) == pytest.approx(5.0)
+    assert best_k(0.95, costs, 8)[0] <= 3  # too dear to try again...
+    for _ in range(60):
+        costs.record_verify(2, 1.2)
+    assert costs.verify(4) == pytest.approx(1.2)  # ... until it is forgotten: flat beyond k = 2
+    assert best_k(0.95, costs, 8)[0] == 8
+
+
 def test_acceptance_follows_a_change():
     rate = Acceptance()
     for _ in range(30):

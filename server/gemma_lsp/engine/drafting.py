@@ -82,12 +82,15 @@ class StepCosts:
     prior_verify_slope: float = 0.1  # c_verify(k) = 1 + slope·k before a plain step was timed
     plain_every: int = 100  # steps between forced plain steps while drafting always pays
     min_plain: int = 3  # plain steps timed before the unit is trusted (one may be a cold or a loaded one)
+    stale_after: int = 200  # steps after which a k's cost, not measured since, is forgotten
     _plain: deque[float] = field(default_factory=deque)  # seconds of recent plain steps
     _plain_count: int = 0
     _ratios: dict[int, deque[float]] = field(default_factory=dict)  # k -> recent c_verify(k) samples
     _median: dict[int, float] = field(default_factory=dict)  # k -> median of its samples (k = 0: 1)
     _draft: deque[float] = field(default_factory=deque)  # recent c_draft samples
     _since_plain: int = 0
+    _step: int = 0
+    _seen: dict[int, int] = field(default_factory=dict)  # k -> step of its latest measurement
 
     def _unit(self) -> float | None:
         return statistics.median(self._plain) if self._plain_count >= self.min_plain else None
@@ -103,9 +106,17 @@ class StepCosts:
                 self._median[0] = 1.0
             return
         self._since_plain += 1
+        self._step += 1
         unit = self._unit()
         if unit is None:
             return
+        # A cost measured during a neighbour's burst would keep its k from ever being tried again:
+        # an estimate not refreshed for `stale_after` steps is forgotten (and priced optimistically).
+        for old in [m for m, at in self._seen.items() if self._step - at > self.stale_after]:
+            self._ratios.pop(old, None)
+            self._median.pop(old, None)
+            del self._seen[old]
+        self._seen[k] = self._step
         ratios = self._ratios.setdefault(k, deque(maxlen=self.window))
         ratios.append(seconds / unit)
         self._median[k] = statistics.median(ratios)
