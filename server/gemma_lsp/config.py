@@ -195,9 +195,10 @@ SCHEMA: tuple[Setting, ...] = (
     _server("dtype", "string", "Data type of the weights (`auto`: bfloat16 on a GPU; float32 on a CPU, bfloat16 "
             "where float32 does not fit the memory available).", choices=DTYPES),
     _server("drafter", "boolean", "Speculative decoding with the Gemma 4 `-assistant` drafter."),
-    _server("draft_tokens", "integer", "Drafted tokens per step (the start value when `gemma.adaptiveDraft` is "
-            "on).", minimum=1, maximum=16),
-    _server("adaptive_draft", "boolean", "Adapt the draft length to the observed acceptance rate."),
+    _server("draft_tokens", "integer", "Drafted tokens per step when `gemma.adaptiveDraft` is off; when on, the "
+            "most per step is the larger of this and 8.", minimum=1, maximum=16),
+    _server("adaptive_draft", "boolean", "A cost model picks each step's draft length (0 = a plain step) from "
+            "measured step costs and acceptance."),
     _server("max_new_tokens", "integer", "Most tokens per inline completion.", minimum=1, maximum=8192),
     _server("prompt_budget_tokens", "integer", "Prompt budget for completions, in tokens (the model's own "
             "context limit is set by the model and the memory available).", key="maxContextTokens",

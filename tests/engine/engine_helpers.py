@@ -42,6 +42,10 @@ class OracleDecoder(Decoder):
         self.rng = random.Random(seed)
         self.drafted = 0
 
+    def draft_with_confidence(self, seq: Sequence, k: int, stop_below: float = 0.0) -> tuple[list[int], list[float]]:
+        drafts = self.draft(seq, k)
+        return drafts, [1.0] * len(drafts)
+
     def draft(self, seq: Sequence, k: int) -> list[int]:
         truth = self.continuations[tuple(seq.tokens[: seq.prompt_len])]
         start = len(seq.generated)

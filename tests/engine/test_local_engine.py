@@ -132,7 +132,8 @@ def test_draft_settings_change_without_reloading_and_output_stays_exact():
         texts = []
         for draft_tokens, adaptive in ((4, True), (1, False), (7, False)):
             engine.reconfigure(draft_tokens, adaptive, 64)
-            assert engine._scheduler.draft_length.k == draft_tokens
+            config = engine._scheduler.config
+            assert (config.draft_tokens, config.adaptive_draft) == (draft_tokens, adaptive)
             result = await engine.generate(GenerationRequest([{"role": "user", "content": "def f(x):"}],
                                                              max_new_tokens=24))
             texts.append(result.text)

@@ -223,14 +223,34 @@ def test_a_failing_request_does_not_take_others_down(pair, reference):
 
 
 def test_draft_schedule_carries_over_to_the_next_request(pair):
-    """The tiny random drafter is never right: the first request switches it off, the next starts off."""
+    """The tiny random drafter is never right: the first request learns it, the next starts from that."""
     sched = make(pair, prompt_lookup=False)
     try:
         prompt = random_prompt(random.Random(12), 20)
         first = sched.submit(prompt, DecodeParams(max_new_tokens=40)).wait(30)
-        assert first.stats.drafted_tokens >= 4
-        assert sched.draft_length.k == 0
+        assert first.stats.drafted_tokens >= 1 and first.stats.accepted_tokens == 0
+        assert sched.drafting.acceptance("drafter", "").rate < 0.5  # down from the prior
         second = sched.submit(prompt, DecodeParams(max_new_tokens=40)).wait(30)
-        assert second.stats.drafted_tokens < first.stats.drafted_tokens
+        assert second.stats.drafted_tokens <= first.stats.drafted_tokens
+        assert sched.drafting.acceptance("drafter", "completion").rate == 0.5  # other purposes: untouched
     finally:
         sched.close()
+
+
+def test_a_request_can_opt_out_of_the_drafter_and_both_stay_exact(pair, reference):
+    """Two requests side by side on one worker, one without the drafter: only the other drafts."""
+    rng = random.Random(13)
+    prompt = random_prompt(rng, 20)
+    truth = reference(prompt, 30)
+    decoder = OracleDecoder(pair.target, pair.drafter, {tuple(prompt): truth + [0] * 16}, alpha=1.0)
+    sched = Scheduler(pair.target, pair.drafter, pair.tokenizer, SchedulerConfig(prompt_lookup=False),
+                      decoder=decoder)
+    try:
+        drafted = sched.submit(prompt, DecodeParams(max_new_tokens=30))
+        plain = sched.submit(prompt, DecodeParams(max_new_tokens=30, use_drafter=False))
+        with_drafter, without = drafted.wait(60), plain.wait(60)
+    finally:
+        sched.close()
+    assert with_drafter.token_ids == without.token_ids == truth
+    assert with_drafter.stats.accepted_tokens > 0
+    assert without.stats.drafted_tokens == 0 and without.stats.target_steps == 29

@@ -2,12 +2,14 @@
 
 Everything is a ratio measured within one run (these machines are shared and noisy):
 
-- spec[]: a random Gemma 4 target of ~130M parameters (one target step dominates) with a synthetic
-  drafter that runs the real Gemma 4 assistant step (so it costs what a drafter costs) and then
-  replaces each drafted token by the target's true greedy token with probability alpha, else a wrong
-  one. Per alpha and draft length: accepted drafts per target step, measured speedup over plain greedy
-  through the same code path, and the ideal speedup a loop without overhead would reach given alpha,
-  k and the measured step costs.
+- spec[]: a random Gemma 4 target of ~130M parameters (one target step dominates) and a Gemma 4
+  assistant whose drafts are right with probability alpha (`AlphaControl`: the real drafter runs, so it
+  costs what a drafter costs). Per alpha: fixed draft lengths and the cost model (engine/drafting.py)
+  on the bare decoder, in lockstep with plain greedy, with the ideal speedup a loop without overhead
+  would reach at alpha given the measured step costs; then the cost model as whole requests through
+  the scheduler (the server's path), so its overhead shows.
+- peer[]: transformers' own `generate(assistant_model=drafter)` at its best of 2/4/6 drafts against our
+  scheduler, same target, drafter and drafts, alternating in this process; both checked against greedy.
 - prefix_ttft_ratio: time to first token after a one-token edit 30 tokens before the end of a
   2,000-token prompt, with the prompt cache warm, over cold.
 - cancel_steps: time from cancel() to the worker dropping the job, in decoding steps.
@@ -19,7 +21,6 @@ Everything is a ratio measured within one run (these machines are shared and noi
 from __future__ import annotations
 
 import argparse
-import copy
 import gc
 import os
 import platform
@@ -33,9 +34,9 @@ from typing import Any
 import torch
 
 from gemma_lsp.engine.base import Priority
-from gemma_lsp.engine.drafting import AdaptiveDraftLength, DraftPolicy
+from gemma_lsp.engine.drafting import DraftPolicy, DraftStats, expected_tokens
 from gemma_lsp.engine.scheduler import DecodeParams, Scheduler, SchedulerConfig
-from gemma_lsp.engine.speculative import Decoder, Sequence
+from gemma_lsp.engine.speculative import Decoder, Sequence, greedy_reference
 
 ALPHAS = (0.0, 0.5, 0.8, 0.95, 1.0)
 VOCAB = 32768
@@ -85,20 +86,50 @@ class IdsTokenizer:
         return "".join(chr(0x4E00 + i % 20000) for i in ids)
 
 
-class SyntheticDrafter(Decoder):
-    """Runs the real drafter (its cost), then proposes the true greedy token with probability alpha."""
+class AlphaControl:
+    """Makes the drafter's drafts right with probability alpha, the same way for every caller.
 
-    def __init__(self, target: Any, drafter: Any, truth: list[int], alpha: float, seed: int = 0) -> None:
-        super().__init__(target, drafter)
-        self.truth, self.alpha, self.rng = truth, alpha, random.Random(seed)
+    The drafter module runs for real (so it costs what a drafter costs); on its way out, the argmax of
+    its logits is swapped with the true greedy token (right, with probability alpha) or a wrong one.
+    Swapping keeps the drafter's own max probability, so its confidence says what it says about a
+    real random drafter: nothing. The decision depends only on (seed, position, draft index), and both
+    our decoder and transformers' MTP candidate generator call the drafter once per draft at the
+    constant position of the newest verified token, so both see exactly the same drafts.
+    """
 
-    def draft(self, seq: Sequence, k: int) -> list[int]:
-        drafted = super().draft(seq, k)
-        start = len(seq.generated)
-        out = []
-        for i in range(len(drafted)):
-            right = self.truth[start + i] if start + i < len(self.truth) else 0
-            out.append(right if self.rng.random() < self.alpha else (right + 1) % VOCAB)
+    def __init__(self, drafter: Any) -> None:
+        self.alpha: float | None = None  # None: drafts pass through untouched
+        self.truth: list[int] = []  # prompt + the target's greedy continuation
+        self.seed = 0
+        self._last, self._index = -1, 0
+        base = type(drafter)
+        control = self
+
+        # transformers picks its MTP candidate generator by the class name ("Gemma4Assistant...").
+        class Gemma4AssistantAlphaControlled(base):  # type: ignore[misc, valid-type]
+            def forward(self, *args: Any, **kwargs: Any) -> Any:
+                return control.apply(base.forward(self, *args, **kwargs), kwargs["position_ids"])
+
+        drafter.__class__ = Gemma4AssistantAlphaControlled
+
+    def set(self, alpha: float | None, truth: list[int], seed: int = 0) -> None:
+        self.alpha, self.truth, self.seed, self._last = alpha, truth, seed, -1
+
+    def apply(self, out: Any, position_ids: torch.Tensor) -> Any:
+        if self.alpha is None:
+            return out
+        position = int(position_ids.view(-1)[-1])
+        self._index = self._index + 1 if position == self._last else 0
+        self._last = position
+        at = position + 1 + self._index
+        right = self.truth[at] if at < len(self.truth) else 0
+        lucky = random.Random(f"{self.seed}:{position}:{self._index}").random() < self.alpha
+        chosen = right if lucky else (right + 1) % VOCAB
+        logits = out.logits.clone()
+        row = logits[0, -1]  # (V,)
+        top = int(row.argmax())
+        row[[top, chosen]] = row[[chosen, top]]
+        out.logits = logits
         return out
 
 
@@ -128,7 +159,7 @@ def decoding(decoder: Decoder, prompt: list[int], n: int, policy: DraftPolicy | 
         step = decoder.step(seq, drafts)
         t2 = time.perf_counter()
         if policy:
-            policy.update(step.drafted, step.accepted)
+            policy.update(step.drafted, step.accepted, draft_seconds=t1 - t0, verify_seconds=t2 - t1)
             if policy.source == "drafter":
                 totals["draft_s"] += t1 - t0
         totals["seconds"] += time.perf_counter() - t0
@@ -152,11 +183,6 @@ def lockstep(*runs: Iterator[None]) -> None:
                 active.remove(run)
 
 
-def expected_tokens(alpha: float, k: int) -> float:
-    """Tokens per target step with k drafts each accepted with prob alpha: 1 + alpha + ... + alpha^k."""
-    return float(sum(alpha**i for i in range(k + 1)))
-
-
 class _CostModel:
     """Step costs in units of one plain target step: a drafter step, and a verify of k drafts
     (measured at the fixed k runs, linear in between, flat beyond; k = 0 is a plain step)."""
@@ -176,83 +202,217 @@ class _CostModel:
         return expected_tokens(alpha, k) / (k * self.draft + self.verify(k))
 
 
-def _rejections(runs: list[dict[str, float]]) -> float:
-    return sum(r["rejections"] for r in runs)
+def _sum(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: sum(r[key] for r in runs) for key in runs[0]}
 
 
-def bench_spec(target: Any, drafter: Any, quick: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Each speculative run advances in lockstep with a plain greedy run of the same prompt (one step of
-    each in turn), so both see the same load; a speedup is plain seconds over speculative seconds,
-    summed over the repeats."""
+def _requests(sched: Scheduler, prompt: list[int], n: int, truth: list[int]) -> float:
+    """One request through the scheduler (the server's path), output checked; its wall time."""
+    start = time.perf_counter()
+    result = sched.submit(prompt, DecodeParams(max_new_tokens=n, prompt_lookup=False, purpose="bench")).wait()
+    seconds = time.perf_counter() - start
+    if result.token_ids != truth[len(prompt) : len(prompt) + n]:
+        raise AssertionError("the scheduler's output differs from plain greedy")
+    return seconds
+
+
+def bench_spec(target: Any, drafter: Any, control: AlphaControl, quick: bool,
+               ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Per alpha: fixed draft lengths and the cost model on the bare decoder, each in lockstep with a
+    plain greedy run (one step of each in turn, so both see the same load), then the cost model as
+    requests through the scheduler, alternating with plain requests through another scheduler."""
     rng = random.Random(1)
     prompt = [2] + [rng.randrange(16, VOCAB) for _ in range(63)]
     n = 32 if quick else 48
     alphas = (0.0, 0.8, 1.0) if quick else ALPHAS
-    fixed_ks = [4] if quick else [4, 8]
+    fixed_ks = [4] if quick else [2, 4, 8]
     repeats = 1 if quick else 2
     plain = Decoder(target)
-    seq = _prefilled(plain, prompt)
-    while len(seq.generated) < n + 16:
-        plain.step(seq, [])
-    truth = seq.generated
+    truth = prompt + greedy_reference(target, prompt, n + 20)
     lockstep(decoding(plain, prompt, 8, None, {}))  # warm-up
+    # Step costs describe the machine, so they carry from row to row as in a server; the acceptance
+    # estimates start afresh at every alpha (`_scheduler_row`), as for a new kind of request.
+    sched = Scheduler(target, drafter, IdsTokenizer(), SchedulerConfig(kv_cache_budget_bytes=0))
     rows: list[dict[str, Any]] = []
     plain_steps: list[float] = []
     draft_steps: list[float] = []
     verify_points: dict[int, list[float]] = {}  # k -> verify seconds over plain step seconds
-    for alpha in alphas:
-        warmed: AdaptiveDraftLength | None = None
-        for k in [*map(str, fixed_ks), "adaptive"]:
-            bases, runs = [], []
-            for r in range(repeats):
-                synthetic = SyntheticDrafter(target, drafter, truth, alpha, seed=r)
+    learned: dict[str, Any] = {}
+    speculative = Decoder(target, drafter)
+    try:
+        for alpha in alphas:
+            control.set(alpha, truth)
+            stats = DraftStats()  # the bare cost model's memory, as the scheduler keeps it
+            lockstep(decoding(speculative, prompt, n, DraftPolicy(decoder=speculative, stats=stats), {}))
+            measured: dict[str, float] = {}
+            for k in [*map(str, fixed_ks), "adaptive", "scheduler"]:
+                if k == "scheduler":
+                    rows.append(_scheduler_row(sched, control, prompt, n, truth, alpha, repeats, rows[-1],
+                                               learned))
+                    continue
+                bases, runs = [], []
+                for r in range(repeats):
+                    control.set(alpha, truth, seed=r)
+                    if k == "adaptive":
+                        policy = DraftPolicy(decoder=speculative, stats=stats)
+                    else:
+                        policy = DraftPolicy(decoder=speculative, stats=DraftStats(), fixed_k=int(k))
+                    base: dict[str, float] = {}
+                    run: dict[str, float] = {}
+                    lockstep(decoding(plain, prompt, n, None, base), decoding(speculative, prompt, n, policy, run))
+                    bases.append(base)
+                    runs.append(run)
+                base, run = _sum(bases), _sum(runs)
+                t1 = base["seconds"] / base["steps"]
+                plain_steps.append(t1)
+                if run["drafted"]:
+                    draft_steps.append(run["draft_s"] / run["drafted"] / t1)
+                verify = run["verify_s"] / run["steps"] / t1
+                if k != "adaptive":
+                    verify_points.setdefault(int(k), []).append(verify)
+                model = _CostModel(statistics.median(draft_steps) if draft_steps else 0.0, verify_points)
+                # adaptive: the best fixed k, 0 included, for a zero-overhead loop with the measured costs
+                ideal = (max(model.ideal(alpha, kk) for kk in range(0, 9)) if k == "adaptive"
+                         else model.ideal(alpha, int(k)))
+                speedup = base["seconds"] / run["seconds"]
+                measured[k] = speedup
+                observed = run["accepted"] / (run["accepted"] + run["rejections"]) if run["drafted"] else 0.0
+                tokens_per_step = run["tokens"] / run["steps"]
+                loop_ideal = tokens_per_step / (run["draft_s"] / run["steps"] / t1 + verify)
+                row = dict(alpha=alpha, path="decoder", draft_tokens=k if k == "adaptive" else int(k),
+                           accepted_per_step=round(run["accepted"] / run["steps"], 3),
+                           mean_draft_length=round(run["drafted"] / run["steps"], 2),
+                           observed_alpha=round(observed, 3),
+                           speedup=round(speedup, 3), ideal_speedup=round(ideal, 3),
+                           efficiency=round(speedup / ideal, 3),
+                           loop_efficiency=round(speedup / loop_ideal, 3),
+                           verify_cost=round(verify, 3))
                 if k == "adaptive":
-                    # As the scheduler does, start from the schedule a previous request left behind.
-                    if warmed is None:
-                        warmed = AdaptiveDraftLength(k=4, max_k=8)
-                        lockstep(decoding(synthetic, prompt, n, DraftPolicy(decoder=synthetic, length=warmed), {}))
-                    length = copy.deepcopy(warmed)
-                else:
-                    length = AdaptiveDraftLength(k=int(k), max_k=int(k), adaptive=False)
-                base: dict[str, float] = {}
-                run: dict[str, float] = {}
-                lockstep(decoding(plain, prompt, n, None, base),
-                         decoding(synthetic, prompt, n, DraftPolicy(decoder=synthetic, length=length), run))
-                bases.append(base)
-                runs.append(run)
-            base = {key: sum(b[key] for b in bases) for key in bases[0]}
-            run = {key: sum(r[key] for r in runs) for key in runs[0]}
-            t1 = base["seconds"] / base["steps"]
-            plain_steps.append(t1)
-            if run["drafted"]:
-                draft_steps.append(run["draft_s"] / run["drafted"] / t1)
-            verify = run["verify_s"] / run["steps"] / t1
-            if k != "adaptive":
-                verify_points.setdefault(int(k), []).append(verify)
-            model = _CostModel(statistics.median(draft_steps) if draft_steps else 0.0, verify_points)
-            if k == "adaptive":
-                ideal = max(model.ideal(alpha, kk) for kk in range(0, 9))  # the best fixed k, 0 included
-            else:
-                ideal = model.ideal(alpha, int(k))
-            # The same ideal for the acceptance this run actually drew (removes sampling noise, leaving
-            # the loop's own overhead): per-token rate from accepted prefixes and the rejections.
-            rejections = _rejections(runs)
-            observed = run["accepted"] / (run["accepted"] + rejections) if run["drafted"] else 0.0
-            speedup = base["seconds"] / run["seconds"]
-            tokens_per_step = run["tokens"] / run["steps"]
-            loop_ideal = tokens_per_step / (run["draft_s"] / run["steps"] / t1 + verify)
-            rows.append(dict(alpha=alpha, draft_tokens=k if k == "adaptive" else int(k),
-                             accepted_per_step=round(run["accepted"] / run["steps"], 3),
-                             mean_draft_length=round(run["drafted"] / run["steps"], 2),
-                             observed_alpha=round(observed, 3),
-                             speedup=round(speedup, 3), ideal_speedup=round(ideal, 3),
-                             efficiency=round(speedup / ideal, 3),
-                             loop_efficiency=round(speedup / loop_ideal, 3),
-                             verify_cost=round(verify, 3)))
+                    best_fixed = max([1.0, *(v for kk, v in measured.items() if kk != "adaptive")])
+                    row["vs_best_fixed"] = round(speedup / best_fixed, 3)
+                rows.append(row)
+    finally:
+        sched.close()
+        control.set(None, [])
     costs = dict(plain_step_s=statistics.median(plain_steps), tokens=n,
                  drafter_step_cost=statistics.median(draft_steps) if draft_steps else 0.0,
-                 verify_cost={k: round(statistics.median(v), 3) for k, v in sorted(verify_points.items())})
+                 verify_cost={k: round(statistics.median(v), 3) for k, v in sorted(verify_points.items())},
+                 **learned)
     return rows, costs
+
+
+def _scheduler_row(sched: Scheduler, control: AlphaControl, prompt: list[int], n: int,
+                   truth: list[int], alpha: float, repeats: int,
+                   adaptive_row: dict[str, Any], learned: dict[str, Any]) -> dict[str, Any]:
+    """The cost model through the scheduler, the server's path: a request with the drafter and one
+    without are submitted together, so the worker alternates their steps (both see the same load); each
+    one's time is the sum of its own decoding units as the worker timed them (prefill excluded, as in
+    the decoder rows). The speedup is summed plain over summed ours."""
+    seconds: dict[int, float] = {}
+    firsts: set[int] = set()
+
+    def on_step(job: Any, spent: float) -> None:
+        if job.order in firsts:  # units after the one that prefilled
+            seconds[job.order] = seconds.get(job.order, 0.0) + spent
+        firsts.add(job.order)
+
+    sched.drafting = DraftStats(costs=sched.drafting.costs)
+    control.set(alpha, truth, seed=99)
+    _requests(sched, prompt, n, truth)  # a previous request at this alpha: what the scheduler carries over
+    sched.on_step = on_step
+    ours = base = 0.0
+    try:
+        for r in range(repeats * 2):
+            control.set(alpha, truth, seed=r)
+            with_drafter = sched.submit(prompt, DecodeParams(max_new_tokens=n, prompt_lookup=False, purpose="bench"))
+            plain = sched.submit(prompt, DecodeParams(max_new_tokens=n, prompt_lookup=False, purpose="bench",
+                                                      use_drafter=False))
+            for handle in (with_drafter, plain):
+                if handle.wait().token_ids != truth[len(prompt) : len(prompt) + n]:
+                    raise AssertionError("the scheduler's output differs from plain greedy")
+            ours_order, plain_order = sorted(seconds)[-2:]
+            ours += seconds[ours_order]
+            base += seconds[plain_order]
+    finally:
+        sched.on_step = None
+    learned.setdefault("scheduler_costs", {})[alpha] = sched.drafting.costs.measured()
+    learned.setdefault("confidence_bins", {})[alpha] = sched.drafting.gate.table()
+    learned.setdefault("early_exits", {})[alpha] = sched.drafting.gate.cut_tokens
+    speedup = base / ours
+    ideal = adaptive_row["ideal_speedup"]
+    return dict(alpha=alpha, path="scheduler", draft_tokens="adaptive", speedup=round(speedup, 3),
+                ideal_speedup=ideal, efficiency=round(speedup / ideal, 3),
+                scheduler_over_decoder=round(speedup / adaptive_row["speedup"], 3))
+
+
+# -- the peer: transformers' own assisted generation ----------------------------------------------
+
+
+def bench_peer(target: Any, drafter: Any, control: AlphaControl, quick: bool) -> list[dict[str, Any]]:
+    """transformers' `generate(assistant_model=drafter)` at k = 2, 4, 6 (its best counts) against our
+    scheduler on the same target, drafter and alpha control, whole requests alternating in one process.
+    A `plain` row compares plain greedy: `generate()` without a drafter against our scheduler without."""
+    from transformers import GenerationConfig
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # eos_token_id=[-1] (never stop early) warns on every generate()
+
+    rng = random.Random(6)
+    prompt = [2] + [rng.randrange(16, VOCAB) for _ in range(63)]
+    n = 32 if quick else 64
+    alphas = (0.0, 0.8, 1.0) if quick else ALPHAS
+    ks = (2, 4, 6)
+    repeats = 1 if quick else 2
+    truth = prompt + greedy_reference(target, prompt, n + 20)
+    expected = truth[len(prompt) : len(prompt) + n]
+    ids = torch.tensor([prompt], device=target.device)
+    config = GenerationConfig(do_sample=False, max_new_tokens=n, min_new_tokens=0, eos_token_id=[-1],
+                              pad_token_id=0)
+
+    def peer(assistant: Any | None) -> float:
+        start = time.perf_counter()
+        out = target.generate(ids, generation_config=config, assistant_model=assistant)
+        seconds = time.perf_counter() - start
+        if out[0, len(prompt) :].tolist() != expected:
+            raise AssertionError("transformers' output differs from plain greedy")
+        return seconds
+
+    rows: list[dict[str, Any]] = []
+    plain_sched = Scheduler(target, None, IdsTokenizer(), SchedulerConfig(use_drafter=False, prompt_lookup=False,
+                                                                          kv_cache_budget_bytes=0))
+    sched = Scheduler(target, drafter, IdsTokenizer(), SchedulerConfig(kv_cache_budget_bytes=0))
+    try:
+        control.set(None, truth)
+        peer(None)  # warm-up
+        theirs = ours = 0.0
+        for _ in range(repeats * 2):
+            theirs += peer(None)
+            ours += _requests(plain_sched, prompt, n, truth)
+        rows.append(dict(alpha="plain", peer_k=0, peer_tok_s=round(n * repeats * 2 / theirs, 2),
+                         ours_tok_s=round(n * repeats * 2 / ours, 2), ratio=round(theirs / ours, 3)))
+        for alpha in alphas:
+            sched.drafting = DraftStats(costs=sched.drafting.costs)  # as in bench_spec's scheduler rows
+            control.set(alpha, truth, seed=99)
+            _requests(sched, prompt, n, truth)  # a previous request: what the scheduler carries over
+            per_k = dict.fromkeys(ks, 0.0)
+            ours = 0.0
+            for r in range(repeats):
+                for k in ks:
+                    control.set(alpha, truth, seed=r)
+                    drafter.generation_config.num_assistant_tokens = k
+                    per_k[k] += peer(drafter)
+                    control.set(alpha, truth, seed=r)
+                    ours += _requests(sched, prompt, n, truth)
+            best = min(ks, key=lambda k: per_k[k])
+            peer_tok_s = n * repeats / per_k[best]
+            ours_tok_s = n * repeats * len(ks) / ours
+            rows.append(dict(alpha=alpha, peer_k=best, peer_tok_s=round(peer_tok_s, 2),
+                             ours_tok_s=round(ours_tok_s, 2), ratio=round(ours_tok_s / peer_tok_s, 3)))
+    finally:
+        sched.close()
+        plain_sched.close()
+        control.set(None, [])
+    return rows
 
 
 # -- prefix reuse, cancellation, scheduling ----------------------------------------------------
@@ -437,9 +597,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         sections[name] = round(time.perf_counter() - start, 1)
         return out
 
+    control = AlphaControl(drafter)
     with torch.inference_mode():
-        spec, costs = timed("spec", bench_spec, target, drafter, quick)
+        spec, costs = timed("spec", bench_spec, target, drafter, control, quick)
     _print_spec(spec, costs)
+    with torch.inference_mode():
+        peer = timed("peer", bench_peer, target, drafter, control, quick)
+    _print_peer(peer)
     prefix = timed("prefix", bench_prefix, target, drafter, quick)
     cancel = timed("cancel", bench_cancel, target, drafter, quick)
     sched = timed("sched", bench_sched, target, drafter, quick)
@@ -448,6 +612,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     rss = timed("rss", bench_rss, quick)
     result = dict(
         spec=spec,
+        peer=peer,
         prefix_ttft_ratio=round(prefix["prefix_ttft_ratio"], 4),
         cancel_steps=round(cancel["cancel_steps"], 3),
         sched_latency_ratio=round(sched["sched_latency_ratio"], 3),
@@ -467,15 +632,35 @@ def _print_spec(rows: list[dict[str, Any]], costs: dict[str, Any]) -> None:
     print(f"\nplain greedy {1 / costs['plain_step_s']:.1f} tok/s ({costs['plain_step_s'] * 1e3:.0f} ms a step); "
           f"one drafter step costs {costs['drafter_step_cost']:.3f} of a target step; verifying k drafts costs "
           + ", ".join(f"k={k}: {v:.2f}" for k, v in costs["verify_cost"].items()))
-    print(f"\n{'alpha':>6} {'k':>9} {'mean k':>7} {'acc/step':>9} {'alpha^':>7} {'speedup':>8} {'ideal':>7} "
-          f"{'effic.':>7} {'loop':>6}")
+    print(f"\n{'alpha':>6} {'path':>9} {'k':>9} {'mean k':>7} {'acc/step':>9} {'alpha^':>7} {'speedup':>8} "
+          f"{'ideal':>7} {'effic.':>7} {'loop':>6} {'vs best':>8}")
     for r in rows:
-        print(f"{r['alpha']:>6} {r['draft_tokens']!s:>9} {r['mean_draft_length']:>7.2f} "
+        if r["path"] == "scheduler":
+            print(f"{r['alpha']:>6} {'scheduler':>9} {'adaptive':>9} {'':>7} {'':>9} {'':>7} {r['speedup']:>8.2f} "
+                  f"{r['ideal_speedup']:>7.2f} {r['efficiency']:>7.2f} {'':>6} "
+                  f"{'':>8}  (scheduler / decoder {r['scheduler_over_decoder']:.2f})")
+            continue
+        print(f"{r['alpha']:>6} {'decoder':>9} {r['draft_tokens']!s:>9} {r['mean_draft_length']:>7.2f} "
               f"{r['accepted_per_step']:>9.2f} {r['observed_alpha']:>7.2f} {r['speedup']:>8.2f} "
-              f"{r['ideal_speedup']:>7.2f} {r['efficiency']:>7.2f} {r['loop_efficiency']:>6.2f}")
+              f"{r['ideal_speedup']:>7.2f} {r['efficiency']:>7.2f} {r['loop_efficiency']:>6.2f} "
+              f"{r.get('vs_best_fixed', ''):>8}")
     print("ideal: a zero-overhead loop at this alpha with the measured drafter and verify costs (adaptive: the "
           "best fixed k, 0 included); effic. = speedup / ideal; alpha^: acceptance the run actually drew; "
-          "loop: speedup over a zero-overhead loop with the acceptance drawn (the loop's own overhead)")
+          "loop: speedup over a zero-overhead loop with the acceptance drawn; vs best: adaptive over the best "
+          "measured fixed k (plain included); scheduler: requests through the server's path, in lockstep with plain requests, prefill excluded")
+    bins = costs.get("confidence_bins", {})
+    if bins:
+        print("early exit — acceptance by the drafter's max probability (scheduler runs): " + "; ".join(
+            f"alpha {a}: " + ", ".join(f">={b['low']}: {b['acceptance']} of {b['trials']:.0f}" for b in table)
+            + f", {costs['early_exits'][a]} drafts cut" for a, table in bins.items()))
+
+
+def _print_peer(rows: list[dict[str, Any]]) -> None:
+    print("\ntransformers generate(assistant_model=drafter), best of num_assistant_tokens 2/4/6, against our "
+          "scheduler; same target, drafter and alpha control, alternating, outputs equal plain greedy")
+    print(f"{'alpha':>6} {'peer k':>7} {'peer tok/s':>11} {'ours tok/s':>11} {'ratio':>7}")
+    for r in rows:
+        print(f"{r['alpha']!s:>6} {r['peer_k']:>7} {r['peer_tok_s']:>11.1f} {r['ours_tok_s']:>11.1f} {r['ratio']:>7.2f}")
 
 
 def _print_rest(result: dict[str, Any]) -> None:

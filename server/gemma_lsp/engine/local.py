@@ -123,6 +123,7 @@ class LocalEngine:
         params = DecodeParams(
             max_new_tokens=request.max_new_tokens, eos_token_ids=self._stop_ids, stop=request.stop,
             stop_check=request.stop_check, priority=request.priority, supersede_key=request.supersede_key,
+            purpose=request.purpose,
         )
         def send(kind: str, value: Any) -> None:  # called on the worker thread
             loop.call_soon_threadsafe(out.put_nowait, (kind, value))

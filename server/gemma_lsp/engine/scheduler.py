@@ -14,7 +14,6 @@ the request's `stop_check` are applied, and only text that cannot be cut by a la
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import itertools
 import logging
@@ -27,7 +26,7 @@ from typing import Any
 import torch
 
 from .base import CancelToken, GenerationStats, Priority, StopCheck
-from .drafting import AdaptiveDraftLength, DraftPolicy, PromptLookup
+from .drafting import DraftPolicy, DraftStats, PromptLookup
 from .prefix_cache import PrefixCache
 from .speculative import Decoder
 from .speculative import Sequence as TokenSequence
@@ -42,9 +41,9 @@ class SchedulerConfig:
     """Engine tuning; every field has a safe default."""
 
     use_drafter: bool = True
-    draft_tokens: int = 4  # start value when adaptive
-    max_draft_tokens: int = 8
-    adaptive_draft: bool = True
+    draft_tokens: int = 4  # every step when not adaptive
+    max_draft_tokens: int = 8  # the most the cost model may draft in one step
+    adaptive_draft: bool = True  # the cost model (drafting.py) chooses each step's draft length
     prompt_lookup: bool = True
     kv_cache_budget_bytes: int = 1 << 30
     prefill_chunk: int = 512  # prompt tokens per step, so a long prefill does not block urgent work
@@ -68,6 +67,8 @@ class DecodeParams:
     priority: Priority = Priority.FOREGROUND
     supersede_key: str | None = None
     prompt_lookup: bool = True
+    purpose: str = ""  # "completion", "explain", "fix", "debug": drafts' acceptance is learned per purpose
+    use_drafter: bool = True  # False: this request never drafts with the drafter (plain steps, lookup aside)
 
 
 @dataclass
@@ -190,12 +191,15 @@ class Job:
         config = sched.config
         self.policy = DraftPolicy(
             decoder=sched.decoder,
-            # Start from where the previous generation left the schedule: a drafter's acceptance is
-            # mostly a property of the model pair, and short inline completions cannot afford to
-            # relearn it every time.
-            length=copy.deepcopy(sched.draft_length),
+            # Costs and acceptance estimates are the scheduler's, shared across requests: a drafter's
+            # acceptance is mostly a property of the model pair and the kind of request, and short
+            # inline completions cannot afford to relearn it every time.
+            stats=sched.drafting,
+            purpose=params.purpose,
             lookup=PromptLookup() if config.prompt_lookup and params.prompt_lookup else None,
-            use_drafter=config.use_drafter,
+            use_drafter=config.use_drafter and params.use_drafter,
+            max_k=config.max_draft_tokens,
+            fixed_k=None if config.adaptive_draft else config.draft_tokens,
         )
         self.text_stream = TextStream(sched.tokenizer)
         self.text = ""
@@ -238,9 +242,12 @@ class Job:
         if room <= 0:
             self._finish("length")
             return
+        t0 = time.perf_counter()
         drafts = self.policy.propose(self.seq, room - 1)
+        t1 = time.perf_counter()
         step = self.sched.decoder.step(self.seq, drafts)
-        self.policy.update(step.drafted, step.accepted)
+        self.policy.update(step.drafted, step.accepted, draft_seconds=t1 - t0,
+                           verify_seconds=time.perf_counter() - t1)
         self.stats.target_steps += 1
         self.stats.drafted_tokens += step.drafted
         self.stats.accepted_tokens += step.accepted
@@ -314,8 +321,6 @@ class Job:
             # A superseded completion's prompt is what the next keystroke's request shares.
             self.sched.prefix_cache.store(self.prompt[: self.prefilled], self.seq.cache)
         self.stats.seconds = time.perf_counter() - self.started
-        if self.stats.drafted_tokens and reason != "error":
-            self.sched.draft_length = self.policy.length
         self.seq.free()
         self.result = Result(text=self.text, token_ids=list(self.generated), finish_reason=reason,
                              stats=self.stats, stop_token=stop_token, error=error)
@@ -334,9 +339,9 @@ class Scheduler:
         self.decoder = decoder or Decoder(target, drafter if self.config.use_drafter else None)
         self.tokenizer = tokenizer
         self.prefix_cache = PrefixCache(self.config.kv_cache_budget_bytes)
-        # The draft-length schedule each new generation starts from (the last one's final state).
-        self.draft_length = AdaptiveDraftLength(k=self.config.draft_tokens, max_k=self.config.max_draft_tokens,
-                                                adaptive=self.config.adaptive_draft)
+        # What the cost model has measured and learned (step costs, acceptance per purpose): it
+        # outlives requests and settings changes, since it describes the hardware and the model pair.
+        self.drafting = DraftStats()
         self._cond = threading.Condition()
         self._inbox: list[Job] = []
         self._by_key: dict[str, Handle] = {}
@@ -351,12 +356,10 @@ class Scheduler:
     def reconfigure(self, draft_tokens: int, adaptive_draft: bool, kv_cache_budget_bytes: int) -> None:
         """Apply draft and cache settings to generations that start from now on (no reload).
 
-        Swapping the schedule object is atomic; a running generation keeps the one it started with."""
+        Swapping the config object is atomic; a running generation keeps the settings it started with."""
         config = dataclasses.replace(self.config, draft_tokens=draft_tokens, adaptive_draft=adaptive_draft,
                                      max_draft_tokens=max(self.config.max_draft_tokens, draft_tokens),
                                      kv_cache_budget_bytes=kv_cache_budget_bytes)
-        self.draft_length = AdaptiveDraftLength(k=config.draft_tokens, max_k=config.max_draft_tokens,
-                                                adaptive=config.adaptive_draft)
         self.config = config
         self.prefix_cache.budget_bytes = kv_cache_budget_bytes
         if kv_cache_budget_bytes == 0:

@@ -208,28 +208,40 @@ class Decoder:
             kv[kind] = (keys[..., start:end, :], values[..., start:end, :])
         return kv
 
-    @torch.inference_mode()
     def draft(self, seq: Sequence, k: int) -> list[int]:
-        """Let the Gemma 4 assistant propose k tokens after the newest one (greedy, from one position).
+        """Let the Gemma 4 assistant propose k tokens after the newest one (see `draft_with_confidence`)."""
+        return self.draft_with_confidence(seq, k)[0]
+
+    @torch.inference_mode()
+    def draft_with_confidence(self, seq: Sequence, k: int, stop_below: float = 0.0) -> tuple[list[int], list[float]]:
+        """Up to k greedy drafts from one position, and the drafter's max probability for each.
 
         The drafter has no cache of its own: every call reads the target's last hidden state and shared
         KV, drafts at the constant position of the newest token, and feeds its own projected hidden
-        state back in for the next draft.
+        state back in for the next draft. Drafting stops early (early exit) before the first token whose
+        max probability is under `stop_below`: that token and the rest are not proposed.
         """
         if self.drafter is None or k <= 0 or seq.hidden is None or not seq.shared_kv:
-            return []
+            return [], []
         kv = self.drafter_kv(seq)
         position = torch.tensor([[len(seq.tokens) - 1]], dtype=torch.long, device=self.input_device)
         token = torch.tensor([[seq.tokens[-1]]], dtype=torch.long, device=self.input_device)
         hidden = seq.hidden
         drafts: list[int] = []
+        confidences: list[float] = []
         for _ in range(k):
             embeds = torch.cat([self.embed(token).to(hidden.device), hidden], dim=-1)  # (1, 1, 2H)
             out = self.drafter(inputs_embeds=embeds, position_ids=position, shared_kv_states=kv, use_cache=False)
-            token = out.logits[:, -1:].argmax(dim=-1).to(self.input_device)  # (1, 1)
+            logits = out.logits[0, -1].float()  # (V,)
+            best = logits.max()
+            confidence = float(torch.exp(best - torch.logsumexp(logits, dim=-1)))  # max softmax probability
+            if confidence < stop_below:
+                break
+            token = logits.argmax().view(1, 1).to(self.input_device)  # (1, 1)
             hidden = out.last_hidden_state
             drafts.append(int(token))
-        return drafts
+            confidences.append(confidence)
+        return drafts, confidences
 
 
 def greedy_reference(target: Any, prompt: list[int], max_new_tokens: int, eos: set[int] | None = None) -> list[int]:
