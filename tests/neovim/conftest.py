@@ -33,10 +33,22 @@ def _set_subreaper(on: bool) -> bool:
     return libc.prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) == 0
 
 
+def _own_helpers() -> set[int]:
+    """This pytest process's own multiprocessing resource tracker (started by an earlier in-process
+    test that used multiprocessing): a child of ours from the start, not an orphan of a server."""
+    from multiprocessing import resource_tracker
+
+    pid = getattr(getattr(resource_tracker, "_resource_tracker", None), "_pid", None)
+    return {pid} if pid else set()
+
+
 def _orphans() -> list[psutil.Process]:
     """Our processes reparented to this one, minus zombies (which are collected here)."""
     found = []
+    own = _own_helpers()
     for child in psutil.Process().children():
+        if child.pid in own:
+            continue
         try:
             if child.status() == psutil.STATUS_ZOMBIE:
                 with contextlib.suppress(ChildProcessError):
