@@ -192,8 +192,11 @@ def test_bad_input_is_refused_and_changes_nothing(pair):
     try:
         with pytest.raises(ValueError):
             sched.submit([], DecodeParams())
-        with pytest.raises(ValueError, match="context limit"):
+        with pytest.raises(ValueError, match="context limit") as refused:
             sched.submit(list(range(3, 100)), DecodeParams())
+        # The limit is the model's, not the completion prompt budget's: no advice to raise that setting.
+        assert "lower gemma.maxContextTokens" in str(refused.value)
+        assert "setting maxContextTokens" not in str(refused.value)
         with pytest.raises(ValueError):
             sched.submit([2, 5, 6], DecodeParams(max_new_tokens=0))
         assert sched.active == 0

@@ -372,8 +372,11 @@ class Scheduler:
         if not prompt_ids:
             raise ValueError("the prompt is empty")
         if len(prompt_ids) >= self.config.max_context_tokens:
-            raise ValueError(f"the prompt has {len(prompt_ids)} tokens; the context limit is "
-                             f"{self.config.max_context_tokens} (setting maxContextTokens)")
+            # No setting raises this limit (the model and the memory left set it); the completion
+            # prompt's budget is gemma.maxContextTokens, so lowering that is what helps.
+            raise ValueError(f"the prompt has {len(prompt_ids)} tokens; the model's context limit (prompt + "
+                             f"reply) is {self.config.max_context_tokens}, set by the model and the memory "
+                             f"available (completion prompts: lower gemma.maxContextTokens)")
         if params.max_new_tokens < 1:
             raise ValueError("max_new_tokens must be >= 1")
         cancel = cancel or CancelToken()
