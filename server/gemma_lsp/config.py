@@ -20,6 +20,9 @@ from typing import Any, Literal
 
 PRESETS = ("auto", "tiny", "31b", "26b", "e4b", "e2b")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+# Defaults that components outside the settings use too (the scheduler, the loader): one number each.
+DEFAULT_DRAFT_TOKENS = 4
+DEFAULT_KV_CACHE_BUDGET_MB = 1024
 
 
 @dataclass
@@ -67,13 +70,13 @@ class Settings:
     device: str = "auto"
     dtype: str = "auto"
     drafter: bool = True
-    draft_tokens: int = 4
+    draft_tokens: int = DEFAULT_DRAFT_TOKENS
     adaptive_draft: bool = True
     max_new_tokens: int = 128
     # The completion prompt's budget (editor key `maxContextTokens`, kept for compatibility). Not the
     # engine's context limit (prompt + reply), which the model and the memory left set.
     prompt_budget_tokens: int = 4096
-    kv_cache_budget_mb: int = 1024
+    kv_cache_budget_mb: int = DEFAULT_KV_CACHE_BUDGET_MB
     completion: CompletionSettings = field(default_factory=CompletionSettings)
     debug: DebugSettings = field(default_factory=DebugSettings)
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)

@@ -188,7 +188,7 @@ def test_bad_input_is_refused_and_changes_nothing(pair):
         SchedulerConfig(draft_tokens=0)
     with pytest.raises(ValueError):
         SchedulerConfig(prefill_chunk=0)
-    sched = make(pair, max_context_tokens=64)
+    sched = make(pair, context_limit_tokens=64)
     try:
         with pytest.raises(ValueError):
             sched.submit([], DecodeParams())

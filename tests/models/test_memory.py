@@ -70,7 +70,7 @@ def test_auto_with_the_cpu_device_chooses_for_the_cpu_beside_a_gpu():
 def test_a_cpu_loads_fp32_when_it_fits_and_bf16_when_only_that_fits():
     target, drafter = shapes.target_config("e2b"), shapes.drafter_config("e2b")
     roomy = loader.plan_memory("e2b", target, drafter, "cpu", "auto", 1024, cpu(32.0))
-    assert roomy.dtype == "float32" and roomy.max_context_tokens == sizing.DEFAULT_CONTEXT
+    assert roomy.dtype == "float32" and roomy.context_limit_tokens == sizing.DEFAULT_CONTEXT
     tight = loader.plan_memory("e2b", target, drafter, "cpu", "auto", 1024, cpu(16.0))
     assert tight.dtype == "bfloat16" and tight.note.startswith("float32 does not fit, loading bfloat16")
     assert loader.plan_memory("e2b", target, drafter, "cuda", "auto", 1024, gpu("T4", 15.0)).dtype == "bfloat16"
@@ -80,8 +80,8 @@ def test_a_context_that_does_not_fit_is_shortened_not_refused():
     plan = loader.plan_memory("31b", shapes.target_config("31b"), shapes.drafter_config("31b"), "cuda", "auto",
                               1024, gpu("H100", 79.6))
     assert plan.dtype == "bfloat16"
-    assert sizing.MIN_CONTEXT <= plan.max_context_tokens < sizing.DEFAULT_CONTEXT
-    assert f"context limited to {plan.max_context_tokens} tokens" in plan.note
+    assert sizing.MIN_CONTEXT <= plan.context_limit_tokens < sizing.DEFAULT_CONTEXT
+    assert f"context limited to {plan.context_limit_tokens} tokens" in plan.note
 
 
 def test_nothing_fits_is_one_message_that_says_what_would():
@@ -129,7 +129,7 @@ def test_a_local_folder_is_measured_from_its_own_configs_and_limits_the_engine_c
 
     async def start() -> int:
         await engine.start()
-        limit = engine._scheduler.config.max_context_tokens
+        limit = engine._scheduler.config.context_limit_tokens
         await engine.close()
         return limit
 

@@ -220,7 +220,7 @@ class ToolLoop:
             tools=self.tools or None, thinking=self.thinking, priority=self.priority, purpose=self.purpose,
             cancel=LinkedToken(cancel))
         completion = await self._bounded(self.engine.generate(request), cancel)
-        if completion.finish_reason == "cancelled" or cancel.cancelled:
+        if cancel.cancelled:  # cancelled just as the turn ended
             raise Cancelled(cancel.reason or "cancelled")
         self.tokens += completion.stats.new_tokens or self.engine.count_tokens(completion.text)
         # With thinking on, the prompt after tool results opens a thought: the reply starts inside it.

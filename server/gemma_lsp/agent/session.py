@@ -35,7 +35,6 @@ from gemma_lsp.agent.loop import (
 from gemma_lsp.config import Settings
 from gemma_lsp.context.positions import split_lines
 from gemma_lsp.engine.base import (
-    Cancelled,
     CancelToken,
     Engine,
     GenerationRequest,
@@ -58,8 +57,6 @@ async def explain(engine: Engine, focus: prompts.CodeFocus, cancel: CancelToken,
                                 max_new_tokens=EXPLAIN_TOKENS, priority=Priority.FOREGROUND,
                                 purpose="explain", cancel=cancel)
     completion = await engine.generate(request)
-    if completion.finish_reason == "cancelled":
-        raise Cancelled(cancel.reason or "cancelled")
     text = parse_model_output(completion.text).text.strip()
     if completion.finish_reason == "length":
         text += "\n\n_(The explanation was cut at its length limit.)_"
@@ -78,8 +75,6 @@ async def propose_fix(engine: Engine, focus: prompts.CodeFocus, document: Snapsh
     request = GenerationRequest(messages=prompts.fix_messages(focus, instruction), max_new_tokens=budget,
                                 priority=Priority.FOREGROUND, purpose="fix", cancel=cancel)
     completion = await engine.generate(request)
-    if completion.finish_reason == "cancelled":
-        raise Cancelled(cancel.reason or "cancelled")
     reply = parse_model_output(completion.text).text
     return region_fix(document, first, last, reply)
 

@@ -424,7 +424,7 @@ def bench_prefix(target: Any, drafter: Any, quick: bool) -> dict[str, float]:
     prompt = [2] + [rng.randrange(16, VOCAB) for _ in range(length - 1)]
     edited = list(prompt)
     edited[-30] = (edited[-30] + 1) % VOCAB
-    sched = Scheduler(target, drafter, IdsTokenizer(), SchedulerConfig(max_context_tokens=4096))
+    sched = Scheduler(target, drafter, IdsTokenizer(), SchedulerConfig(context_limit_tokens=4096))
     try:
         cold = sched.submit(prompt, DecodeParams(max_new_tokens=1)).wait().stats
         warm = sched.submit(edited, DecodeParams(max_new_tokens=1)).wait().stats

@@ -1,19 +1,33 @@
 """The one engine interface every feature uses. Features never import transformers.
 
 An engine turns a chat (Gemma 4 messages, optional tool declarations) into a stream of text. Model work
-happens off the event loop; callers `async for` over `Engine.stream(...)` and cancel either by
-cancelling their task or by setting the request's `CancelToken`; the engine stops within one decoding
-step either way.
+happens off the event loop; callers `async for` over `Engine.stream(...)` or await `Engine.generate(...)`.
+
+The contract every engine keeps (`BaseEngine` implements the shared parts once):
+- Output: the text after the request's prefill, shaped by `engine/output.py` (stop strings never
+  returned, `stop_check` applied, nothing released that a later stop would take back).
+- Cancel rule: a request is cancelled by setting its `CancelToken` (the caller, or a newer request with
+  the same `supersede_key`, which cancels it with reason "superseded"). Once the engine sees the token,
+  `stream()` and `generate()` both raise `Cancelled(reason)`; the model stops within one decoding step.
+  Text streamed before that stays with the caller; `generate()` returns no partial text, and a
+  `Completion.finish_reason` is never "cancelled". A generation that ended (stop, length) before the
+  engine saw the token returns normally. Cancelling the caller's task raises `asyncio.CancelledError`
+  as usual, and stops the model the same way; so does a caller that stops reading a stream.
 """
 
 from __future__ import annotations
 
 import enum
+import math
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
+
+from gemma_lsp.gemma4 import template
+from gemma_lsp.models.errors import EngineError, ProgressCallback
+from gemma_lsp.models.errors import ModelUnavailable as ModelUnavailable
 
 Message = dict[str, Any]
 """A chat message in the Hugging Face / OpenAI form: {"role": "system"|"user"|"assistant"|"tool",
@@ -30,18 +44,6 @@ class Priority(enum.IntEnum):
     INTERACTIVE = 0  # inline completion: the user is waiting with the cursor
     FOREGROUND = 1  # a code action the user chose (explain / fix)
     BACKGROUND = 2  # long agent sessions (ask to debug)
-
-
-class EngineError(Exception):
-    """A request failed inside the engine; the message is meant for the user."""
-
-
-class ModelUnavailable(EngineError):
-    """The model cannot be used (weights missing, failed to load). `fix` tells the user what to do."""
-
-    def __init__(self, message: str, fix: str = "") -> None:
-        super().__init__(message)
-        self.fix = fix
 
 
 class Cancelled(EngineError):
@@ -114,7 +116,7 @@ class GenerationStats:
 @dataclass
 class Completion:
     text: str
-    finish_reason: str  # "stop" (end of turn / stop string / stop_check), "length", "tool_calls", "cancelled"
+    finish_reason: str  # "stop" (end of turn / stop string / stop_check), "length", "tool_calls"
     stats: GenerationStats = field(default_factory=GenerationStats)
 
 
@@ -128,10 +130,6 @@ class EngineInfo:
     placeholder: bool = False  # True for the tiny random model: its output is gibberish
 
 
-ProgressCallback = Callable[[str, int | None], None]
-"""(message, percentage or None) — reported while loading."""
-
-
 @runtime_checkable
 class Engine(Protocol):
     info: EngineInfo
@@ -140,10 +138,10 @@ class Engine(Protocol):
         """Load the model (may take minutes). Raises ModelUnavailable with a fix for the user."""
 
     def stream(self, request: GenerationRequest) -> AsyncIterator[str]:
-        """Yield text as it is verified. Raises Cancelled / EngineError."""
+        """Yield text as it is verified. Raises Cancelled (see the cancel rule above) / EngineError."""
 
     async def generate(self, request: GenerationRequest) -> Completion:
-        """Run a request to the end and return the whole text."""
+        """Run a request to the end and return the whole text. Raises Cancelled like `stream()`."""
 
     def count_tokens(self, text: str) -> int:
         """Number of tokens `text` takes with this model's tokenizer."""
@@ -156,38 +154,98 @@ class Engine(Protocol):
         """Stop the worker and free the model."""
 
 
+class Cancellable(Protocol):
+    def cancel(self, reason: str = "cancelled") -> None: ...
+
+
 class SupersedeRegistry:
-    """Cancels an in-flight request when a newer one with the same `supersede_key` arrives."""
+    """The one supersession rule: registering work under a key cancels (reason "superseded") the work
+    still registered under it. Engines register each request's CancelToken under its `supersede_key`
+    (BaseEngine); the scheduler, usable without an engine, registers its jobs' handles."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._active: dict[str, GenerationRequest] = {}
+        self._active: dict[str, Cancellable] = {}
 
-    def register(self, request: GenerationRequest) -> None:
-        if not request.supersede_key:
+    def register(self, key: str | None, work: Cancellable) -> None:
+        if not key:
             return
         with self._lock:
-            older = self._active.get(request.supersede_key)
-            self._active[request.supersede_key] = request
-        if older is not None and older is not request:
-            older.cancel.cancel("superseded by a newer request")
+            older = self._active.get(key)
+            self._active[key] = work
+        if older is not None and older is not work:
+            older.cancel("superseded")
 
-    def release(self, request: GenerationRequest) -> None:
-        if not request.supersede_key:
+    def release(self, key: str | None, work: Cancellable) -> None:
+        """`work` ended: forget it, unless a newer one holds the key already."""
+        if not key:
             return
         with self._lock:
-            if self._active.get(request.supersede_key) is request:
-                del self._active[request.supersede_key]
+            if self._active.get(key) is work:
+                del self._active[key]
 
 
-async def supersedable(registry: SupersedeRegistry, request: GenerationRequest,
-                       pieces: AsyncGenerator[str, None]) -> AsyncGenerator[str, None]:
-    """Stream `pieces` while `request` is registered: a newer request with its key cancels it. The
-    inner stream is closed at once when the caller stops (an HTTP response, a model job)."""
-    registry.register(request)
-    try:
-        async with aclosing(pieces) as stream:
-            async for piece in stream:
-                yield piece
-    finally:
-        registry.release(request)
+# Characters per token when no tokenizer is at hand: Gemma's tokenizer averages about 3.5 on source code.
+CHARS_PER_TOKEN = 3.5
+
+
+@dataclass
+class Outcome:
+    """How one generation ended, filled in by the engine while it streams."""
+
+    finish_reason: str = "stop"
+    stats: GenerationStats = field(default_factory=GenerationStats)
+
+
+class BaseEngine:
+    """What every engine shares: `render`, `count_tokens`, `stream` and `generate` with supersession
+    and the cancel rule. An engine implements `_produce`, and sets `tokenizer` (None: prompts go through
+    gemma-lsp's own template in `template_variant`, and token counts are estimates)."""
+
+    info: EngineInfo
+    tokenizer: Any = None
+    template_variant: str = template.E_VARIANT
+
+    def __init__(self) -> None:
+        self._supersede = SupersedeRegistry()
+
+    def _produce(self, request: GenerationRequest, outcome: Outcome) -> AsyncGenerator[str, None]:
+        """The shaped text of one generation, piece by piece; sets `outcome`. Raises Cancelled as soon
+        as it sees `request.cancel` set."""
+        raise NotImplementedError
+
+    def stream(self, request: GenerationRequest) -> AsyncIterator[str]:
+        return self._supervised(request, Outcome())
+
+    async def generate(self, request: GenerationRequest) -> Completion:
+        outcome = Outcome()
+        async with aclosing(self._supervised(request, outcome)) as pieces:
+            text = "".join([piece async for piece in pieces])
+        return Completion(text=text, finish_reason=outcome.finish_reason, stats=outcome.stats)
+
+    async def _supervised(self, request: GenerationRequest, outcome: Outcome) -> AsyncGenerator[str, None]:
+        """`_produce` while `request` is registered for supersession; the cancel rule made uniform."""
+        self._supersede.register(request.supersede_key, request.cancel)
+        try:
+            # aclosing: a caller that stops early stops the model now, not at garbage collection.
+            async with aclosing(self._produce(request, outcome)) as pieces:
+                async for piece in pieces:
+                    yield piece
+        finally:
+            self._supersede.release(request.supersede_key, request.cancel)
+        if outcome.finish_reason == "cancelled":
+            raise Cancelled(request.cancel.reason or "cancelled")
+        outcome.stats.finish_reason = outcome.finish_reason
+
+    def render(self, messages: list[Message], tools: Sequence[ToolSpec] | None = None,
+               thinking: bool = False) -> str:
+        """The prompt text: the tokenizer's chat template, else gemma-lsp's Gemma 4 template."""
+        if self.tokenizer is not None:
+            return template.render_with(self.tokenizer, messages, tools, thinking)
+        return template.render(messages, tools, thinking=thinking, variant=self.template_variant)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens `text` takes: exact with a tokenizer, else an estimate of one per 3.5 characters."""
+        if self.tokenizer is not None:
+            return len(self.tokenizer.encode(text, add_special_tokens=False))
+        return math.ceil(len(text) / CHARS_PER_TOKEN)

@@ -10,39 +10,41 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator
 from typing import Any
 
+from gemma_lsp.config import DEFAULT_DRAFT_TOKENS, DEFAULT_KV_CACHE_BUDGET_MB
 from gemma_lsp.engine.base import (
+    BaseEngine,
     Cancelled,
-    Completion,
     EngineError,
     EngineInfo,
     GenerationRequest,
-    GenerationStats,
-    Message,
+    Outcome,
     ProgressCallback,
-    ToolSpec,
 )
 from gemma_lsp.engine.scheduler import DecodeParams, Result, Scheduler, SchedulerConfig
-from gemma_lsp.gemma4 import template, tokens
+from gemma_lsp.gemma4 import tokens
 from gemma_lsp.models import loader
 from gemma_lsp.models.presets import ModelSpec
 
 log = logging.getLogger(__name__)
 
 # Every layer keeps full-length KV (see speculative.py), so the context bound is also a memory bound.
-_DEFAULT_MAX_CONTEXT = 32768
+_DEFAULT_CONTEXT_LIMIT = 32768
 
 
-class LocalEngine:
+class LocalEngine(BaseEngine):
     """Runs the model in-process. `start()` loads it; `stream()` generates."""
 
     def __init__(self, spec: ModelSpec, device: str = "auto", dtype: str = "auto", drafter: bool = True,
-                 draft_tokens: int = 4, allow_download: bool = True, adaptive_draft: bool = True,
-                 kv_cache_budget_mb: int = 1024, max_context_tokens: int | None = None) -> None:
-        """`max_context_tokens` bounds prompt + reply of any request (default: what the model was
-        trained for, at most 32,768); `kv_cache_budget_mb` bounds the reused prompt caches."""
+                 draft_tokens: int = DEFAULT_DRAFT_TOKENS, allow_download: bool = True, adaptive_draft: bool = True,
+                 kv_cache_budget_mb: int = DEFAULT_KV_CACHE_BUDGET_MB,
+                 context_limit_tokens: int | None = None) -> None:
+        """`context_limit_tokens` bounds prompt + reply of any request (default: what the model was
+        trained for and the memory allows, at most 32,768); `kv_cache_budget_mb` bounds the reused
+        prompt caches."""
+        super().__init__()
         self.spec = spec
         self.info = EngineInfo(name="local", model=spec.name, placeholder=spec.tiny)
         self._device, self._dtype, self._use_drafter = device, dtype, drafter
@@ -52,12 +54,11 @@ class LocalEngine:
         self._config = SchedulerConfig(
             use_drafter=drafter, draft_tokens=draft_tokens, max_draft_tokens=max(8, draft_tokens),
             adaptive_draft=adaptive_draft, kv_cache_budget_bytes=kv_cache_budget_mb << 20,
-            max_context_tokens=max_context_tokens or _DEFAULT_MAX_CONTEXT,
+            context_limit_tokens=context_limit_tokens or _DEFAULT_CONTEXT_LIMIT,
         )
-        self._max_context_set = max_context_tokens is not None
+        self._context_limit_set = context_limit_tokens is not None
         self._model: loader.LoadedModel | None = None
         self._scheduler: Scheduler | None = None
-        self.last_stats: GenerationStats | None = None
 
     # ----- lifecycle -------------------------------------------------------------------------
     async def start(self, progress: ProgressCallback | None = None) -> None:
@@ -72,16 +73,16 @@ class LocalEngine:
         self._stop_ids.discard(m.tokenizer.unk_token_id)
         self._stop_ids.discard(None)
         self._tool_response_id = m.tokenizer.convert_tokens_to_ids(tokens.RESPONSE_OPEN)
-        if not self._max_context_set:
+        if not self._context_limit_set:
             trained = getattr(m.target.config.get_text_config(), "max_position_embeddings", None)
-            self._config.max_context_tokens = min(trained or _DEFAULT_MAX_CONTEXT, _DEFAULT_MAX_CONTEXT,
-                                                  m.max_context_tokens or _DEFAULT_MAX_CONTEXT)
+            self._config.context_limit_tokens = min(trained or _DEFAULT_CONTEXT_LIMIT, _DEFAULT_CONTEXT_LIMIT,
+                                                    m.context_limit_tokens or _DEFAULT_CONTEXT_LIMIT)
         self._scheduler = Scheduler(m.target, m.drafter, m.tokenizer, self._config)
         log.info("model ready: %s on %s (%s), drafter %s; %s", self.spec.name, m.device, m.dtype,
                  "on" if m.drafter is not None else "off", _memory_note(m.target, m.device))
         log.info("engine: draft tokens %d (%s), prompt lookup on, KV cache budget %d MiB, context limit %d",
                  self._config.draft_tokens, "adaptive" if self._config.adaptive_draft else "fixed",
-                 self._config.kv_cache_budget_bytes >> 20, self._config.max_context_tokens)
+                 self._config.kv_cache_budget_bytes >> 20, self._config.context_limit_tokens)
 
     def reconfigure(self, draft_tokens: int, adaptive_draft: bool, kv_cache_budget_mb: int) -> None:
         """Change the draft length, its adaptation and the prompt-cache budget without reloading."""
@@ -99,21 +100,15 @@ class LocalEngine:
         self._model = None
 
     # ----- text helpers ----------------------------------------------------------------------
-    @property
+    @property  # type: ignore[override]
     def tokenizer(self) -> Any:
         if self._model is None:
             raise EngineError("the model is not loaded yet")
         return self._model.tokenizer
 
-    def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    def render(self, messages: list[Message], tools: Sequence[ToolSpec] | None = None,
-               thinking: bool = False) -> str:
-        return template.render_with(self.tokenizer, messages, tools, thinking)
-
     # ----- generation ------------------------------------------------------------------------
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[str]:
+    async def _produce(self, request: GenerationRequest, outcome: Outcome) -> AsyncGenerator[str, None]:
+        """The scheduler's job for `request`, its shaped text carried from the worker thread."""
         if self._model is None or self._scheduler is None:
             raise EngineError("the model is not loaded")
         prompt = self.render(request.messages, request.tools, request.thinking) + request.prefill
@@ -122,8 +117,7 @@ class LocalEngine:
         out: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         params = DecodeParams(
             max_new_tokens=request.max_new_tokens, eos_token_ids=self._stop_ids, stop=request.stop,
-            stop_check=request.stop_check, priority=request.priority, supersede_key=request.supersede_key,
-            purpose=request.purpose,
+            stop_check=request.stop_check, priority=request.priority, purpose=request.purpose,
         )
         def send(kind: str, value: Any) -> None:  # called on the worker thread
             loop.call_soon_threadsafe(out.put_nowait, (kind, value))
@@ -141,7 +135,7 @@ class LocalEngine:
                     yield value
                     continue
                 result: Result = handle.wait()
-                self.last_stats = self._finish_stats(result)
+                outcome.finish_reason, outcome.stats = self._finish_reason(result), result.stats
                 if result.finish_reason == "cancelled":
                     raise Cancelled(request.cancel.reason or "cancelled")
                 if result.finish_reason == "error":
@@ -155,23 +149,11 @@ class LocalEngine:
                 # only touched when this request really was abandoned.
                 handle.cancel("consumer stopped")
 
-    def _finish_stats(self, result: Result) -> GenerationStats:
-        stats = result.stats
-        reason = result.finish_reason
-        if reason == "stop" and result.stop_token is not None and result.stop_token == self._tool_response_id:
-            reason = "tool_calls"
-        stats.finish_reason = reason
-        return stats
-
-    async def generate(self, request: GenerationRequest) -> Completion:
-        chunks: list[str] = []
-        try:
-            async for chunk in self.stream(request):
-                chunks.append(chunk)
-        except Cancelled:
-            return Completion("".join(chunks), "cancelled", self.last_stats or GenerationStats())
-        stats = self.last_stats or GenerationStats()
-        return Completion("".join(chunks), stats.finish_reason or "stop", stats)
+    def _finish_reason(self, result: Result) -> str:
+        if result.finish_reason == "stop" and result.stop_token is not None \
+                and result.stop_token == self._tool_response_id:
+            return "tool_calls"
+        return result.finish_reason
 
 
 def _memory_note(model: Any, device: str) -> str:

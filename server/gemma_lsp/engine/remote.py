@@ -22,12 +22,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import os
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping, Sequence
-from contextlib import aclosing
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -37,21 +35,17 @@ from gemma_lsp.gemma4 import codec, template, tokens
 from gemma_lsp.gemma4 import messages as shapes
 
 from .base import (
+    BaseEngine,
     Cancelled,
     CancelToken,
-    Completion,
     EngineError,
     EngineInfo,
     GenerationRequest,
-    GenerationStats,
-    Message,
     ModelUnavailable,
+    Outcome,
     ProgressCallback,
-    StopCheck,
-    SupersedeRegistry,
-    ToolSpec,
-    supersedable,
 )
+from .output import OutputShaper
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +54,6 @@ T = TypeVar("T")
 # How often a pending network read looks at the request's CancelToken (a threading flag, not awaitable).
 CANCEL_POLL_S = 0.02
 MAX_BACKOFF_S = 8.0
-# Without a tokenizer, token counts are estimated: Gemma's tokenizer averages about 3.5 characters per
-# token on source code.
-CHARS_PER_TOKEN = 3.5
 # HTTP statuses that mean "the server is there but not ready" (loading, restarting, behind a proxy).
 RETRY_STATUSES = frozenset({502, 503, 504})
 # Errors that mean the connection failed or broke: safe to retry while nothing was received.
@@ -73,13 +64,15 @@ PREFILL_MODES = ("auto", "continue", "strip")
 
 
 
-class RemoteEngine:
+class RemoteEngine(BaseEngine):
     """An `Engine` that forwards requests to an OpenAI-compatible server.
 
     `url` is the API base, e.g. `http://gpu-box:8000/v1` (a bare `http://host:port` gets `/v1`).
     `model` is the served model id; None takes the first one the server lists. `tokenizer` (a Hugging
-    Face tokenizer of the served model) makes `count_tokens` and `render` exact; without it they are
-    estimates (see each method).
+    Face tokenizer of the served model) makes `count_tokens` and `render` exact; without it token
+    counts are estimated and prompts rendered by gemma-lsp's template in the served model's variant
+    (26B/31B names get the big one); the server renders with the checkpoint's own template, which for
+    the project's messages renders the same text.
 
     `prefill_mode` says how `GenerationRequest.prefill` reaches the server: "continue" sends it as the
     start of an assistant message with `continue_final_message: true, add_generation_prompt: false`
@@ -106,8 +99,8 @@ class RemoteEngine:
             raise ValueError(f"connect_retries must be >= 0, got {connect_retries}")
         if prefill_mode not in PREFILL_MODES:
             raise ValueError(f"prefill_mode must be one of {PREFILL_MODES}, got {prefill_mode!r}")
+        super().__init__()
         self.base_url = normalize_base_url(url)
-        self._supersede = SupersedeRegistry()
         self.requested_model = model
         self.api_key = api_key
         self.timeout = timeout
@@ -117,6 +110,7 @@ class RemoteEngine:
         self.prefill_mode = prefill_mode
         self.served_models: list[str] = []
         self.info = EngineInfo(name="remote", model=model or "", device=self.base_url)
+        self.template_variant = template.variant_for(model)
         self._client: httpx.AsyncClient | None = None
         # The backoff wait; a seam so tests can record the delays and act between attempts.
         self._sleep: Any = asyncio.sleep
@@ -133,6 +127,7 @@ class RemoteEngine:
                 raise ModelUnavailable(f"The server at {self.base_url} lists no models.",
                                        fix="Start the server with a model, or set `remote.model`.")
             self.info.model = self.served_models[0]
+            self.template_variant = template.variant_for(self.info.model)
         elif self.requested_model not in self.served_models:
             served = ", ".join(self.served_models) or "none"
             raise ModelUnavailable(
@@ -151,39 +146,17 @@ class RemoteEngine:
 
     # ----- generation -----
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[str]:
-        """Yield the reply as it arrives, in Gemma 4's text format. Raises Cancelled / EngineError."""
-        # aclosing: when the caller stops early, the HTTP response is closed now, not at garbage collection.
-        async with aclosing(self._generate(request, _Outcome())) as pieces:
-            async for piece in pieces:
-                yield piece
-
-    async def generate(self, request: GenerationRequest) -> Completion:
-        """Run a request to the end. A CancelToken cancel returns the text so far as "cancelled"."""
-        outcome = _Outcome()
-        pieces: list[str] = []
-        try:
-            async with aclosing(self._generate(request, outcome)) as stream:
-                async for piece in stream:
-                    pieces.append(piece)
-        except Cancelled:
-            outcome.finish_reason = "cancelled"
-        return Completion(text="".join(pieces), finish_reason=outcome.finish_reason, stats=outcome.stats)
-
-    def _generate(self, request: GenerationRequest, outcome: _Outcome) -> AsyncGenerator[str, None]:
-        """Like every engine, a newer request with the same `supersede_key` cancels this one."""
-        return supersedable(self._supersede, request, self._generate_unsuperseded(request, outcome))
-
-    async def _generate_unsuperseded(self, request: GenerationRequest, outcome: _Outcome) -> AsyncGenerator[str, None]:
+    async def _produce(self, request: GenerationRequest, outcome: Outcome) -> AsyncGenerator[str, None]:
         """The request loop: send, read events, retry on connection loss before any output."""
+        reply = _Reply()
         stats = outcome.stats
         started = time.monotonic()
         failures = 0
         while True:
             _raise_if_cancelled(request.cancel)
             continuation = bool(request.prefill) and self.prefill_mode != "strip"
-            shaper = _OutputShaper(request.stop, request.stop_check,
-                                   drop_prefix="" if continuation else request.prefill)
+            shaper = OutputShaper(request.stop, request.stop_check,
+                                  drop_prefix="" if continuation else request.prefill)
             assembler = _DeltaAssembler()
             received = False
             response: httpx.Response | None = None
@@ -204,26 +177,25 @@ class RemoteEngine:
                     raise EngineError(f"The model server at {self.base_url} did not stream its reply "
                                       f"(content-type {content_type or 'missing'}); is it OpenAI-compatible?")
                 async for event in _sse_events(response, request.cancel):
-                    received = self._read_event(event, assembler, outcome) or received
+                    received = self._read_event(event, assembler, outcome, reply) or received
                     text = assembler.take()
                     if not text:
                         continue
                     if not stats.first_token_seconds:
                         stats.first_token_seconds = time.monotonic() - started
-                    out, stopped = shaper.feed(text)
+                    out = shaper.feed(text)
                     if out:
                         yield out
-                    if stopped:
+                    if shaper.stopped:
                         outcome.finish_reason = "stop"
                         return
-                if not outcome.server_finished:
+                if not reply.server_finished:
                     raise _Retryable("the server closed the stream before the reply was finished")
                 assembler.finish()
-                out, stopped = shaper.feed(assembler.take())
-                out += "" if stopped else shaper.flush()
+                out = shaper.feed(assembler.take()) + shaper.finish()
                 if out:
                     yield out
-                outcome.finish_reason = "stop" if stopped else outcome.server_finish_reason
+                outcome.finish_reason = "stop" if shaper.stopped else reply.server_finish_reason
                 return
             except (_Retryable, *CONNECTION_ERRORS) as exc:
                 if received:
@@ -247,9 +219,10 @@ class RemoteEngine:
                 if response is not None:
                     await response.aclose()
                 stats.seconds = time.monotonic() - started
-                stats.new_tokens = stats.new_tokens or outcome.deltas
+                stats.new_tokens = stats.new_tokens or reply.deltas
 
-    def _read_event(self, event: dict[str, Any], assembler: _DeltaAssembler, outcome: _Outcome) -> bool:
+    def _read_event(self, event: dict[str, Any], assembler: _DeltaAssembler, outcome: Outcome,
+                    reply: _Reply) -> bool:
         """Fold one SSE chunk into the assembler and outcome; True when it carried reply text."""
         if "error" in event:
             error = event["error"]
@@ -265,13 +238,13 @@ class RemoteEngine:
         for choice in event.get("choices") or []:
             if assembler.feed(choice.get("delta") or {}):
                 carried = True
-                outcome.deltas += 1
+                reply.deltas += 1
             reason = choice.get("finish_reason")
             if reason:
-                outcome.server_finished = True
-                outcome.server_finish_reason = _FINISH_REASONS.get(reason, "stop")
+                reply.server_finished = True
+                reply.server_finish_reason = _FINISH_REASONS.get(reason, "stop")
         if assembler.made_tool_calls:
-            outcome.server_finish_reason = "tool_calls"
+            reply.server_finish_reason = "tool_calls"
         return carried
 
     async def _open(self, request: GenerationRequest, continuation: bool) -> httpx.Response:
@@ -363,25 +336,6 @@ class RemoteEngine:
                                              timeout=httpx.Timeout(self.timeout))
         return self._client
 
-    # ----- tokens and prompts -----
-
-    def count_tokens(self, text: str) -> int:
-        """Tokens `text` takes: exact with a tokenizer, else an estimate of one per 3.5 characters."""
-        if self.tokenizer is not None:
-            return len(self.tokenizer.encode(text, add_special_tokens=False))
-        return math.ceil(len(text) / CHARS_PER_TOKEN)
-
-    def render(self, messages: list[Message], tools: Sequence[ToolSpec] | None = None,
-               thinking: bool = False) -> str:
-        """The prompt for these messages: the tokenizer's template, else gemma-lsp's Gemma 4 template in
-        the served model's variant (26B/31B names get the big one). The server renders with the
-        checkpoint's own template, which for the project's messages renders the same text."""
-        if self.tokenizer is not None:
-            return template.render_with(self.tokenizer, messages, tools, thinking)
-        variant = template.variant_for(self.info.model or self.requested_model)
-        return template.render(messages, tools, thinking=thinking, variant=variant)
-
-
 def from_settings(remote: Any, tokenizer: Any = None, environ: Mapping[str, str] = os.environ) -> RemoteEngine:
     """A RemoteEngine for the `remote.*` settings (`config.RemoteSettings`: url, model, api_key_env,
     timeout_seconds). The key is read from the environment variable the settings name, never from the
@@ -397,9 +351,9 @@ _FINISH_REASONS = {"stop": "stop", "eos": "stop", "length": "length", "tool_call
 
 
 @dataclass
-class _Outcome:
-    stats: GenerationStats = field(default_factory=GenerationStats)
-    finish_reason: str = "stop"
+class _Reply:
+    """What the server said about the reply, beyond its text."""
+
     server_finished: bool = False
     server_finish_reason: str = "stop"
     deltas: int = 0  # chunks that carried reply text: the token count when the server sends no usage
@@ -474,66 +428,6 @@ class _DeltaAssembler:
             call = self._calls.pop(index)
             self._out.append(render_tool_call(call.name, call.arguments))
             self._rendered = max(self._rendered, index + 1)
-
-
-class _OutputShaper:
-    """Applies stop strings, `stop_check` and prefill stripping to the reply as it streams.
-
-    Text that could be the start of a stop string is held back until it is known not to be one, so a
-    stop string never reaches the caller (servers differ on whether they include it). `stop_check` sees
-    the text released so far and may cut it. With `drop_prefix`, a reply that starts with the prefill
-    has it removed (the caller treats the prefill as already written).
-    """
-
-    def __init__(self, stop: Sequence[str], stop_check: StopCheck | None, drop_prefix: str = "") -> None:
-        self.stop = [s for s in stop if s]
-        self.stop_check = stop_check
-        self.prefix = drop_prefix
-        self.text = ""
-        self.emitted = 0
-
-    def feed(self, piece: str) -> tuple[str, bool]:
-        """Add reply text; return (text to give the caller now, whether to stop)."""
-        self.text += piece
-        if self.prefix:
-            if len(self.text) < len(self.prefix) and self.prefix.startswith(self.text):
-                return "", False
-            if self.text.startswith(self.prefix):
-                self.text = self.text[len(self.prefix):]
-            self.prefix = ""
-        return self._release(final=False)
-
-    def flush(self) -> str:
-        """The reply is complete: release what was held back (still subject to stop_check)."""
-        if self.prefix:  # the whole reply was a prefix of the prefill
-            self.text, self.prefix = "", ""
-        out, _ = self._release(final=True)
-        return out
-
-    def _release(self, final: bool) -> tuple[str, bool]:
-        cut, stopped = len(self.text), False
-        hits = [i for i in (self.text.find(s) for s in self.stop) if i >= 0]
-        if hits:
-            cut, stopped = min(hits), True
-        elif not final:
-            cut -= self._held_back()
-        if self.stop_check is not None and cut > self.emitted:
-            index = self.stop_check(self.text[:cut])
-            if index is not None:
-                cut, stopped = max(self.emitted, min(index, cut)), True
-        out = self.text[self.emitted:cut]
-        self.emitted = max(self.emitted, cut)
-        return out, stopped
-
-    def _held_back(self) -> int:
-        """Length of the longest tail of the text that is a proper prefix of a stop string."""
-        longest = 0
-        for stop in self.stop:
-            for n in range(min(len(stop) - 1, len(self.text)), longest, -1):
-                if self.text.endswith(stop[:n]):
-                    longest = n
-                    break
-        return longest
 
 
 # ----- Gemma 4 tool-call text -----

@@ -7,9 +7,9 @@ speculative step. So an inline completion waits behind at most one step of a lon
 cancel (by the client, or by a newer request with the same `supersede_key`) takes effect before the
 next step.
 
-Text streams out as it is verified: after each step the new tokens are detokenized, stop strings and
-the request's `stop_check` are applied, and only text that cannot be cut by a later stop is passed to
-`on_text`.
+Text streams out as it is verified: after each step the new tokens are detokenized and shaped by the
+engines' one output shaper (engine/output.py: stop strings, `stop_check`, hold-back), and only text that
+cannot be cut by a later stop is passed to `on_text`; a stop ends the job at once.
 """
 
 from __future__ import annotations
@@ -25,8 +25,11 @@ from typing import Any
 
 import torch
 
-from .base import CancelToken, GenerationStats, Priority, StopCheck
+from gemma_lsp.config import DEFAULT_DRAFT_TOKENS, DEFAULT_KV_CACHE_BUDGET_MB
+
+from .base import CancelToken, GenerationStats, Priority, StopCheck, SupersedeRegistry
 from .drafting import DraftPolicy, DraftStats, PromptLookup
+from .output import OutputShaper
 from .prefix_cache import PrefixCache
 from .speculative import Decoder
 from .speculative import Sequence as TokenSequence
@@ -41,19 +44,21 @@ class SchedulerConfig:
     """Engine tuning; every field has a safe default."""
 
     use_drafter: bool = True
-    draft_tokens: int = 4  # every step when not adaptive
+    draft_tokens: int = DEFAULT_DRAFT_TOKENS  # every step when not adaptive
     max_draft_tokens: int = 8  # the most the cost model may draft in one step
     adaptive_draft: bool = True  # the cost model (drafting.py) chooses each step's draft length
     prompt_lookup: bool = True
-    kv_cache_budget_bytes: int = 1 << 30
+    kv_cache_budget_bytes: int = DEFAULT_KV_CACHE_BUDGET_MB << 20
     prefill_chunk: int = 512  # prompt tokens per step, so a long prefill does not block urgent work
-    max_context_tokens: int = 8192  # prompt + generated
+    # The model's context limit (prompt + generated), set by the model and the memory; not the
+    # completion prompt's budget (Settings.prompt_budget_tokens).
+    context_limit_tokens: int = 8192
 
     def __post_init__(self) -> None:
         if not 1 <= self.draft_tokens <= 16 or not self.draft_tokens <= self.max_draft_tokens <= 16:
             raise ValueError("draft tokens must satisfy 1 <= draft_tokens <= max_draft_tokens <= 16")
-        if self.prefill_chunk < 1 or self.max_context_tokens < 2 or self.kv_cache_budget_bytes < 0:
-            raise ValueError("prefill_chunk >= 1, max_context_tokens >= 2 and kv_cache_budget_bytes >= 0")
+        if self.prefill_chunk < 1 or self.context_limit_tokens < 2 or self.kv_cache_budget_bytes < 0:
+            raise ValueError("prefill_chunk >= 1, context_limit_tokens >= 2 and kv_cache_budget_bytes >= 0")
 
 
 @dataclass
@@ -65,7 +70,7 @@ class DecodeParams:
     stop: Sequence[str] = ()
     stop_check: StopCheck | None = None
     priority: Priority = Priority.FOREGROUND
-    supersede_key: str | None = None
+    supersede_key: str | None = None  # a newer job with the same key cancels this one ("superseded")
     prompt_lookup: bool = True
     purpose: str = ""  # "completion", "explain", "fix", "debug": drafts' acceptance is learned per purpose
     use_drafter: bool = True  # False: this request never drafts with the drafter (plain steps, lookup aside)
@@ -160,17 +165,6 @@ class TextStream:
         return new_text[len(prefix_text) :]
 
 
-def _held_back(text: str, stops: Sequence[str]) -> int:
-    """Length of the longest suffix of `text` that could still grow into one of `stops`."""
-    best = 0
-    for stop in stops:
-        for n in range(min(len(stop) - 1, len(text)), best, -1):
-            if text.endswith(stop[:n]):
-                best = n
-                break
-    return best
-
-
 class Job:
     """One generation inside the worker: prefill in chunks, then one speculative step per turn."""
 
@@ -202,8 +196,7 @@ class Job:
             fixed_k=None if config.adaptive_draft else config.draft_tokens,
         )
         self.text_stream = TextStream(sched.tokenizer)
-        self.text = ""
-        self.emitted = 0
+        self.output = OutputShaper(params.stop, params.stop_check)
         self.generated: list[int] = []
         self.result: Result | None = None
 
@@ -238,7 +231,7 @@ class Job:
 
     def _decode_step(self) -> None:
         room = min(self.params.max_new_tokens - len(self.generated),
-                   self.sched.config.max_context_tokens - len(self.seq.tokens))
+                   self.sched.config.context_limit_tokens - len(self.seq.tokens))
         if room <= 0:
             self._finish("length")
             return
@@ -270,42 +263,20 @@ class Job:
         self.generated.extend(take)
         self.stats.new_tokens = len(self.generated)
         at_limit = (len(self.generated) >= self.params.max_new_tokens
-                    or len(self.seq.tokens) >= self.sched.config.max_context_tokens)
-        self.text += self.text_stream.add(take) if take else ""
-        if stop_token is not None or at_limit:
-            self.text += self.text_stream.flush()
-        if self._apply_stops():
-            return
-        if stop_token is not None:
+                    or len(self.seq.tokens) >= self.sched.config.context_limit_tokens)
+        self._emit(self.output.feed(self.text_stream.add(take) if take else ""))
+        if not self.output.stopped and (stop_token is not None or at_limit):
+            self._emit(self.output.feed(self.text_stream.flush()) + self.output.finish())
+        if self.output.stopped:
+            self._finish("stop")
+        elif stop_token is not None:
             self._finish("stop", stop_token=stop_token)
         elif at_limit:
             self._finish("length")
-        else:
-            self._emit(len(self.text) - _held_back(self.text, self.params.stop))
 
-    def _apply_stops(self) -> bool:
-        """Cut the text at the first stop string or the request's stop_check; True if it ended."""
-        cut: int | None = None
-        for stop in self.params.stop:
-            found = self.text.find(stop, max(0, self.emitted - len(stop) + 1))
-            if found >= 0 and (cut is None or found < cut):
-                cut = found
-        if self.params.stop_check is not None:
-            checked = self.params.stop_check(self.text)
-            if checked is not None and (cut is None or checked < cut):
-                cut = checked
-        if cut is None:
-            return False
-        self.text = self.text[: max(cut, self.emitted)]  # what was streamed cannot be taken back
-        self._finish("stop")
-        return True
-
-    def _emit(self, upto: int) -> None:
-        if upto > self.emitted:
-            chunk = self.text[self.emitted : upto]
-            self.emitted = upto
-            if self.on_text is not None:
-                self.on_text(chunk)
+    def _emit(self, chunk: str) -> None:
+        if chunk and self.on_text is not None:
+            self.on_text(chunk)
 
     # -- the end ------------------------------------------------------------------------------
 
@@ -313,7 +284,7 @@ class Job:
         if self.result is not None:
             return
         if reason in ("stop", "length"):
-            self._emit(len(self.text))
+            self._emit(self.output.feed(self.text_stream.flush()) + self.output.finish())  # what was held back
             if self.seq.cache is not None:
                 # Prompt and answer together: the next turn of a conversation starts with both.
                 self.sched.prefix_cache.store(self.seq.tokens[: self.seq.cached_len], self.seq.cache)
@@ -322,7 +293,7 @@ class Job:
             self.sched.prefix_cache.store(self.prompt[: self.prefilled], self.seq.cache)
         self.stats.seconds = time.perf_counter() - self.started
         self.seq.free()
-        self.result = Result(text=self.text, token_ids=list(self.generated), finish_reason=reason,
+        self.result = Result(text=self.output.released_text, token_ids=list(self.generated), finish_reason=reason,
                              stats=self.stats, stop_token=stop_token, error=error)
 
 
@@ -344,7 +315,7 @@ class Scheduler:
         self.drafting = DraftStats()
         self._cond = threading.Condition()
         self._inbox: list[Job] = []
-        self._by_key: dict[str, Handle] = {}
+        self._supersede = SupersedeRegistry()
         self._active: list[Job] = []
         self._clock = itertools.count(1)  # submission order and round-robin turns (atomic next())
         self._closed = False
@@ -371,11 +342,11 @@ class Scheduler:
         params = params or DecodeParams()
         if not prompt_ids:
             raise ValueError("the prompt is empty")
-        if len(prompt_ids) >= self.config.max_context_tokens:
+        if len(prompt_ids) >= self.config.context_limit_tokens:
             # No setting raises this limit (the model and the memory left set it); the completion
             # prompt's budget is gemma.maxContextTokens, so lowering that is what helps.
             raise ValueError(f"the prompt has {len(prompt_ids)} tokens; the model's context limit (prompt + "
-                             f"reply) is {self.config.max_context_tokens}, set by the model and the memory "
+                             f"reply) is {self.config.context_limit_tokens}, set by the model and the memory "
                              f"available (completion prompts: lower gemma.maxContextTokens)")
         if params.max_new_tokens < 1:
             raise ValueError("max_new_tokens must be >= 1")
@@ -385,11 +356,7 @@ class Scheduler:
             if self._closed:
                 raise RuntimeError("the engine is closed")
             job = Job(self, prompt_ids, params, cancel, on_text, handle, next(self._clock))
-            if params.supersede_key is not None:
-                older = self._by_key.get(params.supersede_key)
-                if older is not None and not older.done:
-                    older.cancel("superseded")
-                self._by_key[params.supersede_key] = handle
+            self._supersede.register(params.supersede_key, handle)
             self._inbox.append(job)
             self._cond.notify()
         return handle
@@ -459,10 +426,7 @@ class Scheduler:
     def _end(self, job: Job) -> None:
         if job in self._active:
             self._active.remove(job)
-        key = job.params.supersede_key
-        with self._cond:
-            if key is not None and self._by_key.get(key) is job.handle:
-                del self._by_key[key]
+        self._supersede.release(job.params.supersede_key, job.handle)
         assert job.result is not None
         job.handle._finish(job.result)
 

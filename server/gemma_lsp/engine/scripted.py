@@ -10,8 +10,9 @@ seconds per streamed chunk}` to stream slowly (tests cancel in the middle). A re
 text *after* the request's prefill, exactly what a real model would generate.
 
 Like a real model the engine ends a turn at `<turn|>` or `<eos>`, and at `<|tool_response>` after a
-tool call; it honours `stop`, `stop_check`, `max_new_tokens` (in the fixture tokenizer's tokens) and
-cancellation (the token or the task) between chunks.
+tool call, and at `max_new_tokens` (in the fixture tokenizer's tokens); that raw text goes through the
+engines' one output shaper (engine/output.py: `stop`, `stop_check`), and cancellation (the token or
+the task) is seen between chunks, by the rule in engine/base.py.
 
 Every request is recorded in `calls` and appended as a JSON line to the call log
 (`<script>.calls.jsonl` next to the script unless given) so an out-of-process test can check which
@@ -26,25 +27,22 @@ import logging
 import re
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from gemma_lsp.engine.base import (
+    BaseEngine,
     Cancelled,
-    Completion,
     EngineError,
     EngineInfo,
     GenerationRequest,
-    GenerationStats,
-    Message,
     ModelUnavailable,
+    Outcome,
     ProgressCallback,
-    SupersedeRegistry,
-    ToolSpec,
-    supersedable,
 )
+from gemma_lsp.engine.output import OutputShaper
 from gemma_lsp.gemma4 import template, tokens
 
 log = logging.getLogger(__name__)
@@ -111,23 +109,6 @@ def _reply(path: Path, purpose: str, index: int, value: Any, fix: str) -> Script
         '{"text": string, "delay": seconds (0..60)}', fix)
 
 
-@dataclass
-class _Outcome:
-    finish: str = "stop"
-    prompt_tokens: int = 0
-
-
-def _held_back(generated: str, stops: Sequence[str]) -> int:
-    """Length of the longest suffix of `generated` that could be the start of a stop string."""
-    longest = 0
-    for stop in stops:
-        for n in range(min(len(stop) - 1, len(generated)), longest, -1):
-            if generated.endswith(stop[:n]):
-                longest = n
-                break
-    return longest
-
-
 def split_chunks(text: str, size: int = CHUNK_CHARS) -> list[str]:
     """Split text into streamed pieces; special tokens stay whole, as a tokenizer would emit them."""
     chunks: list[str] = []
@@ -147,16 +128,16 @@ def end_of_turn(text: str) -> int | None:
     return min(hits) if hits else None
 
 
-class ScriptedEngine:
+class ScriptedEngine(BaseEngine):
     """An Engine that answers from a script file (see the module docstring)."""
 
     def __init__(self, script_path: Path | None = None, *, script: dict[str, Any] | None = None,
                  log_path: Path | None = None, variant: str = template.E_VARIANT) -> None:
         """Give a script file, or (for unit tests) a `script` dict of the same shape. `variant` is the
         chat template the prompts go through (the E2B/E4B one, or the 26B/31B one)."""
+        super().__init__()
         self.script_path = Path(script_path) if script_path else None
         self._raw_script = script
-        self._supersede = SupersedeRegistry()
         self._script: dict[str, list[ScriptedReply]] = {}
         if log_path is None and self.script_path is not None:
             log_path = self.script_path.with_name(self.script_path.stem + ".calls.jsonl")
@@ -167,13 +148,13 @@ class ScriptedEngine:
         self.info = EngineInfo(name="scripted", model=str(script_path or "inline script"), device="cpu",
                                drafter=None, placeholder=False)
         self._tokenizer: Any = None
-        self.variant = variant
+        self.variant = self.template_variant = variant
         if script is not None:
             self._script = {p: [_reply(Path("<inline>"), p, i, r, "")
                                 for i, r in enumerate(rs if isinstance(rs, list) else [rs])]
                             for p, rs in script.items()}
 
-    @property
+    @property  # type: ignore[override]
     def tokenizer(self) -> Any:
         if self._tokenizer is None:
             from gemma_lsp.models.tiny import build_tokenizer
@@ -191,14 +172,6 @@ class ScriptedEngine:
         log.warning("scripted engine: model replies come from %s, not from a model",
                     self.script_path or "an inline script")
 
-    def render(self, messages: list[Message], tools: Sequence[ToolSpec] | None = None,
-               thinking: bool = False) -> str:
-        """The prompt the model would see, through Gemma 4's chat template."""
-        return template.render_with(self.tokenizer, messages, tools, thinking)
-
-    def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer.encode(text, add_special_tokens=False))
-
     def calls_for(self, purpose: str) -> list[ScriptedCall]:
         return [c for c in self.calls if c.purpose == purpose]
 
@@ -212,53 +185,52 @@ class ScriptedEngine:
             self._next[purpose] = index + 1
             return min(index, len(replies) - 1), replies[min(index, len(replies) - 1)]
 
-    def stream(self, request: GenerationRequest) -> AsyncIterator[str]:
-        """Yield the canned reply in chunks, cut exactly where a real engine would stop."""
-        return self._stream(request, _Outcome())
-
-    def _stream(self, request: GenerationRequest, outcome: _Outcome) -> AsyncGenerator[str, None]:
-        """Like every engine, a newer request with the same `supersede_key` cancels this one."""
-        return supersedable(self._supersede, request, self._stream_unsuperseded(request, outcome))
-
-    async def _stream_unsuperseded(self, request: GenerationRequest, outcome: _Outcome) -> AsyncGenerator[str, None]:
-        prompt = self.render(request.messages, request.tools, request.thinking) + request.prefill
-        prompt_tokens = self.count_tokens(prompt)
-        index, reply = self._take_reply(request.purpose)
+    async def _produce(self, request: GenerationRequest, outcome: Outcome) -> AsyncGenerator[str, None]:
+        """The canned reply, shaped and streamed in chunks; records the call when it ends or is cancelled."""
         started = time.monotonic()
+        prompt = self.render(request.messages, request.tools, request.thinking) + request.prefill
+        outcome.stats.prompt_tokens = self.count_tokens(prompt)
+        index, reply = self._take_reply(request.purpose)
         sent = ""
         try:
             async for piece in self._pieces(reply, request, outcome):
                 sent += piece
                 yield piece
         except (Cancelled, asyncio.CancelledError):
-            outcome.finish = "cancelled"
-            self._record(request, index, prompt, prompt_tokens, sent, outcome.finish, started)
+            outcome.finish_reason = "cancelled"
+            self._record(request, index, prompt, outcome.stats.prompt_tokens, sent, outcome.finish_reason, started)
             raise
-        outcome.prompt_tokens = prompt_tokens
-        self._record(request, index, prompt, prompt_tokens, sent, outcome.finish, started)
+        outcome.stats.new_tokens = self.count_tokens(sent)
+        outcome.stats.seconds = time.monotonic() - started
+        self._record(request, index, prompt, outcome.stats.prompt_tokens, sent, outcome.finish_reason, started)
 
     async def _pieces(self, reply: ScriptedReply, request: GenerationRequest,
-                      outcome: _Outcome) -> AsyncIterator[str]:
-        """The text to emit, chunk by chunk; holds back text that may be the start of a stop string."""
+                      outcome: Outcome) -> AsyncGenerator[str, None]:
+        """The raw reply chunk by chunk, as a model would generate it, through the output shaper."""
+        shaper = OutputShaper(request.stop, request.stop_check)
         generated = ""
-        emitted = 0
         for chunk in split_chunks(reply.text):
             await self._wait(reply.delay, request)
-            generated += chunk
-            cut, reason = self._cut(generated, request)
-            if cut is not None:
-                outcome.finish = reason
-                if generated[emitted:cut]:
-                    yield generated[emitted:cut]
+            end, reason = self._raw_end(generated + chunk, request.max_new_tokens)
+            if end is not None:
+                out = shaper.feed((generated + chunk)[len(generated):end])
+                out += shaper.finish()
+                outcome.finish_reason = "stop" if shaper.stopped else reason
+                if out:
+                    yield out
                 return
-            safe = len(generated) - _held_back(generated, request.stop)
-            if safe > emitted:
-                yield generated[emitted:safe]
-                emitted = safe
+            generated += chunk
+            out = shaper.feed(chunk)
+            if out:
+                yield out
+            if shaper.stopped:
+                outcome.finish_reason = "stop"
+                return
         # The script ran out without an end marker: the turn ends there, as at `<turn|>`.
-        outcome.finish = "stop"
-        if generated[emitted:]:
-            yield generated[emitted:]
+        outcome.finish_reason = "stop"
+        out = shaper.finish()
+        if out:
+            yield out
 
     async def _wait(self, delay: float, request: GenerationRequest) -> None:
         """Sleep `delay` (or just yield control), raising Cancelled as soon as the token is set."""
@@ -272,25 +244,16 @@ class ScriptedEngine:
                 return
             await asyncio.sleep(min(remaining, _CANCEL_POLL_SECONDS))
 
-    def _cut(self, generated: str, request: GenerationRequest) -> tuple[int | None, str]:
-        """Where the generated text must end now, and why (None: keep going)."""
-        cuts: list[tuple[int, str]] = []
+    def _raw_end(self, generated: str, max_new_tokens: int) -> tuple[int | None, str]:
+        """Where the model's raw text ends (its turn, its length limit) and why; None: it goes on."""
+        ends: list[tuple[int, str]] = []
         turn_end = end_of_turn(generated)
         if turn_end is not None:
-            calls = tokens.CALL_CLOSE in generated[:turn_end]
-            cuts.append((turn_end, "tool_calls" if calls else "stop"))
-        for stop in request.stop:
-            at = generated.find(stop) if stop else -1
-            if at >= 0:
-                cuts.append((at, "stop"))
-        if request.stop_check is not None:
-            checked = request.stop_check(generated)
-            if checked is not None:
-                cuts.append((max(0, min(checked, len(generated))), "stop"))
-        limit = self._token_limit(generated, request.max_new_tokens)
+            ends.append((turn_end, "tool_calls" if tokens.CALL_CLOSE in generated[:turn_end] else "stop"))
+        limit = self._token_limit(generated, max_new_tokens)
         if limit is not None:
-            cuts.append((limit, "length"))
-        return min(cuts) if cuts else (None, "")
+            ends.append((limit, "length"))
+        return min(ends) if ends else (None, "")
 
     def _token_limit(self, text: str, max_new_tokens: int) -> int | None:
         ids = self.tokenizer.encode(text, add_special_tokens=False)
@@ -314,16 +277,6 @@ class ScriptedEngine:
                 log.warning("scripted engine: cannot write the call log %s: %s", self.log_path, exc)
         log.info("scripted %s reply %d: %d chars (%s) in %.3fs", request.purpose or "?", index, len(text),
                  finish, time.monotonic() - started)
-
-    async def generate(self, request: GenerationRequest) -> Completion:
-        """Run the request to the end; returns the text after the prefill and why it stopped."""
-        started = time.monotonic()
-        outcome = _Outcome()
-        parts = [piece async for piece in self._stream(request, outcome)]
-        text = "".join(parts)
-        stats = GenerationStats(prompt_tokens=outcome.prompt_tokens, new_tokens=self.count_tokens(text),
-                                seconds=time.monotonic() - started)
-        return Completion(text=text, finish_reason=outcome.finish, stats=stats)
 
     async def close(self) -> None:
         return None

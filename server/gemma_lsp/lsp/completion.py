@@ -49,9 +49,7 @@ async def complete(engine: Engine, builder: ContextBuilder, uri: str, position: 
                    settings: Any) -> tuple[str, CompletionContext]:
     """Run one completion; returns the text to insert ("" rather than garbage) and its context."""
     ctx, request = completion_request(builder, uri, position, settings)
-    result = await engine.generate(request)
-    if result.finish_reason == "cancelled":
-        raise Cancelled("superseded")
+    result = await engine.generate(request)  # raises Cancelled when superseded
     text = clean_completion(result.text, ctx)
     stats = result.stats
     log.info("completion %s: %d chars (%s mode, %s, %d prompt tokens, %d new, %.0f ms, acceptance %.0f%%)",

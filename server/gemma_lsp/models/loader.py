@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gemma_lsp.engine.base import ModelUnavailable, ProgressCallback
+from gemma_lsp.config import DEFAULT_KV_CACHE_BUDGET_MB
 from gemma_lsp.models import presets, tiny
+from gemma_lsp.models.errors import ModelUnavailable, ProgressCallback
 from gemma_lsp.models.presets import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ class LoadedModel:
     dtype: str
     spec: ModelSpec
     # The context limit the memory left after the weights allows (None: no limit from memory).
-    max_context_tokens: int | None = None
+    context_limit_tokens: int | None = None
     # Bytes of parameters loaded, and what loading the whole multimodal checkpoint would have taken.
     loaded_bytes: int = 0
     checkpoint_bytes: int = 0
@@ -48,7 +49,7 @@ def pick_dtype(setting: str, device: str) -> Any:
 @dataclass(frozen=True)
 class MemoryPlan:
     dtype: str
-    max_context_tokens: int | None
+    context_limit_tokens: int | None
     note: str
 
 
@@ -135,7 +136,7 @@ def _local_folder(repo_or_path: str, spec: ModelSpec, allow_download: bool,
 
 def load(spec: ModelSpec, device: str = "auto", dtype: str = "auto", drafter: bool = True,
          allow_download: bool = True, progress: ProgressCallback | None = None,
-         kv_cache_budget_mb: int = 1024, hardware: presets.Hardware | None = None) -> LoadedModel:
+         kv_cache_budget_mb: int = DEFAULT_KV_CACHE_BUDGET_MB, hardware: presets.Hardware | None = None) -> LoadedModel:
     """Load tokenizer, target and (optionally) drafter. Raises ModelUnavailable with a fix."""
 
     device = pick_device(device)
@@ -195,7 +196,7 @@ def load(spec: ModelSpec, device: str = "auto", dtype: str = "auto", drafter: bo
         log.info("loaded the text model only: %.2f MiB of the checkpoint's %.2f MiB of weights in %s "
                  "(the vision/audio towers stay on disk, %.2f MiB saved)", loaded / 2**20,
                  checkpoint_params * element / 2**20, plan.dtype, (checkpoint_params * element - loaded) / 2**20)
-    return LoadedModel(target, draft, tokenizer, device, plan.dtype, spec, plan.max_context_tokens,
+    return LoadedModel(target, draft, tokenizer, device, plan.dtype, spec, plan.context_limit_tokens,
                        loaded_bytes=loaded, checkpoint_bytes=checkpoint_params * element)
 
 

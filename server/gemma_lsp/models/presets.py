@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from gemma_lsp.config import DEFAULT_KV_CACHE_BUDGET_MB
+
 log = logging.getLogger(__name__)
 
 # preset -> (target repo, drafter repo). Their memory needs are computed from the released configs
@@ -90,7 +92,7 @@ def dtypes_to_try(setting: str, device: str) -> tuple[str, ...]:
     return ("bfloat16",) if device.startswith("cuda") else ("float32", "bfloat16")
 
 
-def choose_preset(hardware: Hardware, kv_cache_budget_mb: int = 1024) -> tuple[str, str]:
+def choose_preset(hardware: Hardware, kv_cache_budget_mb: int = DEFAULT_KV_CACHE_BUDGET_MB) -> tuple[str, str]:
     """Pick the preset for `auto`: on a GPU the largest whose bf16 need fits its memory, on a CPU E2B.
 
     Returns (preset, reason) so the choice can be logged. When nothing fits this still names the
@@ -109,7 +111,7 @@ def choose_preset(hardware: Hardware, kv_cache_budget_mb: int = 1024) -> tuple[s
     return "e2b", f"{hardware.describe('cuda')}: no preset fits; trying the smallest"
 
 
-def what_fits(hardware: Hardware, device: str, kv_cache_budget_mb: int = 1024) -> str:
+def what_fits(hardware: Hardware, device: str, kv_cache_budget_mb: int = DEFAULT_KV_CACHE_BUDGET_MB) -> str:
     """The fix for a pair that does not fit: the largest preset and dtype that would, or what to do if none."""
     from gemma_lsp.models import sizing
 
@@ -127,7 +129,7 @@ def what_fits(hardware: Hardware, device: str, kv_cache_budget_mb: int = 1024) -
 
 
 def resolve(model: str, drafter_model: str | None = None, hardware: Hardware | None = None,
-            kv_cache_budget_mb: int = 1024, device: str = "auto") -> ModelSpec:
+            kv_cache_budget_mb: int = DEFAULT_KV_CACHE_BUDGET_MB, device: str = "auto") -> ModelSpec:
     """Turn the `model` setting into a ModelSpec (no files are touched).
 
     `device` is the device setting: `auto` with `device: cpu` chooses for the CPU even beside a GPU.

@@ -16,6 +16,8 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
+from gemma_lsp.config import DEFAULT_KV_CACHE_BUDGET_MB
+
 GIB = 2**30
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 # Activations of a prefill chunk, the logits of the kept positions, the CUDA context / Python runtime.
@@ -35,7 +37,7 @@ class Need:
     drafter_params: int
     kv_bytes_per_token: int
     trained_context: int
-    kv_cache_budget: int = 1024 * 2**20
+    kv_cache_budget: int = DEFAULT_KV_CACHE_BUDGET_MB << 20
 
     @property
     def weights(self) -> int:
@@ -110,7 +112,7 @@ def _as_json(config: Any) -> str:
 
 
 def estimate(target_config: Any, drafter_config: Any | None, dtype: str,
-             kv_cache_budget: int = 1024 * 2**20) -> Need:
+             kv_cache_budget: int = DEFAULT_KV_CACHE_BUDGET_MB << 20) -> Need:
     """The memory need of a pair from its configs (multimodal or text target config; drafter may be None).
 
     Only the text model counts: the loader leaves the vision and audio towers on disk (models/loader.py).
@@ -127,7 +129,7 @@ def estimate(target_config: Any, drafter_config: Any | None, dtype: str,
     )
 
 
-def preset_need(preset: str, dtype: str, drafter: bool = True, kv_cache_budget: int = 1024 * 2**20) -> Need:
+def preset_need(preset: str, dtype: str, drafter: bool = True, kv_cache_budget: int = DEFAULT_KV_CACHE_BUDGET_MB << 20) -> Need:
     from gemma_lsp.models import shapes
 
     return estimate(shapes.target_config(preset), shapes.drafter_config(preset) if drafter else None, dtype,
