@@ -43,12 +43,13 @@ async def test_streamed_text_is_plain_greedy_and_stats_are_filled(engine):
     chunks = [c async for c in engine.stream(GenerationRequest(messages=messages, max_new_tokens=40))]
     text, count = expected_text(engine, messages, 40)
     assert "".join(chunks) == text
-    stats = engine.last_stats
-    assert stats.new_tokens == count and stats.finish_reason in ("stop", "length", "tool_calls")
-    assert stats.target_steps >= 1 and stats.prompt_tokens > 0 and stats.first_token_seconds > 0
     again = await engine.generate(GenerationRequest(messages=messages, max_new_tokens=40))
     assert again.text == text
-    assert again.stats.reused_prompt_tokens > 0  # the second request reused the first one's prompt
+    stats = again.stats
+    assert stats.new_tokens == count and stats.finish_reason == again.finish_reason
+    assert again.finish_reason in ("stop", "length", "tool_calls")
+    assert stats.target_steps >= 1 and stats.prompt_tokens > 0 and stats.first_token_seconds > 0
+    assert stats.reused_prompt_tokens > 0  # the second request reused the first one's prompt
 
 
 async def test_cancelling_the_consumer_task_cancels_the_generation(engine):

@@ -10,8 +10,11 @@ the caller's text; the rules are the same for every engine:
   the caller, even split across pieces.
 - Hold-back: a tail that could still grow into a stop string is held until it cannot (or the reply
   ends), so nothing released ever has to be taken back.
-- `stop_check` sees the text the caller would get if the reply ended now (up to the first stop string,
-  held-back tail included) and may cut it there; text already released stays released.
+- `stop_check` sees the text that is certain to reach the caller: up to the first stop string, without
+  a held-back tail (which may yet turn out to start a stop string). It may cut that text; what was
+  already released stays released. So for a check that never changes its mind (once it cuts at i, it
+  cuts at i for any longer text) the reply does not depend on how the raw text was split into pieces,
+  and every engine gives the same reply for the same raw text (tests/engine/test_output.py).
 
 Pure: no torch, no threads, no I/O; the engine decides what "stop" means for the model (free a job,
 close an HTTP response).
@@ -80,18 +83,20 @@ class OutputShaper:
 
     def _release(self, final: bool) -> str:
         cut = self._first_stop()
-        self.stopped = cut is not None
-        cut = len(self.text) if cut is None else cut
-        if self.stop_check is not None:
+        if cut is not None:
+            self.stopped = True
+        elif final:
+            cut = len(self.text)
+        else:
+            cut = max(self.released, len(self.text) - held_back(self.text, self.stop))
+        if self.stop_check is not None and cut > self.released:
             checked = self.stop_check(self.text[:cut])
             if checked is not None:
                 cut, self.stopped = max(self.released, min(checked, cut)), True
         if self.stopped:
             self.text = self.text[:cut]
-        elif not final:
-            cut = max(self.released, cut - held_back(self.text, self.stop))
         out = self.text[self.released:cut]
-        self.released = max(self.released, cut)
+        self.released = cut
         return out
 
     def _first_stop(self) -> int | None:
