@@ -67,7 +67,8 @@ class CancelToken:
 
 
 StopCheck = Callable[[str], int | None]
-"""Given the text generated so far, return the index at which to cut it and stop, or None to go on."""
+"""Given the reply so far (what is certain to reach the caller: engine/output.py), return the index at
+which to cut it and stop, or None to go on. It may be called on the worker thread."""
 
 
 @dataclass

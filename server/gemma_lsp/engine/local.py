@@ -27,11 +27,13 @@ from gemma_lsp.engine.scheduler import DecodeParams, Result, Scheduler, Schedule
 from gemma_lsp.gemma4 import tokens
 from gemma_lsp.models import loader
 from gemma_lsp.models.presets import ModelSpec
+from gemma_lsp.models.sizing import DEFAULT_CONTEXT
 
 log = logging.getLogger(__name__)
 
 # Every layer keeps full-length KV (see speculative.py), so the context bound is also a memory bound.
-_DEFAULT_CONTEXT_LIMIT = 32768
+# The default is the one models/sizing.py sizes presets for.
+_DEFAULT_CONTEXT_LIMIT = DEFAULT_CONTEXT
 
 
 class LocalEngine(BaseEngine):
