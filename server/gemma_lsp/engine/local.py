@@ -54,7 +54,7 @@ class LocalEngine(BaseEngine):
         self._allow_download = allow_download
         # Invalid values raise here, before any model is loaded.
         self._config = SchedulerConfig(
-            use_drafter=drafter, draft_tokens=draft_tokens, max_draft_tokens=max(8, draft_tokens),
+            use_drafter=drafter, draft_tokens=draft_tokens, max_draft_tokens=max(SchedulerConfig.max_draft_tokens, draft_tokens),
             adaptive_draft=adaptive_draft, kv_cache_budget_bytes=kv_cache_budget_mb << 20,
             context_limit_tokens=context_limit_tokens or _DEFAULT_CONTEXT_LIMIT,
         )
