@@ -4,6 +4,43 @@ local M = {}
 
 local did_setup = false
 
+--- Server commands already reported as not executable (each is reported once).
+local warned_cmds = {} ---@type table<string, true>
+
+--- Warns once when the server command cannot be run: otherwise a wrong `server.cmd` is silent
+--- until one reads the LSP log.
+---@param cmd string[]
+local function check_server_cmd(cmd)
+  local exe = cmd[1]
+  if vim.fn.executable(exe) == 1 or warned_cmds[exe] then
+    return
+  end
+  warned_cmds[exe] = true
+  vim.notify(
+    string.format(
+      "gemma: the server command '%s' is not executable (not found or not on PATH), so gemma-lsp"
+        .. ' cannot start. Install it (pip install gemma-lsp) or set server.cmd in setup();'
+        .. ' see :checkhealth gemma',
+      exe
+    ),
+    vim.log.levels.WARN
+  )
+end
+
+--- The 'statusline' the plugin sets when the user has none: Neovim's default look (file name,
+--- flags, ruler) with the gemma component before the ruler.
+M.default_statusline = "%<%f %h%w%m%r%=%{v:lua.require'gemma'.statusline()}  %-14.(%l,%c%V%) %P"
+
+--- Adds the component to the statusline only where the user has not set 'statusline' (their
+--- own statusline stays untouched: :help gemma-statusline says how to add it there).
+local function install_statusline()
+  local info = vim.api.nvim_get_option_info2('statusline', {})
+  local current = vim.go.statusline
+  if current == M.default_statusline or (current == '' and not info.was_set) then
+    vim.go.statusline = M.default_statusline
+  end
+end
+
 --- Configures and starts the plugin. Safe to call again: a later call replaces the config,
 --- the keymaps and the autocmds (one augroup, cleared each time) and updates the server config.
 ---
@@ -19,6 +56,12 @@ function M.setup(opts)
     )
   end
   config_mod.current = config
+  check_server_cmd(config.server.cmd)
+  if config.statusline then
+    install_statusline()
+  elseif vim.go.statusline == M.default_statusline then
+    vim.go.statusline = ''
+  end
 
   local completion = require('gemma.completion')
   completion.enabled = config.completion.enabled
