@@ -175,6 +175,8 @@ def test_debug_shows_the_answer_and_the_diff_before_asking_and_applies_once(bugg
     notes = [n[0] for n in lua(buggy, "return _G.seen.notify")]
     assert notes.count("gemma: Applied: 1 change in buggy.py") == 1, notes
     assert not any("Proposed" in n for n in notes), notes
+    title = lua(buggy, "return vim.api.nvim_win_get_config(require('gemma.float').stack[2].winid).title")
+    assert "".join(chunk[0] for chunk in title) == " Applied: 1 change in buggy.py "  # no longer "Proposed"
     # The markdown markup is concealed: treesitter marks `**` and the backticks with conceal.
     concealed = lua(buggy, """
         local buf = require('gemma.float').stack[1].bufnr
@@ -358,3 +360,13 @@ def test_help_gemma_opens_the_introduction(nvim: pynvim.Nvim, tmp_path: Path):
     assert "*gemma*" in nvim.current.line
     for tag in ("gemma-statusline", "gemma-cmp", "gemma-blink", "gemma-progress"):
         nvim.command(f"help {tag}")
+
+
+@pytest.mark.parametrize(("title", "value", "shown"), [
+    ("Gemma", {"kind": "begin", "title": "Gemma", "message": "explaining…"}, "explaining…"),
+    ("Gemma: loading tiny", {"kind": "report", "message": "reading weights", "percentage": 40},
+     "loading tiny: reading weights (40%)"),
+    ("Gemma", {"kind": "report", "message": "running tests…"}, "running tests…"),
+])
+def test_progress_text_has_no_second_gemma_prefix(nvim: pynvim.Nvim, title: str, value: dict, shown: str):
+    assert lua(nvim, "return require('gemma.progress').format(...)", value, title) == shown

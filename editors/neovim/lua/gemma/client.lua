@@ -91,10 +91,10 @@ local function notice_placeholder(status)
     return
   end
   placeholder_noticed[model] = true
+  -- One short line: a longer one would stop the editor with a hit-enter prompt at start.
   vim.notify(
     string.format(
-      "gemma: the model '%s' is a placeholder (random weights): its suggestions are gibberish or"
-        .. ' empty. For real use set server.settings.model in setup() to e2b, e4b, 26b or 31b.',
+      "gemma: model '%s' is a placeholder (random weights): set server.settings.model",
       model
     ),
     vim.log.levels.WARN
@@ -116,6 +116,8 @@ local function on_status(_, result, ctx)
     string.format('status %s %s %s', result.state, result.model or '', result.message or '')
   )
   vim.api.nvim_exec_autocmds('User', { pattern = 'GemmaStatus', modeline = false, data = result })
+  -- The statusline component shows the state: draw it now, not at the next keystroke.
+  pcall(vim.cmd.redrawstatus)
 end
 
 local function on_log_message(err, result, ctx)

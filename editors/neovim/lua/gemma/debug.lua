@@ -74,11 +74,15 @@ end
 --- screen before the question is asked.
 ---@param client vim.lsp.Client
 ---@param proposal {edit: lsp.WorkspaceEdit, diff: string, summary: string}
-local function offer_edit(client, proposal)
+---@param diff_win integer|nil the float showing the diff (retitled once applied)
+local function offer_edit(client, proposal, diff_win)
   local mode = require('gemma.config').current.debug.apply_edit
   local function apply()
     vim.lsp.util.apply_workspace_edit(proposal.edit, client.offset_encoding)
     log.add('INFO', 'debug: applied ' .. proposal.summary)
+    if diff_win and vim.api.nvim_win_is_valid(diff_win) then
+      vim.api.nvim_win_set_config(diff_win, { title = ' Applied: ' .. proposal.summary .. ' ' })
+    end
     vim.notify('gemma: Applied: ' .. proposal.summary, vim.log.levels.INFO)
   end
   if mode == 'apply' then
@@ -128,9 +132,9 @@ local function show_result(client, result)
       title = 'Proposed: ' .. proposal.summary,
     }
   end
-  require('gemma.float').open_stack(sections)
+  local floats = require('gemma.float').open_stack(sections)
   if proposal then
-    offer_edit(client, proposal)
+    offer_edit(client, proposal, floats[2] and floats[2].winid)
   end
 end
 
