@@ -148,7 +148,8 @@ function M.lsp_config()
     filetypes = cfg.filetypes,
     root_markers = cfg.root_markers,
     init_options = { gemma = settings },
-    settings = { gemma = cfg.settings },
+    -- An empty Lua table would go out as a JSON array ("gemma.gemma: unknown setting").
+    settings = { gemma = next(cfg.settings) and cfg.settings or vim.empty_dict() },
     capabilities = {
       textDocument = { inlineCompletion = { dynamicRegistration = false } },
     },

@@ -141,7 +141,10 @@ local function set(key, text, quiet)
   end
 end
 
---- Ends activity `key`. `outcome` (e.g. "no usable fix") is echoed; a plain "done" (or nothing)
+--- Outcomes that only say it worked: the line is cleared instead (the statusline shows the state).
+local QUIET_OUTCOMES = { done = true, ready = true }
+
+--- Ends activity `key`. `outcome` (e.g. "no usable fix") is echoed; "done", "ready" or nothing
 --- clears the line instead, so a finished request leaves no "explaining…" behind.
 ---@param key string
 ---@param outcome string|nil
@@ -158,7 +161,7 @@ local function finish(key, outcome)
   local rest = M.current(true)
   if rest then
     echo('gemma: ' .. rest)
-  elseif outcome and outcome ~= '' and outcome ~= 'done' then
+  elseif outcome and outcome ~= '' and not QUIET_OUTCOMES[outcome] then
     echo('gemma: ' .. outcome)
   else
     clear_echo()
