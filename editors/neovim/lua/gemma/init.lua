@@ -31,13 +31,43 @@ end
 --- flags, ruler) with the gemma component before the ruler.
 M.default_statusline = "%<%f %h%w%m%r%=%{v:lua.require'gemma'.statusline()}  %-14.(%l,%c%V%) %P"
 
+--- The component as a 'statusline' item.
+local ITEM = "%{v:lua.require'gemma'.statusline()}  "
+
+--- The 'statusline' value the plugin set last (to recognise it on a later setup()).
+local installed = nil ---@type string|nil
+--- What 'statusline' was before (put back by `statusline = false`).
+local before = ''
+
 --- Adds the component to the statusline only where the user has not set 'statusline' (their
---- own statusline stays untouched: :help gemma-statusline says how to add it there).
+--- own statusline stays untouched: :help gemma-statusline says how to add it there). Neovim 0.11's
+--- default is empty (the plugin's default look is used); a non-empty default (0.12) gets the item
+--- after its first `%=`.
 local function install_statusline()
-  local info = vim.api.nvim_get_option_info2('statusline', {})
   local current = vim.go.statusline
-  if current == M.default_statusline or (current == '' and not info.was_set) then
-    vim.go.statusline = M.default_statusline
+  if current == M.default_statusline or current == installed then
+    return
+  end
+  if vim.api.nvim_get_option_info2('statusline', {}).was_set then
+    return
+  end
+  before = current
+  if current == '' then
+    installed = M.default_statusline
+  elseif current:find('%=', 1, true) then
+    local at = current:find('%=', 1, true) + 1
+    installed = current:sub(1, at) .. ITEM .. current:sub(at + 1)
+  else
+    installed = current .. '%=' .. ITEM
+  end
+  vim.go.statusline = installed
+end
+
+--- Takes the component out again (setup() with `statusline = false`).
+local function uninstall_statusline()
+  if installed and vim.go.statusline == installed then
+    vim.go.statusline = before
+    installed = nil
   end
 end
 
@@ -59,8 +89,8 @@ function M.setup(opts)
   check_server_cmd(config.server.cmd)
   if config.statusline then
     install_statusline()
-  elseif vim.go.statusline == M.default_statusline then
-    vim.go.statusline = ''
+  else
+    uninstall_statusline()
   end
 
   local completion = require('gemma.completion')
