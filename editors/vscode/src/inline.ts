@@ -48,6 +48,17 @@ export interface InlineOptions {
     debounceMs(): number;
     /** Current `gemma.inline.enabled` for a language. */
     enabledFor(languageId: string): boolean;
+    /** Told how many items the server returned for an Invoke request (what VS Code's "i/N" counts). */
+    onInvoked?(items: number): void;
+}
+
+/** How many items an inline completion result holds (a list, `{items}`, or nothing). */
+export function itemCount(result: unknown): number {
+    if (Array.isArray(result)) return result.length;
+    if (typeof result === 'object' && result !== null && Array.isArray((result as { items?: unknown }).items)) {
+        return (result as { items: unknown[] }).items.length;
+    }
+    return 0;
 }
 
 /** Counters, logged and checked by tests. */
@@ -79,7 +90,9 @@ export function inlineMiddleware(options: InlineOptions, stats: InlineStats = ne
             // Straight through: no timer, and the items (the alternatives) returned as they are.
             stats.sent++;
             stats.invoked++;
-            return await next(document, position, context, token);
+            const result = await next(document, position, context, token);
+            options.onInvoked?.(itemCount(result));
+            return result;
         }
         if (!(await debounce(options.debounceMs(), token))) {
             stats.droppedWhileTyping++;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
-import { TRIGGER_INVOKE, debounce, inlineMiddleware, newStats } from '../src/inline';
+import { TRIGGER_INVOKE, debounce, inlineMiddleware, itemCount, newStats } from '../src/inline';
 
 /** A cancellation token like VS Code's. */
 class Token {
@@ -82,7 +82,8 @@ describe('inline completion middleware', () => {
         // VS Code asks with trigger kind Invoke when the user cycles (Alt+]) and knows only one item; the
         // server answers with its alternatives and VS Code shows "i/N" from the list it gets back.
         const stats = newStats();
-        const mw = inlineMiddleware({ debounceMs: () => 10_000, enabledFor: () => true }, stats);
+        const told: number[] = [];
+        const mw = inlineMiddleware({ debounceMs: () => 10_000, enabledFor: () => true, onInvoked: (n) => told.push(n) }, stats);
         const alternatives = { items: [{ insertText: 'return a + b' }, { insertText: 'return b + a' }, { insertText: 'return sum((a, b))' }] };
         const seen: number[] = [];
         const next = (_d: unknown, _p: unknown, c: { triggerKind: number }) => { seen.push(c.triggerKind); return Promise.resolve(alternatives); };
@@ -96,6 +97,14 @@ describe('inline completion middleware', () => {
         mock.timers.tick(10_000);
         assert.equal(await automatic, alternatives);
         assert.deepEqual(stats, { requested: 2, skippedDisabled: 0, droppedWhileTyping: 0, sent: 2, invoked: 1 });
+        assert.deepEqual(told, [3], 'only the Invoke request is reported, with its item count');
+    });
+
+    it('counts the items of a list, an {items} result or nothing', () => {
+        assert.equal(itemCount([1, 2]), 2);
+        assert.equal(itemCount({ items: [1, 2, 3] }), 3);
+        assert.equal(itemCount(null), 0);
+        assert.equal(itemCount(undefined), 0);
     });
 
     it('skips languages where inline completions are turned off', async () => {
