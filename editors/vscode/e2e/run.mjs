@@ -339,6 +339,7 @@ async function main() {
     await check('cycling (Alt+]) asks the server again (Invoke) and VS Code shows "i/N" over the ghost text', async () => {
         await openFile('app.py');
         await page.keyboard.press('Control+End');
+        await page.keyboard.press('Enter'); // the accepted completion may end without a line break
         await page.keyboard.type('def mul(a, b):');
         await page.keyboard.press('Enter');
         const ghost = page.locator('.ghost-text-decoration').first();
@@ -531,6 +532,8 @@ async function main() {
         await offer.waitFor({ timeout: 10_000 });
         assert(/Install/.test(await offer.innerText()), 'the notification does not offer to install');
         await shot('16-no-server');
+        // The status item's tooltip (the mouse is still there from an earlier check) can cover the toast.
+        await page.mouse.move(700, 300);
         await offer.locator('.monaco-button', { hasText: 'Open Settings' }).first().click(); // not Install: no network here
         writeFileSync(machineFile, JSON.stringify(machineSettings, null, 2));
         await until(async () => /Gemma tiny$/.test(await statusText()), 60_000, 'ready again with the server command restored');
