@@ -4,6 +4,7 @@ Model work runs in the scheduler (engine/scheduler.py): one worker thread that o
 interleaves requests one decoding step at a time, inline completions first, each with its own KV
 cache, reusing cached prompt prefixes, drafting with the Gemma 4 assistant or from the prompt. Text
 streams back to the event loop as it is verified; a cancel stops the model within one step.
+`alternatives` adds branches off the greedy completion (engine/branching.py).
 """
 
 from __future__ import annotations
