@@ -110,3 +110,25 @@ def test_the_least_sure_position_is_branched_first():
     # Position 1 is where the model is least sure; 2's runner-up is also likely but comes after it.
     assert [(b.position, b.token) for b in branches] == [(1, 8), (2, 2), (0, 6)]
     assert choose_branches(rows, 3, skip={8, 2, 6, 9}) == []
+
+
+async def test_scoring_reads_the_targets_own_distribution_at_every_position(engine):
+    messages = [{"role": "user", "content": "x = 1\ny = x + 2\nprint(x, y)\n"}]
+    request = GenerationRequest(messages=messages, max_new_tokens=12)
+    await engine.generate(request)  # leaves the prompt's KV in the prefix cache, as alternatives does
+    prompt = engine._prompt_ids(request)
+    greedy = plain_greedy(engine._model.target, prompt, 12)
+    handle = engine._scheduler.score(prompt, greedy[:6], [*greedy[:6], None], top_k=3)
+    result = await asyncio.to_thread(handle.wait, 60)
+    assert result.stats.reused_prompt_tokens == len(prompt) - 1  # only the last prompt token was fed again
+    with torch.inference_mode():
+        logits = engine._model.target(torch.tensor([prompt + greedy[:6]])).logits[0, len(prompt) - 1 :]
+    expected = torch.log_softmax(logits.float(), dim=-1)
+    assert len(result.scores) == 7
+    for i, row in enumerate(result.scores):
+        assert [t for t, _ in row.top] == expected[i].topk(3).indices.tolist()
+        if i < 6:
+            assert row.top[0][0] == greedy[i] == row.chosen  # greedy takes the top token
+            assert row.chosen_logprob == pytest.approx(float(expected[i, greedy[i]]), abs=1e-4)
+        else:
+            assert row.chosen is None and row.chosen_logprob is None
