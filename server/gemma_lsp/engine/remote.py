@@ -38,12 +38,14 @@ from .base import (
     BaseEngine,
     Cancelled,
     CancelToken,
+    Completion,
     EngineError,
     EngineInfo,
     GenerationRequest,
     ModelUnavailable,
     Outcome,
     ProgressCallback,
+    greedy_only,
 )
 from .output import OutputShaper
 
@@ -145,6 +147,12 @@ class RemoteEngine(BaseEngine):
             self._client = None
 
     # ----- generation -----
+
+    async def alternatives(self, request: GenerationRequest, n: int) -> list[Completion]:
+        """Just the greedy completion. The OpenAI API's `n` samples every choice at one temperature:
+        at 0 the choices are all the greedy one, above 0 none of them is, and branching needs the
+        model's KV, which stays on the server."""
+        return await greedy_only(self, request, n)
 
     async def _produce(self, request: GenerationRequest, outcome: Outcome) -> AsyncGenerator[str, None]:
         """The request loop: send, read events, retry on connection loss before any output."""

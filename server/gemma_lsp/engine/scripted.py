@@ -7,7 +7,9 @@ prompt still goes through the real chat template (the tiny fixture tokenizer), s
 Script file: a JSON object mapping a request purpose ("completion", "explain", "fix", "debug") to a
 list of replies used in order; the last one repeats. A reply is a string, or `{"text": ..., "delay":
 seconds per streamed chunk}` to stream slowly (tests cancel in the middle). A reply is the model's
-text *after* the request's prefill, exactly what a real model would generate.
+text *after* the request's prefill, exactly what a real model would generate. An object reply may also
+carry `"alternatives": [string, ...]`: what `alternatives(request, n)` offers after the reply itself
+(the first n - 1 of them, each cut by the request's stops like the reply).
 
 Like a real model the engine ends a turn at `<turn|>` or `<eos>`, and at `<|tool_response>` after a
 tool call, and at `max_new_tokens` (in the fixture tokenizer's tokens); that raw text goes through the
@@ -28,6 +30,7 @@ import re
 import threading
 import time
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -35,9 +38,11 @@ from typing import Any
 from gemma_lsp.engine.base import (
     BaseEngine,
     Cancelled,
+    Completion,
     EngineError,
     EngineInfo,
     GenerationRequest,
+    GenerationStats,
     ModelUnavailable,
     Outcome,
     ProgressCallback,
@@ -59,6 +64,7 @@ _CANCEL_POLL_SECONDS = 0.01
 class ScriptedReply:
     text: str
     delay: float = 0.0
+    alternatives: tuple[str, ...] = ()  # raw texts offered after `text` by `alternatives()`
 
 
 @dataclass
@@ -102,11 +108,19 @@ def _reply(path: Path, purpose: str, index: int, value: Any, fix: str) -> Script
         return ScriptedReply(value)
     if isinstance(value, dict) and isinstance(value.get("text"), str):
         delay = value.get("delay", 0.0)
-        if isinstance(delay, int | float) and not isinstance(delay, bool) and 0 <= delay <= 60:
-            return ScriptedReply(value["text"], float(delay))
+        alternatives = value.get("alternatives", [])
+        if (isinstance(delay, int | float) and not isinstance(delay, bool) and 0 <= delay <= 60
+                and isinstance(alternatives, list) and all(isinstance(a, str) for a in alternatives)
+                and not set(value) - {"text", "delay", "alternatives"}):
+            return ScriptedReply(value["text"], float(delay), tuple(alternatives))
     raise ModelUnavailable(
         f"script {path}: reply {index} of '{purpose}' must be a string or "
-        '{"text": string, "delay": seconds (0..60)}', fix)
+        '{"text": string, "delay": seconds (0..60), "alternatives": [string, ...]}', fix)
+
+
+@dataclass
+class _ScriptedOutcome(Outcome):
+    alternatives: tuple[str, ...] = ()  # the reply's own alternatives (raw)
 
 
 def split_chunks(text: str, size: int = CHUNK_CHARS) -> list[str]:
@@ -191,6 +205,8 @@ class ScriptedEngine(BaseEngine):
         prompt = self.render(request.messages, request.tools, request.thinking) + request.prefill
         outcome.stats.prompt_tokens = self.count_tokens(prompt)
         index, reply = self._take_reply(request.purpose)
+        if isinstance(outcome, _ScriptedOutcome):
+            outcome.alternatives = reply.alternatives
         sent = ""
         try:
             async for piece in self._pieces(reply, request, outcome):
@@ -277,6 +293,20 @@ class ScriptedEngine(BaseEngine):
                 log.warning("scripted engine: cannot write the call log %s: %s", self.log_path, exc)
         log.info("scripted %s reply %d: %d chars (%s) in %.3fs", request.purpose or "?", index, len(text),
                  finish, time.monotonic() - started)
+
+    async def alternatives(self, request: GenerationRequest, n: int) -> list[Completion]:
+        """The reply as `generate` gives it, then its scripted `alternatives` (up to n - 1 of them),
+        each cut where the request's stops, end of turn and token limit cut a reply."""
+        outcome = _ScriptedOutcome()
+        async with aclosing(self._supervised(request, outcome)) as pieces:
+            text = "".join([piece async for piece in pieces])
+        completions = [Completion(text=text, finish_reason=outcome.finish_reason, stats=outcome.stats)]
+        for raw in outcome.alternatives[: max(0, n - 1)]:
+            cut = Outcome()
+            alternative = "".join([piece async for piece in self._pieces(ScriptedReply(raw), request, cut)])
+            completions.append(Completion(text=alternative, finish_reason=cut.finish_reason,
+                                          stats=GenerationStats(new_tokens=self.count_tokens(alternative))))
+        return completions
 
     async def close(self) -> None:
         return None
