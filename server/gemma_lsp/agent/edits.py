@@ -34,6 +34,9 @@ from lsprotocol import types as lsp
 
 from gemma_lsp.context.positions import LineIndex, check_encoding, line_starts, lines_with_breaks, split_lines
 
+# What every fix is: LSP's edit type, named here so the feature services need no lsprotocol import.
+WorkspaceEdit = lsp.WorkspaceEdit
+
 
 class FixRefused(Exception):
     """The proposed fix cannot be used; `str(exc)` says why, for the user."""
@@ -112,6 +115,14 @@ def document_edit(snapshot: Snapshot, edits: list[lsp.TextEdit]) -> lsp.TextDocu
 
 def edit_files(edit: lsp.WorkspaceEdit) -> list[str]:
     return [c.text_document.uri for c in edit.document_changes or [] if isinstance(c, lsp.TextDocumentEdit)]
+
+
+def describe_edit(edit: lsp.WorkspaceEdit) -> str:
+    """What an edit changes, for the user: "Proposed edit: 2 changes in app.py, util.py."."""
+    changes = [c for c in edit.document_changes or [] if isinstance(c, lsp.TextDocumentEdit)]
+    files = [Path(c.text_document.uri).name for c in changes]
+    count = sum(len(c.edits) for c in changes)
+    return f"Proposed edit: {count} change{'s' if count != 1 else ''} in {', '.join(files)}."
 
 
 # --------------------------------------------------------------------------------------- region fix

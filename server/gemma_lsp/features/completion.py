@@ -1,33 +1,26 @@
-"""textDocument/inlineCompletion: get the document, build the context, call the engine, clean, return.
+"""Inline completion: build the context at a place, call the engine, clean the reply.
 
-A suggestion the user is typing through is answered from the completion cache without a model call.
+The LSP handler (lsp/completion.py) and `gemma-lsp complete` (cli.py) both call `complete()`.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from lsprotocol import types
-
-from gemma_lsp.context.builder import CompletionContext, ContextBuilder
+from gemma_lsp.config import Settings
+from gemma_lsp.context.builder import ContextBuilder
+from gemma_lsp.context.parts import CompletionContext
+from gemma_lsp.context.positions import Position
 from gemma_lsp.context.postprocess import clean_completion
 from gemma_lsp.context.prompt import completion_messages, stop_check_for
-from gemma_lsp.engine.base import (
-    Cancelled,
-    Engine,
-    EngineError,
-    GenerationRequest,
-    ModelUnavailable,
-    Priority,
-)
+from gemma_lsp.engine.base import Cancelled, Engine, GenerationRequest, Priority
 
 log = logging.getLogger(__name__)
 
 
-def completion_request(builder: ContextBuilder, uri: str, position: types.Position,
-                       settings: Any) -> tuple[CompletionContext, GenerationRequest]:
-    """The context at `position` and the engine request that completes it (shared with the CLI)."""
+def completion_request(builder: ContextBuilder, uri: str, position: Position,
+                       settings: Settings) -> tuple[CompletionContext, GenerationRequest]:
+    """The context at `position` and the engine request that completes it."""
     ctx = builder.build(uri, position, settings.prompt_budget_tokens)
     messages, prefill = completion_messages(ctx)
     request = GenerationRequest(
@@ -45,9 +38,10 @@ def completion_request(builder: ContextBuilder, uri: str, position: types.Positi
     return ctx, request
 
 
-async def complete(engine: Engine, builder: ContextBuilder, uri: str, position: types.Position,
-                   settings: Any) -> tuple[str, CompletionContext]:
-    """Run one completion; returns the text to insert ("" rather than garbage) and its context."""
+async def complete(engine: Engine, builder: ContextBuilder, uri: str, position: Position,
+                   settings: Settings) -> tuple[str, CompletionContext]:
+    """Run one completion; returns the text to insert ("" rather than garbage) and its context.
+    Raises Cancelled when a newer request superseded it, EngineError when the model failed."""
     ctx, request = completion_request(builder, uri, position, settings)
     result = await engine.generate(request)
     if result.finish_reason == "cancelled":
@@ -58,45 +52,3 @@ async def complete(engine: Engine, builder: ContextBuilder, uri: str, position: 
              ctx.path, len(text), ctx.mode, result.finish_reason, stats.prompt_tokens, stats.new_tokens,
              stats.seconds * 1000, stats.acceptance_rate * 100)
     return text, ctx
-
-
-def _items(text: str, position: types.Position) -> types.InlineCompletionList:
-    return types.InlineCompletionList(items=[
-        types.InlineCompletionItem(insert_text=text, range=types.Range(start=position, end=position))
-    ])
-
-
-async def inline_completion(server: Any, params: types.InlineCompletionParams) -> types.InlineCompletionList:
-    empty = types.InlineCompletionList(items=[])
-    uri, position = params.text_document.uri, params.position
-    doc = server.documents.get(uri)
-    if not server.settings.completion.enabled or doc is None:
-        return empty
-    if position.line >= len(doc.lines.starts):
-        return empty  # a stale or bogus position past the end of the document: nothing to complete
-    offset = server.documents.offset_at(uri, position)
-    cached = server.completion_cache.lookup(uri, doc.text[:offset], doc.text[offset:])
-    if cached:
-        return _items(cached, position)
-    try:
-        engine = await server.get_engine()
-    except ModelUnavailable:
-        return empty  # already shown to the user once; completions stay quiet
-    try:
-        with server.busy():
-            text, ctx = await complete(engine, server.context_builder, uri, position, server.settings)
-    except Cancelled:
-        return empty
-    except EngineError as error:
-        log.warning("completion failed: %s", error)
-        return empty
-    if not text:
-        return empty
-    server.completion_cache.store(uri, ctx.text_before, ctx.text_after, text)
-    return _items(text, position)
-
-
-def register(server: Any) -> None:
-    @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
-    async def on_inline_completion(ls: Any, params: types.InlineCompletionParams) -> types.InlineCompletionList:
-        return await inline_completion(ls, params)

@@ -1,34 +1,30 @@
-"""`gemma-lsp context FILE:LINE:COL [--workspace DIR]`: print, as JSON, exactly what a completion at
-that place would send to the model (each context part with its source, origin and token count, the
-chat messages, the pre-fill and the rendered prompt) and the completion mode. LINE and COL are 1-based;
-COL counts characters. The editor command `gemma.context` returns the same object via `report()`."""
+"""The context report: exactly what a completion at a place would send to the model (each context part
+with its source, origin and token count, the chat messages, the pre-fill and the rendered prompt) and
+the completion mode. `gemma-lsp context` (cli.py) prints it for a file on disk; the editor command
+`gemma.context` (lsp/context_command.py) returns it for an open document."""
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lsprotocol.types import Position
-
-from gemma_lsp.config import Settings
+from gemma_lsp.context.builder import ContextBuilder
+from gemma_lsp.context.documents import DocumentStore
+from gemma_lsp.context.index import WorkspaceIndex
+from gemma_lsp.context.languages import language_for
+from gemma_lsp.context.positions import Position
+from gemma_lsp.context.prompt import completion_messages
 from gemma_lsp.gemma4 import template
 
-from .builder import ContextBuilder
-from .documents import DocumentStore
-from .index import WorkspaceIndex
-from .languages import language_for
-from .prompt import completion_messages
-
 Render = Callable[[list[dict], str], str]  # (messages, prefill) -> the prompt text
+CountTokens = Callable[[str], int]
+TINY_TOKENIZER = "tiny fixture tokenizer (Gemma 4 chat format; counts are indicative)"
 
 
 def report(builder: ContextBuilder, uri: str, position: Position, budget_tokens: int,
-           render: Render | None = None, count_tokens: Callable[[str], int] | None = None) -> dict[str, Any]:
-    """The context command's answer for a completion at `position` in open document `uri`."""
+           render: Render | None = None, count_tokens: CountTokens | None = None) -> dict[str, Any]:
+    """The report for a completion at `position` in open document `uri`."""
     ctx = builder.build(uri, position, budget_tokens)
     messages, prefill = completion_messages(ctx)
     result: dict[str, Any] = {
@@ -52,16 +48,34 @@ def report(builder: ContextBuilder, uri: str, position: Position, budget_tokens:
     return result
 
 
-def parse_location(location: str) -> tuple[Path, int, int]:
-    """FILE:LINE:COL (1-based) -> (path, line, column); raises ValueError with a clear message."""
-    path, _, rest = location.rpartition(":")
-    path, _, line = path.rpartition(":")
-    if not path or not line.isdigit() or not rest.isdigit() or int(line) < 1 or int(rest) < 1:
-        raise ValueError(f"expected FILE:LINE:COL with 1-based LINE and COL, got {location!r}")
-    return Path(path), int(line), int(rest)
+def report_for_file(path: Path, line: int, column: int, budget_tokens: int, *, workspace: Path | None = None,
+                    open_files: tuple[Path, ...] = (), tokenizer: Path | None = None) -> dict[str, Any]:
+    """The report for a file on disk at 1-based `line` and `column` (characters), as if it and
+    `open_files` were open in an editor, with definitions from `workspace` when given. Raises OSError
+    when a file cannot be read."""
+    store = DocumentStore(encoding="utf-32")  # the column counts characters
+    for file in (*open_files, path):
+        store.open(file.resolve().as_uri(), language_for(None, str(file)) or "plaintext", 0,
+                   file.read_text("utf-8"))
+    uri = path.resolve().as_uri()
+    count, render = tiny_tokenizer_functions(tokenizer)
+    index = None
+    if workspace is not None:
+        index = WorkspaceIndex()
+        index.start(workspace)
+        index.wait(timeout=120)
+    try:
+        builder = ContextBuilder(store, count, index)
+        result = report(builder, uri, Position(line=line - 1, character=column - 1), budget_tokens, render, count)
+    finally:
+        if index is not None:
+            index.close()
+    result["location"] = f"{path}:{line}:{column}"  # as given: 1-based line and column
+    result["tokenizer"] = str(tokenizer) if tokenizer is not None else TINY_TOKENIZER
+    return result
 
 
-def tiny_tokenizer_functions(folder: Path | None = None) -> tuple[Callable[[str], int], Render]:
+def tiny_tokenizer_functions(folder: Path | None = None) -> tuple[CountTokens, Render]:
     """Token counting and prompt rendering with the tokenizer in `folder` (a model or tokenizer folder,
     loaded offline), or else with the tiny fixture tokenizer (Gemma 4's chat format, but not its
     vocabulary: counts are indicative only)."""
@@ -82,56 +96,3 @@ def tiny_tokenizer_functions(folder: Path | None = None) -> tuple[Callable[[str]
         return template.render_with(tokenizer, messages) + prefill
 
     return count, render
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="gemma-lsp context", description=__doc__.split("\n\n")[0])
-    parser.add_argument("location", help="FILE:LINE:COL, 1-based; COL counts characters")
-    parser.add_argument("--workspace", type=Path, help="index this folder for definitions")
-    budget = Settings().prompt_budget_tokens  # the editors' default (gemma.maxContextTokens)
-    parser.add_argument("--budget", type=int, default=budget, help=f"prompt token budget (default {budget})")
-    parser.add_argument("--open", type=Path, action="append", default=[],
-                        help="also treat this file as open in the editor (repeatable)")
-    parser.add_argument("--tokenizer", type=Path,
-                        help="count tokens with the tokenizer in this model folder (default: the tiny fixture one)")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        path, line, column = parse_location(args.location)
-        text = path.read_text("utf-8")
-        if args.budget < 1:
-            raise ValueError(f"--budget must be positive, got {args.budget}")
-        if args.workspace is not None and not args.workspace.is_dir():
-            raise ValueError(f"--workspace is not a folder: {args.workspace}")
-        if args.tokenizer is not None and not args.tokenizer.is_dir():
-            raise ValueError(f"--tokenizer is not a folder: {args.tokenizer}")
-    except (OSError, ValueError) as error:
-        print(f"gemma-lsp context: {error}", file=sys.stderr)
-        return 2
-    count, render = tiny_tokenizer_functions(args.tokenizer)
-    store = DocumentStore(encoding="utf-32")  # COL counts characters
-    for other in args.open:
-        store.open(other.resolve().as_uri(), language_for(None, str(other)) or "plaintext", 0,
-                   other.read_text("utf-8"))
-    uri = path.resolve().as_uri()
-    store.open(uri, language_for(None, str(path)) or "plaintext", 0, text)
-    index = None
-    if args.workspace is not None:
-        index = WorkspaceIndex()
-        index.start(args.workspace)
-        index.wait(timeout=120)
-    try:
-        builder = ContextBuilder(store, count, index)
-        result = report(builder, uri, Position(line=line - 1, character=column - 1), args.budget, render, count)
-    finally:
-        if index is not None:
-            index.close()
-    result["location"] = f"{path}:{line}:{column}"  # as given: 1-based line and column
-    result["tokenizer"] = (str(args.tokenizer) if args.tokenizer is not None
-                           else "tiny fixture tokenizer (Gemma 4 chat format; counts are indicative)")
-    json.dump(result, sys.stdout, indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
