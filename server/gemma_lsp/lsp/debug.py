@@ -75,7 +75,7 @@ def _cancel_if(cancelled: bool, cancel: CancelToken) -> None:
         cancel.cancel("cancelled")
 
 
-def _client_has_progress(server: Any) -> bool:
+def _client_has_progress(server: GemmaServer) -> bool:
     caps = server.client_capabilities.window if server.client_capabilities else None
     return bool(caps and caps.work_done_progress)
 

@@ -16,7 +16,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
@@ -37,6 +37,9 @@ from gemma_lsp.lsp import code_actions, completion, context_command, debug, docu
 from gemma_lsp.lsp.errors import DocumentNotOpen
 from gemma_lsp.lsp.protocol import GemmaProtocol, exit_process, serve_stdio, serve_tcp
 from gemma_lsp.memory import return_freed_memory_to_os
+
+if TYPE_CHECKING:
+    from gemma_lsp.sandbox import SandboxStatus  # imported when probed: it is not needed to start serving
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +65,7 @@ class GemmaServer(LanguageServer):
         self._generation = 0  # bumped by every (re)load; an outdated load discards what it made
         self.model_error: ModelUnavailable | None = None
         self._init_problems: list[str] = []
-        self.sandbox: Any = None  # gemma_lsp.sandbox.SandboxStatus once probed
+        self.sandbox: SandboxStatus | None = None  # once probed
         # The one store of open documents (text, version, incrementally updated tree), in the position
         # encoding negotiated at initialize; pygls' workspace keeps no copy (lsp/protocol.py).
         self.documents = DocumentStore()
