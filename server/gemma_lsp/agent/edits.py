@@ -32,6 +32,7 @@ from pathlib import Path
 
 from lsprotocol import types as lsp
 
+from gemma_lsp.context.languages import language_for
 from gemma_lsp.context.positions import LineIndex, check_encoding, line_starts, lines_with_breaks, split_lines
 
 # What every fix is: LSP's edit type, named here so the feature services need no lsprotocol import.
@@ -248,8 +249,7 @@ def _reindent(lines: list[str], original: list[str]) -> list[str]:
 
 def _check_still_compiles(snapshot: Snapshot, new_text: str) -> None:
     """Refuse a Python fix that breaks a file that compiled (a cheap guard against garbled replies)."""
-    is_python = snapshot.language_id == "python" or snapshot.uri.endswith((".py", ".pyi"))
-    if not is_python:
+    if "python" not in (language_for(snapshot.language_id), language_for(None, snapshot.uri)):
         return
     try:
         ast.parse(snapshot.text)
