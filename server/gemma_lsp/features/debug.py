@@ -35,7 +35,6 @@ from gemma_lsp.config import Settings
 from gemma_lsp.engine.base import CancelToken, Engine, Priority, ToolSpec
 from gemma_lsp.features.transcripts import save_transcript
 from gemma_lsp.gemma4.codec import ToolCall
-from gemma_lsp.toolbox import ToolCatalog, ToolExecutor, ToolSettings, describe_call
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +54,10 @@ class Toolbox:
 
 def load_toolbox(workspace: Path, settings: Settings) -> Toolbox:
     """The shipped tools and the workspace's own. Raises ToolsUnavailable when the catalog is broken."""
+    # Imported on the first session, not when the server starts: the toolbox brings jsonschema, which
+    # would slow down every server's start for a feature most sessions never use.
+    from gemma_lsp.toolbox import ToolCatalog, ToolExecutor, ToolSettings, describe_call
+
     try:
         catalog = ToolCatalog.load(workspace)
     except Exception as error:
