@@ -1,1 +1,2 @@
-"""Feature services: typed functions the LSP handlers and the command line both call (no LSP transport)."""
+"""Feature services: typed functions the LSP handlers and the command line both call (no pygls or
+lsprotocol here)."""
