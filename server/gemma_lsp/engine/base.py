@@ -18,14 +18,13 @@ The contract every engine keeps (`BaseEngine` implements the shared parts once):
 from __future__ import annotations
 
 import enum
-import math
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from gemma_lsp.gemma4 import template
+from gemma_lsp.gemma4 import template, tokens
 from gemma_lsp.models.errors import EngineError, ProgressCallback
 from gemma_lsp.models.errors import ModelUnavailable as ModelUnavailable
 
@@ -199,10 +198,6 @@ class SupersedeRegistry:
                 del self._active[key]
 
 
-# Characters per token when no tokenizer is at hand: Gemma's tokenizer averages about 3.5 on source code.
-CHARS_PER_TOKEN = 3.5
-
-
 @dataclass
 class Outcome:
     """How one generation ended, filled in by the engine while it streams."""
@@ -259,7 +254,7 @@ class BaseEngine:
         return template.render(messages, tools, thinking=thinking, variant=self.template_variant)
 
     def count_tokens(self, text: str) -> int:
-        """Tokens `text` takes: exact with a tokenizer, else an estimate of one per 3.5 characters."""
+        """Tokens `text` takes: exact with a tokenizer, else an estimate (gemma4.tokens.estimate_tokens)."""
         if self.tokenizer is not None:
             return len(self.tokenizer.encode(text, add_special_tokens=False))
-        return math.ceil(len(text) / CHARS_PER_TOKEN)
+        return tokens.estimate_tokens(text)

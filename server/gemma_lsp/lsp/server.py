@@ -1,7 +1,9 @@
 """The language server: settings, the engine's lifecycle, status, logging; features register here.
 
-Handlers stay thin: each feature lives in its own module under gemma_lsp.lsp and exposes
-`register(server)`. A feature that fails to import is logged and the others keep working.
+Handlers stay thin: each feature lives in its own module under gemma_lsp.lsp, exposes
+`register(server)` and is listed in FEATURES. They are imported statically: they are part of the
+package, so one that cannot be imported is a broken install and the server does not start (with the
+traceback on stderr) rather than serve without a feature no one is told is missing.
 """
 
 from __future__ import annotations
@@ -9,14 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import importlib
 import logging
-import math
 import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
@@ -30,15 +30,21 @@ from gemma_lsp.context.documents import Document, DocumentStore
 from gemma_lsp.context.index import WorkspaceIndex
 from gemma_lsp.engine.base import Engine, ModelUnavailable
 from gemma_lsp.engine.factory import create_engine
+from gemma_lsp.gemma4.tokens import estimate_tokens
 from gemma_lsp.lifetime import find_process, process_gone
+from gemma_lsp.logs import apply_log_file
+from gemma_lsp.lsp import code_actions, completion, context_command, debug, documents
 from gemma_lsp.lsp.errors import DocumentNotOpen
 from gemma_lsp.lsp.protocol import GemmaProtocol, exit_process, serve_stdio, serve_tcp
 from gemma_lsp.memory import return_freed_memory_to_os
 
+if TYPE_CHECKING:
+    from gemma_lsp.sandbox import SandboxStatus  # imported when probed: it is not needed to start serving
+
 log = logging.getLogger(__name__)
 
 # Feature modules, each with `register(server)`. Order is the order of registration.
-FEATURES = ("documents", "completion", "code_actions", "debug", "context_command")
+FEATURES = (documents, completion, code_actions, debug, context_command)
 # How often the server looks whether the editor's process (initialize's processId) is still there.
 CLIENT_POLL_SECONDS = 3.0
 
@@ -59,13 +65,13 @@ class GemmaServer(LanguageServer):
         self._generation = 0  # bumped by every (re)load; an outdated load discards what it made
         self.model_error: ModelUnavailable | None = None
         self._init_problems: list[str] = []
-        self.sandbox: Any = None  # gemma_lsp.sandbox.SandboxStatus once probed
+        self.sandbox: SandboxStatus | None = None  # once probed
         # The one store of open documents (text, version, incrementally updated tree), in the position
         # encoding negotiated at initialize; pygls' workspace keeps no copy (lsp/protocol.py).
         self.documents = DocumentStore()
         self.index: WorkspaceIndex | None = None
         self.completion_cache = CompletionCache()
-        self.context_builder = ContextBuilder(self.documents, _estimate_tokens)
+        self.context_builder = ContextBuilder(self.documents, estimate_tokens)
         self._busy = 0
         self._ready_message = ""
         self._client_watch: asyncio.Future | None = None
@@ -334,7 +340,7 @@ def build_server(settings: Settings | None = None, allow_download: bool = True) 
         # default); from here on the document store holds it and every position is mapped with it.
         encoding = str(getattr(ls.workspace.position_encoding, "value", ls.workspace.position_encoding) or "utf-16")
         ls.documents = DocumentStore(encoding)
-        ls.context_builder = ContextBuilder(ls.documents, _estimate_tokens)
+        ls.context_builder = ContextBuilder(ls.documents, estimate_tokens)
         root = params.root_uri or (params.workspace_folders[0].uri if params.workspace_folders else None)
         if root:
             path = to_fs_path(root)
@@ -375,20 +381,9 @@ def build_server(settings: Settings | None = None, allow_download: bool = True) 
     def status_command(ls: GemmaServer, *args: Any) -> dict[str, Any]:
         return ls.status()
 
-    for name in FEATURES:
-        try:
-            module = importlib.import_module(f"gemma_lsp.lsp.{name}")
-        except ModuleNotFoundError as error:
-            if error.name == f"gemma_lsp.lsp.{name}":
-                continue  # feature not part of this build
-            raise
-        module.register(server)
+    for feature in FEATURES:
+        feature.register(server)
     return server
-
-
-def _estimate_tokens(text: str) -> int:
-    """Until the model's tokenizer is loaded: about 3.5 characters per token for code."""
-    return math.ceil(len(text) / 3.5)
 
 
 async def probe_sandbox(server: GemmaServer) -> None:
@@ -407,25 +402,6 @@ async def probe_sandbox(server: GemmaServer) -> None:
                 "(run_tests) are disabled; reading and searching files still works.")
     log.warning(text)
     server.window_show_message(types.ShowMessageParams(types.MessageType.Warning, text))
-
-
-def apply_log_file(path: str | None) -> None:
-    """Log to `path` as well (owner-only), replacing the file a previous setting named."""
-    root = logging.getLogger("gemma_lsp")
-    for handler in [h for h in root.handlers if getattr(h, "gemma_setting", False)]:
-        root.removeHandler(handler)
-        handler.close()
-    if not path:
-        return
-    try:
-        from gemma_lsp.cli import open_log_file
-
-        handler = open_log_file(path)
-    except OSError as error:
-        log.error("cannot write the log file %s: %s", path, error)
-        return
-    handler.gemma_setting = True  # type: ignore[attr-defined]
-    root.addHandler(handler)
 
 
 def attach_logging(server: GemmaServer) -> None:
