@@ -11,6 +11,7 @@ from lsprotocol import types
 from pygls.uris import to_fs_path
 
 from gemma_lsp.context.documents import StaleVersion, UnknownDocument
+from gemma_lsp.lsp import next_edit
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ def register(server: Any) -> None:
         except UnknownDocument as error:
             log.warning("%s; ignored", error)
             return
+        next_edit.document_changed(ls, uri)  # a running prediction was for the text before this change
         last = params.content_changes[-1] if params.content_changes else None
         if isinstance(last, types.TextDocumentContentChangePartial):
             ls.context_builder.note_edited(uri, last.range.start)

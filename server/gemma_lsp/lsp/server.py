@@ -38,7 +38,7 @@ from gemma_lsp.memory import return_freed_memory_to_os
 log = logging.getLogger(__name__)
 
 # Feature modules, each with `register(server)`. Order is the order of registration.
-FEATURES = ("documents", "completion", "code_actions", "debug", "context_command")
+FEATURES = ("documents", "completion", "code_actions", "debug", "context_command", "next_edit")
 # How often the server looks whether the editor's process (initialize's processId) is still there.
 CLIENT_POLL_SECONDS = 3.0
 
