@@ -22,7 +22,7 @@ from typing import Any
 
 from gemma_lsp.context.builder import ContextBuilder, ContextPart, Position
 from gemma_lsp.context.documents import Document, DocumentStore, UnknownDocument
-from gemma_lsp.engine.base import CancelToken, Cancelled, Engine, GenerationRequest, Priority
+from gemma_lsp.engine.base import Cancelled, CancelToken, Engine, GenerationRequest, Priority
 
 PURPOSE = "next_edit"
 WINDOW_LINES_BEFORE = 10  # the editable window: this many lines above the cursor's line ...

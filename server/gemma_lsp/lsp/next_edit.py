@@ -41,11 +41,16 @@ def parse_params(params: Any) -> tuple[str, types.Position, int | None]:
     if not isinstance(document, dict) or not isinstance(document.get("uri"), str) or not isinstance(position, dict):
         raise BadArguments(usage)
     line, character = position.get("line"), position.get("character")
-    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in (line, character)):
+    if not (_count(line) and _count(character)):
         raise BadArguments(f"{METHOD}: position needs non-negative integer line and character")
+    assert isinstance(line, int) and isinstance(character, int)
     if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
         raise BadArguments(f"{METHOD}: version must be an integer (the document version the client sees)")
     return document["uri"], types.Position(line=line, character=character), version
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 async def next_edit(server: Any, params: Any) -> dict[str, Any] | None:
