@@ -34,7 +34,11 @@ local function state(bufnr)
   return states[bufnr]
 end
 
-vim.api.nvim_set_hl(0, 'GemmaNextEditDelete', { default = true, strikethrough = true, link = 'DiffDelete' })
+vim.api.nvim_set_hl(
+  0,
+  'GemmaNextEditDelete',
+  { default = true, strikethrough = true, link = 'DiffDelete' }
+)
 vim.api.nvim_set_hl(0, 'GemmaNextEditAdd', { default = true, link = 'DiffAdd' })
 vim.api.nvim_set_hl(0, 'GemmaNextEditHint', { default = true, link = 'Comment' })
 
@@ -175,7 +179,10 @@ function M.jump()
     return false
   end
   local s = edit.range.start
-  vim.api.nvim_win_set_cursor(0, { s.line + 1, byte_col(bufnr, s.line, s.character, edit.encoding) })
+  vim.api.nvim_win_set_cursor(
+    0,
+    { s.line + 1, byte_col(bufnr, s.line, s.character, edit.encoding) }
+  )
   return true
 end
 
@@ -190,7 +197,11 @@ function M.accept()
     return false
   end
   M.clear(bufnr)
-  vim.lsp.util.apply_text_edits({ { range = edit.range, newText = edit.newText } }, bufnr, edit.encoding)
+  vim.lsp.util.apply_text_edits(
+    { { range = edit.range, newText = edit.newText } },
+    bufnr,
+    edit.encoding
+  )
   -- Leave the cursor at the end of the new text, where typing would continue.
   local lines = vim.split(edit.newText, '\n', { plain = true })
   local row = edit.range.start.line + #lines - 1
