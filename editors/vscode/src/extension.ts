@@ -5,6 +5,7 @@
 import * as vscode from 'vscode';
 import { Commands } from './commands';
 import { offerInstall } from './installer';
+import { NextEditFeature } from './nextEdit';
 import { ResultPanel } from './resultPanel';
 import { ServerManager } from './server';
 import { clientSettings, inlineEnabled } from './settings';
@@ -17,6 +18,7 @@ let manager: ServerManager | undefined;
 export interface GemmaApi {
     status: StatusModel;
     server: ServerManager;
+    nextEdit: NextEditFeature;
 }
 
 export function activate(context: vscode.ExtensionContext): GemmaApi {
@@ -35,6 +37,7 @@ export function activate(context: vscode.ExtensionContext): GemmaApi {
     });
     manager = server;
     const commands: Commands = new Commands(server, panel, status, log);
+    const nextEdit = new NextEditFeature(server, log);
 
     const updateInline = (): void => {
         const languageId = vscode.window.activeTextEditor?.document.languageId;
@@ -48,6 +51,7 @@ export function activate(context: vscode.ExtensionContext): GemmaApi {
         server,
         new StatusBar(status),
         ...commands.register(),
+        nextEdit,
         vscode.window.onDidChangeActiveTextEditor(updateInline),
         vscode.workspace.onDidChangeConfiguration((e) => {
             if (!e.affectsConfiguration('gemma')) return;
@@ -63,7 +67,7 @@ export function activate(context: vscode.ExtensionContext): GemmaApi {
 
     log.info(`Gemma extension ${String((context.extension.packageJSON as { version?: string }).version)} activated.`);
     void server.start();
-    return { status, server };
+    return { status, server, nextEdit };
 }
 
 export async function deactivate(): Promise<void> {
