@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from gemma_lsp.context.builder import ContextBuilder, ContextPart, Position
 from gemma_lsp.context.documents import Document, DocumentStore, UnknownDocument
@@ -225,7 +225,7 @@ def to_edit(prompt: NextEditPrompt, rewrite: str) -> tuple[NextEdit | None, str]
     return NextEdit(prompt.window_start + start, prompt.window_start + end, new_text, label, prompt.version), ""
 
 
-def request_for(prompt: NextEditPrompt, count_tokens: Any, cancel: CancelToken | None = None) -> GenerationRequest:
+def request_for(prompt: NextEditPrompt, count_tokens: Callable[[str], int], cancel: CancelToken | None = None) -> GenerationRequest:
     """The engine request: at completion priority, superseded by the next request for the document."""
     chat, prefill = messages(prompt)
     return GenerationRequest(
@@ -259,8 +259,9 @@ async def predict(engine: Engine, builder: ContextBuilder, store: DocumentStore,
     if doc is None:
         raise UnknownDocument(f"not an open document: {uri}")
     prompt = build_prompt(builder, store, uri, position, store.history.diffs(uri, _label(doc)), budget_tokens)
-    if version is not None and version != doc.version:
-        return Prediction(None, f"asked for version {version}, the document is at {doc.version}", prompt)
+    if version is not None and version != prompt.version:
+        # The client's text is not the server's (a change still on its way, or already past it).
+        return Prediction(None, f"asked for version {version}, the document is at {prompt.version}", prompt)
     return await predict_from(engine, store, prompt, cancel)
 
 
