@@ -150,6 +150,8 @@ def test_a_rename_becomes_the_smallest_edit_in_document_offsets():
     (WINDOW.replace("    return", "  return"), "only whitespace changes"),
     (WINDOW.replace("\n\nprint(area(2, 3))", ""), "deletes code it does not replace"),
     ("def area(width, h):\n    return width * h", "deletes code it does not replace"),  # a truncated reply
+    # The reply of another file: the window's lines replaced by unrelated ones.
+    ("const count: number = 3;\nexport { count };\nlet a = 1;\nlet b = 2;", "replaces code with unrelated code"),
     (WINDOW.replace("    return w * h\n", "    return width * h\n").replace("print(area(2, 3))", ""),
      "deletes code it does not replace"),
 ])

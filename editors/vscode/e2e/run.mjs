@@ -265,6 +265,12 @@ writeFileSync(scriptFile, JSON.stringify({
     next_edit: ['def area(size, h):\n    return size * h\n\n\nprint(area(2, 3))\n```'],
 }, null, 2));
 writeFileSync(path.join(dirs.workspace, 'geometry.py'), NEXT_EDIT_SOURCE);
+// Off for every other check (their edits would get this reply too), on for this one's only.
+userSettings['gemma.nextEdit.enabled'] = false;
+writeSettings();
+
+/** The last settings object the extension sent the server (its log line), as text. */
+const lastSentSettings = () => [...extensionLog().matchAll(/Sent settings to the server: (.*)$/gm)].at(-1)?.[1] ?? '';
 
 /** Text of `after` decorations and struck-through spans in the active editor (CSS-rendered). */
 const nextEditDecorations = () => page.evaluate(() => {
@@ -280,6 +286,8 @@ const nextEditDecorations = () => page.evaluate(() => {
 
 async function checkNextEdit() {
     await check('a rename shows the next use renamed (struck-through old name, new name after it); Alt+N jumps, Alt+Y accepts', async () => {
+        writeSettings({ 'gemma.nextEdit.enabled': true });
+        await until(() => lastSentSettings().includes('"nextEdit":{"enabled":true}'), 30_000, 'nextEdit.enabled on');
         await openFile('geometry.py');
         await page.keyboard.press('Control+Home');
         for (let i = 0; i < 9; i++) await page.keyboard.press('ArrowRight');
@@ -300,6 +308,9 @@ async function checkNextEdit() {
         await until(async () => (await nextEditDecorations()).struck.length === 0, 10_000, 'the decoration to go');
         await shot('next-edit-accepted');
     });
+    writeSettings();
+    await until(() => lastSentSettings().includes('"nextEdit":{"enabled":false}'), 30_000, 'nextEdit.enabled off again')
+        .catch((error) => console.log(`e2e: ${error.message}`));
 }
 
 async function main() {

@@ -30,6 +30,7 @@ WINDOW_LINES_AFTER = 20  # ... and this many below (about 30 lines in all)
 CONTEXT_LINES_BEFORE = 30  # read-only file lines shown above the window
 CONTEXT_LINES_AFTER = 15  # and below it
 MAX_REWRITE_TOKENS = 2048
+MIN_SIMILARITY = 0.5  # a replaced block and its replacement share at least this much (difflib's ratio)
 
 CURSOR = "<CURSOR>"
 START = "<EDITABLE>"
@@ -187,7 +188,15 @@ def reject_reason(window: str, rewrite: str) -> str | None:
         added = [line for line in new_lines[b0:b1] if line.strip()]
         if tag in ("delete", "replace") and len(removed) > len(added):
             return f"deletes code it does not replace (line {a0 + 1} of the window)"
+        if tag == "replace" and removed and _similarity(removed, added) < MIN_SIMILARITY:
+            # A next edit changes the code that is there (a name, an argument); a block replaced by
+            # unrelated text is a model that lost the thread (or answered for another file).
+            return f"replaces code with unrelated code (line {a0 + 1} of the window)"
     return None
+
+
+def _similarity(old: list[str], new: list[str]) -> float:
+    return difflib.SequenceMatcher(a="\n".join(old), b="\n".join(new), autojunk=False).ratio()
 
 
 def label_for(window: str, start: int, end: int, new_text: str, first_line: int) -> str:
