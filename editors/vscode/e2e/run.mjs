@@ -286,7 +286,9 @@ const nextEditDecorations = () => page.evaluate(() => {
 
 async function checkNextEdit() {
     await check('a rename shows the next use renamed (struck-through old name, new name after it); Alt+N jumps, Alt+Y accepts', async () => {
-        writeSettings({ 'gemma.nextEdit.enabled': true });
+        // In the workspace's settings: code-server picks those up while running.
+        mkdirSync(path.join(dirs.workspace, '.vscode'), { recursive: true });
+        writeFileSync(path.join(dirs.workspace, '.vscode', 'settings.json'), JSON.stringify({ 'gemma.nextEdit.enabled': true }));
         await until(() => lastSentSettings().includes('"nextEdit":{"enabled":true}'), 30_000, 'nextEdit.enabled on');
         await openFile('geometry.py');
         await page.keyboard.press('Control+Home');
@@ -308,7 +310,7 @@ async function checkNextEdit() {
         await until(async () => (await nextEditDecorations()).struck.length === 0, 10_000, 'the decoration to go');
         await shot('next-edit-accepted');
     });
-    writeSettings();
+    writeFileSync(path.join(dirs.workspace, '.vscode', 'settings.json'), '{}');
     await until(() => lastSentSettings().includes('"nextEdit":{"enabled":false}'), 30_000, 'nextEdit.enabled off again')
         .catch((error) => console.log(`e2e: ${error.message}`));
 }
