@@ -6,6 +6,7 @@ import * as vscode from 'vscode';
 import { Commands } from './commands';
 import { offerInstall } from './installer';
 import { NextEditFeature } from './nextEdit';
+import { ProposalReview } from './proposalReview';
 import { ResultPanel } from './resultPanel';
 import { ServerManager } from './server';
 import { clientSettings, inlineEnabled } from './settings';
@@ -25,6 +26,7 @@ export function activate(context: vscode.ExtensionContext): GemmaApi {
     const log = vscode.window.createOutputChannel('Gemma', { log: true });
     const status = new StatusModel();
     const panel = new ResultPanel();
+    const review = new ProposalReview(log);
     const server: ServerManager = new ServerManager({
         context,
         log,
@@ -36,7 +38,7 @@ export function activate(context: vscode.ExtensionContext): GemmaApi {
         },
     });
     manager = server;
-    const commands: Commands = new Commands(server, panel, status, log);
+    const commands: Commands = new Commands(server, panel, review, status, log);
     const nextEdit = new NextEditFeature(server, log);
 
     const updateInline = (): void => {
@@ -48,6 +50,8 @@ export function activate(context: vscode.ExtensionContext): GemmaApi {
     context.subscriptions.push(
         log,
         panel,
+        review,
+        ...review.register(),
         server,
         new StatusBar(status),
         ...commands.register(),

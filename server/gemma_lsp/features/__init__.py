@@ -1,1 +1,1 @@
-"""Feature services: typed functions the LSP layer and the CLI call (no pygls or lsprotocol here)."""
+"""Feature services: typed functions the LSP handlers call (no pygls or lsprotocol here)."""
