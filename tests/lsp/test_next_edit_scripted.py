@@ -4,6 +4,7 @@ diff-to-edit step and the protocol are all real."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import tempfile
 from pathlib import Path
@@ -118,3 +119,37 @@ async def test_bad_params_get_a_clear_error_and_the_setting_turns_it_off(client:
         settings={"gemma": {"nextEdit": {"enabled": False}}}))
     assert await _next_edit(client, 0, 0, 1) is None
     assert len(_calls()) == before  # no model call
+
+
+SLOW_SCRIPT = FOLDER / "slow.json"
+SLOW_SCRIPT.write_text(json.dumps({"next_edit": [{"text": RENAMED + "\n```", "delay": 0.2}]}))
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(
+    server_command=server_command("--model", "tiny", "--script", str(SLOW_SCRIPT)),
+    server_env=server_env()))
+async def slow_client(lsp_client: LanguageClient):
+    record_status(lsp_client)
+    await initialize(lsp_client)
+    await wait_for_status(lsp_client, {"ready"})
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_the_next_keystroke_supersedes_a_running_prediction(slow_client: LanguageClient):
+    client = slow_client
+    open_document(client, URI, TEXT)
+    version = _delete(client, 1, 0, 9, 10)
+    version = _type(client, version, 0, 9, "width")
+    pending = asyncio.ensure_future(_next_edit(client, 0, 14, version))
+    log = SLOW_SCRIPT.with_name("slow.calls.jsonl")
+    await asyncio.sleep(0.5)  # the slow rewrite is streaming now (about 3 s in all)
+    assert not pending.done()
+    _type(client, version, 0, 14, "_")  # the user types on
+    assert await asyncio.wait_for(pending, 30) is None
+    for _ in range(300):  # the call log is written as the engine stops
+        if log.exists() and log.read_text().strip():
+            break
+        await asyncio.sleep(0.05)
+    (call,) = [json.loads(line) for line in log.read_text().splitlines()]
+    assert call["purpose"] == "next_edit" and call["finish_reason"] == "cancelled"
