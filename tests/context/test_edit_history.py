@@ -108,3 +108,17 @@ def test_bounded_in_count_and_size():
     history.record(URI, text, 0, 0, big, big + text)
     assert all("yyyy" not in diff for diff in history.diffs(URI, "f"))  # too large to show
     assert len(history.diffs(URI, "f")) == 3
+
+
+def test_the_latest_edits_of_other_documents_come_too():
+    history = EditHistory()
+    for uri in ("file:///w/a.py", "file:///w/b.py", "file:///w/c.py"):
+        history.record(uri, "x = 1\n", 0, 1, "y", "y = 1\n")
+    history.record("file:///w/b.py", "y = 1\n", 4, 5, "2", "y = 2\n")  # b edited last
+    label = lambda uri: uri.rsplit("/", 1)[-1]  # noqa: E731
+    diffs = history.diffs_elsewhere("file:///w/a.py", label, documents=2, per_document=1)
+    # c (edited before b) first, then b's latest edit of its two; a's own are not among them.
+    assert [d.splitlines()[0] for d in diffs] == ["--- a/c.py", "--- a/b.py"]
+    assert "+y = 2" in diffs[-1]
+    history.forget("file:///w/b.py")
+    assert [d.splitlines()[0] for d in history.diffs_elsewhere("file:///w/a.py", label)] == ["--- a/c.py"]

@@ -15,8 +15,10 @@ that undid itself (typed, then deleted) leaves nothing. A document's history goe
 from __future__ import annotations
 
 import difflib
+import itertools
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 MAX_EDITS = 8
@@ -44,6 +46,8 @@ class EditHistory:
         self.max_diff_chars = max_diff_chars
         self._closed: dict[str, deque[str]] = {}  # uri -> frozen diffs, oldest first
         self._open: dict[str, tuple[_OpenEdit, str]] = {}  # uri -> (the growing edit, the text now)
+        self._touched: dict[str, int] = {}  # uri -> when it was last edited (a counter)
+        self._clock = itertools.count()
         self._lock = threading.Lock()
 
     def record(self, uri: str, text: str, start: int, end: int, new_text: str, after: str) -> None:
@@ -62,6 +66,7 @@ class EditHistory:
                     self._freeze(uri, current[0], current[1])
                 edit = _OpenEdit(base=text, start=start, old_end=end, new_end=start + len(new_text))
             self._open[uri] = (edit, after)
+            self._touched[uri] = next(self._clock)
 
     def record_whole(self, uri: str, before: str, after: str) -> None:
         """A whole-text change: recorded as the span that really changed."""
@@ -74,6 +79,7 @@ class EditHistory:
         with self._lock:
             self._closed.pop(uri, None)
             self._open.pop(uri, None)
+            self._touched.pop(uri, None)
 
     def diffs(self, uri: str, label: str) -> list[str]:
         """The document's recent edits, oldest first, each a unified diff (`--- a/<label>`, `+++
@@ -87,6 +93,15 @@ class EditHistory:
             if body and len(body) <= self.max_diff_chars:
                 diffs.append(_with_headers(body, label))
         return diffs[-self.max_edits:]
+
+    def diffs_elsewhere(self, uri: str, label_of: Callable[[str], str], documents: int = 2,
+                        per_document: int = 2) -> list[str]:
+        """The latest edits of the other documents edited most recently (a changed signature in one
+        file is what the call sites in another follow): `per_document` edits of each of the
+        `documents` most recently edited others, the least recently edited document first."""
+        with self._lock:
+            others = sorted((at, other) for other, at in self._touched.items() if other != uri)[-documents:]
+        return [diff for _, other in others for diff in self.diffs(other, label_of(other))[-per_document:]]
 
     def _freeze(self, uri: str, edit: _OpenEdit, text: str) -> None:
         body = _diff_body(edit, text)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gemma_lsp.context.builder import ContextBuilder, ContextPart, Position
-from gemma_lsp.context.documents import Document, DocumentStore, UnknownDocument
+from gemma_lsp.context.documents import DocumentStore, UnknownDocument
 from gemma_lsp.engine.base import Cancelled, CancelToken, Engine, GenerationRequest, Priority
 
 PURPOSE = "next_edit"
@@ -267,7 +267,8 @@ async def predict(engine: Engine, builder: ContextBuilder, store: DocumentStore,
     doc = store.get(uri)
     if doc is None:
         raise UnknownDocument(f"not an open document: {uri}")
-    prompt = build_prompt(builder, store, uri, position, store.history.diffs(uri, _label(doc)), budget_tokens)
+    edits = store.history.diffs_elsewhere(uri, _label) + store.history.diffs(uri, _label(uri))
+    prompt = build_prompt(builder, store, uri, position, edits, budget_tokens)
     if version is not None and version != prompt.version:
         # The client's text is not the server's (a change still on its way, or already past it).
         return Prediction(None, f"asked for version {version}, the document is at {prompt.version}", prompt)
@@ -289,6 +290,6 @@ async def predict_from(engine: Engine, store: DocumentStore | None, prompt: Next
     return Prediction(edit, reason, prompt, result.text)
 
 
-def _label(doc: Document) -> str:
-    """The file's name in diff headers: its last path component keeps prompts short and stable."""
-    return doc.uri.rstrip("/").rsplit("/", 1)[-1]
+def _label(uri: str) -> str:
+    """A file's name in diff headers: its last path component keeps prompts short and stable."""
+    return uri.rstrip("/").rsplit("/", 1)[-1]
