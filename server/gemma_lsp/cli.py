@@ -3,6 +3,7 @@
     gemma-lsp [options]                          serve LSP on stdio (default) or --tcp HOST:PORT
     gemma-lsp complete FILE:LINE:COL [options]   print the completion an editor would show there
     gemma-lsp context FILE:LINE:COL [--workspace DIR]   print what the model would see (JSON)
+    gemma-lsp next-edit FILE:LINE:COL --edits DIFF_FILE  print a next-edit prompt and prediction (JSON)
     gemma-lsp tool NAME --workspace DIR --args JSON     run one tool as a model call would
 
 Nothing but LSP traffic is ever written to stdout in server mode; logs go to stderr, the editor
@@ -59,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
         "inline completions, explanations and fixes of diagnostics, and ask-to-debug sessions.",
         epilog="Subcommands: `complete FILE:LINE:COL` prints the completion an editor would show at a "
         "1-based position; `context FILE:LINE:COL [--workspace DIR]` prints the prompt context as JSON; "
+        "`next-edit FILE:LINE:COL --edits DIFF_FILE` prints a next-edit prompt and prediction as JSON; "
         "`tool NAME --workspace DIR --args JSON` runs one tool in the sandbox. Settings given here are the "
         "starting values; an editor's initializationOptions and didChangeConfiguration override them.",
     )
@@ -169,6 +171,18 @@ def main(argv: list[str] | None = None) -> int:
         from gemma_lsp.toolbox.cli import main as tool_main
 
         return tool_main(argv[1:])
+    if argv and argv[0] == "next-edit":
+        parser = _parser()
+        parser.prog = "gemma-lsp next-edit"
+        parser.add_argument("location", metavar="FILE:LINE:COL")
+        parser.add_argument("--edits", type=Path, required=True, metavar="DIFF_FILE",
+                            help="the recent edits as unified diffs, oldest first (each hunk is one edit)")
+        args = parser.parse_args(argv[1:])
+        setup_logging("WARNING" if args.log_level == "INFO" else args.log_level, args.log_file)
+        from gemma_lsp.features.next_edit_cli import run as next_edit_run
+
+        return next_edit_run(parse_location(args.location), args.edits, settings_from_args(args),
+                             allow_download=not args.offline)
     if argv and argv[0] == "complete":
         parser = _parser()
         parser.prog = "gemma-lsp complete"

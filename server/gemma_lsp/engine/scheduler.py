@@ -29,7 +29,7 @@ from gemma_lsp.config import DEFAULT_DRAFT_TOKENS, DEFAULT_KV_CACHE_BUDGET_MB
 
 from .base import CancelToken, GenerationStats, Priority, StopCheck, SupersedeRegistry
 from .branching import TokenChoices, token_choices
-from .drafting import DraftPolicy, DraftStats, PromptLookup
+from .drafting import DraftPolicy, DraftStats, PromptLookup, lookup_limit
 from .output import OutputShaper
 from .prefix_cache import PrefixCache
 from .speculative import Decoder
@@ -196,6 +196,7 @@ class Job:
             use_drafter=config.use_drafter and params.use_drafter,
             max_k=config.max_draft_tokens,
             fixed_k=None if config.adaptive_draft else config.draft_tokens,
+            lookup_max=lookup_limit(params.purpose),
         )
         self.text_stream = TextStream(sched.tokenizer)
         self.output = OutputShaper(params.stop, params.stop_check)

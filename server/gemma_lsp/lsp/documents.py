@@ -11,6 +11,7 @@ from lsprotocol import types
 from pygls.uris import to_fs_path
 
 from gemma_lsp.context.documents import StaleVersion, UnknownDocument
+from gemma_lsp.lsp import next_edit
 
 if TYPE_CHECKING:
     from gemma_lsp.lsp.server import GemmaServer
@@ -44,6 +45,7 @@ def register(server: GemmaServer) -> None:
         except UnknownDocument as error:
             log.warning("%s; ignored", error)
             return
+        next_edit.document_changed(server, uri)  # a running prediction was for the text before this change
         last = params.content_changes[-1] if params.content_changes else None
         if isinstance(last, types.TextDocumentContentChangePartial):
             server.context_builder.note_edited(uri, last.range.start)

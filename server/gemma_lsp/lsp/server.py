@@ -28,12 +28,12 @@ from gemma_lsp.context.builder import ContextBuilder
 from gemma_lsp.context.cache import CompletionCache
 from gemma_lsp.context.documents import Document, DocumentStore
 from gemma_lsp.context.index import WorkspaceIndex
-from gemma_lsp.engine.base import Engine, ModelUnavailable
+from gemma_lsp.engine.base import CancelToken, Engine, ModelUnavailable
 from gemma_lsp.engine.factory import create_engine
 from gemma_lsp.gemma4.tokens import estimate_tokens
 from gemma_lsp.lifetime import find_process, process_gone
 from gemma_lsp.logs import apply_log_file
-from gemma_lsp.lsp import code_actions, completion, context_command, debug, documents
+from gemma_lsp.lsp import code_actions, completion, context_command, debug, documents, next_edit
 from gemma_lsp.lsp.errors import DocumentNotOpen
 from gemma_lsp.lsp.protocol import GemmaProtocol, exit_process, serve_stdio, serve_tcp
 from gemma_lsp.memory import return_freed_memory_to_os
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Feature modules, each with `register(server)`. Order is the order of registration.
-FEATURES = (documents, completion, code_actions, debug, context_command)
+FEATURES = (documents, completion, code_actions, debug, context_command, next_edit)
 # How often the server looks whether the editor's process (initialize's processId) is still there.
 CLIENT_POLL_SECONDS = 3.0
 
@@ -71,6 +71,7 @@ class GemmaServer(LanguageServer):
         self.documents = DocumentStore()
         self.index: WorkspaceIndex | None = None
         self.completion_cache = CompletionCache()
+        self.next_edit_running: dict[str, CancelToken] = {}  # uri -> the running next-edit prediction's cancel
         self.context_builder = ContextBuilder(self.documents, estimate_tokens)
         self._busy = 0
         self._ready_message = ""
