@@ -45,7 +45,7 @@ def test_every_generated_artifact_is_up_to_date():
 
 def test_a_schema_change_makes_check_fail_until_write_regenerates_all_four(checkout: Path):
     config = checkout / "server" / "gemma_lsp" / "config.py"
-    config.write_text(config.read_text().replace("draft_tokens: int = 4", "draft_tokens: int = 5"))
+    config.write_text(config.read_text().replace("DEFAULT_DRAFT_TOKENS = 4", "DEFAULT_DRAFT_TOKENS = 5"))
     result = _run(checkout, "--check")
     assert result.returncode == 1
     assert sorted(line.split()[0] for line in result.stderr.splitlines()) == sorted(settings_docs.ARTIFACTS)
