@@ -18,9 +18,10 @@ from lsprotocol import types as lsp
 from pygls.uris import from_fs_path
 
 from gemma_lsp.agent import session
-from gemma_lsp.agent.edits import FixRefused
+from gemma_lsp.agent.edits import FixRefused, Snapshot
 from gemma_lsp.engine.base import Cancelled, CancelToken, Engine, EngineError, ModelUnavailable
-from gemma_lsp.lsp import targets
+from gemma_lsp.lsp import proposals, targets
+from gemma_lsp.lsp.progress import progress_of
 from gemma_lsp.lsp.targets import RequestError, Target
 
 log = logging.getLogger(__name__)
@@ -113,23 +114,32 @@ async def resolve(server: Any, action: lsp.CodeAction) -> lsp.CodeAction:
         command = EXPLAIN if data["action"] == "explain" else FIX
         action.command = lsp.Command(title=action.title, command=command, arguments=[args])
         return action
+    cancel = CancelToken()
     try:
-        action.edit = await _fix_edit(server, target)
+        async with progress_of(server, "computing the fix…", cancel=cancel):
+            action.edit = await _fix_edit(server, target, cancel)
     except FixRefused as refusal:
         targets.show(server, f"{refusal}. Nothing was changed.")
         raise RequestError(f"{refusal}. Nothing was changed.") from refusal
     return action
 
 
-async def _fix_edit(server: Any, target: Target) -> lsp.WorkspaceEdit:
+async def _fix_edit(server: Any, target: Target, cancel: CancelToken) -> lsp.WorkspaceEdit:
     """The model's fix as a versioned edit. Raises FixRefused (no usable fix) or RequestError."""
+    edit, _ = await _fix_and_snapshot(server, target, cancel)
+    return edit
+
+
+async def _fix_and_snapshot(server: Any, target: Target, cancel: CancelToken) -> tuple[lsp.WorkspaceEdit, Snapshot]:
+    """The model's fix and the document text it was computed on."""
     doc = targets.snapshot(server, target.uri)
     targets.check_version(target, doc)
     focus = targets.focus_of(server, target, doc)
     engine = await engine_of(server)
-    edit = await _cancellable(lambda cancel: session.propose_fix(engine, focus, doc, cancel, target.instruction))
+    edit = await _cancellable(lambda cancel: session.propose_fix(engine, focus, doc, cancel, target.instruction),
+                              cancel)
     targets.still_current(server, doc)
-    return edit
+    return edit, doc
 
 
 async def engine_of(server: Any) -> Engine:
@@ -139,9 +149,9 @@ async def engine_of(server: Any) -> Engine:
         raise RequestError(f"the model is not available: {error}") from error
 
 
-async def _cancellable(work: Any) -> Any:
+async def _cancellable(work: Any, cancel: CancelToken | None = None) -> Any:
     """Run `work(cancel)`; a cancelled request (task) also sets the token the engine watches."""
-    cancel = CancelToken()
+    cancel = cancel or CancelToken()
     try:
         return await work(cancel)
     except asyncio.CancelledError:
@@ -161,8 +171,11 @@ async def explain_command(server: Any, args: tuple[Any, ...]) -> dict[str, Any]:
     doc = targets.snapshot(server, target.uri)
     targets.check_version(target, doc)
     focus = targets.focus_of(server, target, doc)
-    engine = await engine_of(server)
-    markdown = await _cancellable(lambda cancel: session.explain(engine, focus, cancel, target.question))
+    cancel = CancelToken()
+    async with progress_of(server, "explaining…", token=target.work_done_token, cancel=cancel):
+        engine = await engine_of(server)
+        markdown = await _cancellable(lambda cancel: session.explain(engine, focus, cancel, target.question),
+                                      cancel)
     if target.diagnostic is not None:
         title = f"Explain: {_short(target.diagnostic.message)}"
     else:
@@ -193,20 +206,29 @@ async def deliver_markdown(server: Any, title: str, markdown: str, path: Any) ->
 
 
 async def fix_command(server: Any, args: tuple[Any, ...]) -> dict[str, Any]:
-    """`gemma.fix [{uri, range, diagnostic?, version?, instruction?}]` → `{applied, message}`.
+    """`gemma.fix [{uri, range, diagnostic?, version?, instruction?, preview?}]` → `{applied, message}`,
+    with `preview: true` → `{applied: false, message, proposal}` and nothing applied.
 
     The server asks the client to apply the versioned edit (workspace/applyEdit); it never writes files.
     """
-    target = targets.parse_target(FIX, args, extras=("instruction",))
-    try:
-        edit = await _fix_edit(server, target)
-    except FixRefused as refusal:
-        targets.show(server, f"{refusal}. Nothing was changed.")
-        return {"applied": False, "message": f"{refusal}. Nothing was changed."}
-    label = f"Fix: {_short(target.diagnostic.message)}" if target.diagnostic else "Gemma fix"
-    result = await server.workspace_apply_edit_async(lsp.ApplyWorkspaceEditParams(edit=edit, label=label))
-    if result.applied:
-        return {"applied": True, "message": f"{label}: applied"}
+    target = targets.parse_target(FIX, args, extras=("instruction", "preview"))
+    cancel = CancelToken()
+    async with progress_of(server, "computing the fix…", token=target.work_done_token, cancel=cancel) as progress:
+        try:
+            edit, doc = await _fix_and_snapshot(server, target, cancel)
+        except FixRefused as refusal:
+            progress.outcome = "no usable fix"
+            targets.show(server, f"{refusal}. Nothing was changed.")
+            return {"applied": False, "message": f"{refusal}. Nothing was changed.",
+                    **({"proposal": None} if target.preview else {})}
+        if target.preview:
+            proposal = proposals.proposal_of(server, edit, {doc.uri: doc})
+            return {"applied": False, "message": f"Proposed: {proposal.summary}", "proposal": proposal.to_json()}
+        label = f"Fix: {_short(target.diagnostic.message)}" if target.diagnostic else "Gemma fix"
+        result = await server.workspace_apply_edit_async(lsp.ApplyWorkspaceEditParams(edit=edit, label=label))
+        if result.applied:
+            return {"applied": True, "message": f"{label}: applied"}
+        progress.outcome = "not applied"
     reason = result.failure_reason or "the editor refused the edit (the document may have changed)"
     targets.show(server, f"{label}: not applied: {reason}")
     return {"applied": False, "message": f"not applied: {reason}"}

@@ -13,7 +13,6 @@ import importlib
 import logging
 import math
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from gemma_lsp.engine.base import Engine, ModelUnavailable
 from gemma_lsp.engine.factory import create_engine
 from gemma_lsp.lifetime import find_process, process_gone
 from gemma_lsp.lsp.errors import DocumentNotOpen
+from gemma_lsp.lsp.progress import Progress
 from gemma_lsp.lsp.protocol import GemmaProtocol, exit_process, serve_stdio, serve_tcp
 from gemma_lsp.memory import return_freed_memory_to_os
 
@@ -179,12 +179,13 @@ class GemmaServer(LanguageServer):
             return  # a newer settings change superseded this load before it began
         settings = self.settings
         self.set_status("loading", f"loading {settings.model}")
-        progress = await self._begin_progress(f"Gemma: loading {settings.model}")
+        # The title keeps naming the model: clients' status bars tell loading from other progress by it.
+        progress = await Progress.begin(self, None, title=f"Gemma: loading {settings.model}", percentage=0)
         outcome = "failed"
         try:
             # Creating an engine imports torch and may probe CUDA: keep it off the event loop.
             engine = await asyncio.to_thread(create_engine, settings, self.allow_download)
-            await engine.start(progress.report if progress else None)
+            await engine.start(progress.report)
             outcome = "ready"
         except ModelUnavailable as error:
             outcome = "model unavailable"
@@ -203,8 +204,7 @@ class GemmaServer(LanguageServer):
                 self.set_status("error", str(self.model_error))
             return
         finally:
-            if progress:
-                progress.end(outcome if generation == self._generation else "superseded by a settings change")
+            progress.end(outcome if generation == self._generation else "superseded by a settings change")
         if generation != self._generation:
             await engine.close()  # the settings changed while it loaded: the next load takes over
             return
@@ -226,20 +226,6 @@ class GemmaServer(LanguageServer):
                  engine.info.dtype)
         self._ready_message = f"{engine.info.model} on {engine.info.device}"
         self.set_status("ready", self._ready_message)
-
-    async def _begin_progress(self, title: str) -> _Progress | None:
-        caps = self.client_capabilities.window if self.protocol.client_capabilities else None
-        if not (caps and caps.work_done_progress):
-            return None
-        token = f"gemma-{uuid.uuid4().hex[:8]}"
-        try:
-            await asyncio.wait_for(self.work_done_progress.create_async(token), 5)
-        except Exception:
-            log.debug("client refused progress token", exc_info=True)
-            return None
-        progress = _Progress(self, token)
-        self.work_done_progress.begin(token, types.WorkDoneProgressBegin(title=title, percentage=0))
-        return progress
 
     def start_index(self) -> None:
         """Index the workspace's definitions in the background (never blocks a request)."""
@@ -286,21 +272,6 @@ class GemmaServer(LanguageServer):
         if self._engine is not None:
             await self._engine.close()
             self._engine = None
-
-
-class _Progress:
-    """Work-done progress that may be reported from the model-loading thread."""
-
-    def __init__(self, server: GemmaServer, token: str) -> None:
-        self.server, self.token = server, token
-        self.loop = asyncio.get_running_loop()
-
-    def report(self, message: str, percentage: int | None = None) -> None:
-        value = types.WorkDoneProgressReport(message=message, percentage=percentage)
-        self.loop.call_soon_threadsafe(self.server.work_done_progress.report, self.token, value)
-
-    def end(self, message: str) -> None:
-        self.server.work_done_progress.end(self.token, types.WorkDoneProgressEnd(message=message))
 
 
 class _LspLogHandler(logging.Handler):

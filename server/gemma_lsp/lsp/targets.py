@@ -52,6 +52,7 @@ class Target:
     question: str | None = None
     test_id: str | None = None
     work_done_token: str | int | None = None
+    preview: bool = False  # gemma.fix: return the proposal, apply nothing
 
 
 def to_json(value: Any) -> Any:
@@ -93,6 +94,10 @@ def parse_target(command: str, args: tuple[Any, ...], *, extras: tuple[str, ...]
     if token is not None and not isinstance(token, str | int):
         raise BadArguments(f"{command}: 'workDoneToken' must be a string or an integer")
     target.work_done_token = token
+    preview = obj.get("preview", False)
+    if not isinstance(preview, bool):
+        raise BadArguments(f"{command}: 'preview' must be true or false")
+    target.preview = preview
     for key, attr in (("instruction", "instruction"), ("question", "question"), ("testId", "test_id")):
         value = obj.get(key)
         if value is None:
