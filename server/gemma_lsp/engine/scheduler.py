@@ -25,6 +25,8 @@ from typing import Any
 
 import torch
 
+from gemma_lsp.client_terms import setting_name
+
 from .base import CancelToken, GenerationStats, Priority, StopCheck
 from .drafting import DraftPolicy, DraftStats, PromptLookup
 from .prefix_cache import PrefixCache
@@ -376,7 +378,7 @@ class Scheduler:
             # prompt's budget is gemma.maxContextTokens, so lowering that is what helps.
             raise ValueError(f"the prompt has {len(prompt_ids)} tokens; the model's context limit (prompt + "
                              f"reply) is {self.config.max_context_tokens}, set by the model and the memory "
-                             f"available (completion prompts: lower gemma.maxContextTokens)")
+                             f"available (completion prompts: lower {setting_name('maxContextTokens')})")
         if params.max_new_tokens < 1:
             raise ValueError("max_new_tokens must be >= 1")
         cancel = cancel or CancelToken()

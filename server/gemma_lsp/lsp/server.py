@@ -22,6 +22,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from gemma_lsp import __version__
+from gemma_lsp.client_terms import identify, set_client, setting_name
 from gemma_lsp.config import Settings, cache_dir
 from gemma_lsp.context.builder import ContextBuilder
 from gemma_lsp.context.cache import CompletionCache
@@ -221,7 +222,8 @@ class GemmaServer(LanguageServer):
         gc.freeze()
         if engine.info.placeholder:
             log.warning("Using the tiny random Gemma 4 model: its output is gibberish. It is for tests and "
-                        "smoke runs; set gemma.model to a real preset (e2b, e4b, 26b, 31b) for real use.")
+                        "smoke runs; set %s to a real preset (e2b, e4b, 26b, 31b) for real use.",
+                        setting_name("model"))
         log.info("engine ready: %s %s on %s %s", engine.info.name, engine.info.model, engine.info.device,
                  engine.info.dtype)
         self._ready_message = f"{engine.info.model} on {engine.info.device}"
@@ -298,6 +300,8 @@ def build_server(settings: Settings | None = None, allow_download: bool = True) 
 
     @server.feature(types.INITIALIZE)
     def on_initialize(ls: GemmaServer, params: types.InitializeParams) -> None:
+        # Who the client is, first: messages (settings problems too) name settings in its terms.
+        set_client(identify(params.initialization_options, params.client_info.name if params.client_info else None))
         settings, problems = Settings.from_lsp(params.initialization_options, ls.settings)
         ls.settings = settings
         ls._init_problems = problems  # shown once the client is initialized
