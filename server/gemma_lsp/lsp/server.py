@@ -38,8 +38,9 @@ from gemma_lsp.memory import return_freed_memory_to_os
 
 log = logging.getLogger(__name__)
 
-# Feature modules, each with `register(server)`. Order is the order of registration.
-FEATURES = ("documents", "completion", "code_actions", "debug", "context_command")
+# Feature modules, each with `register(server)` and, where what it offers depends on the client,
+# `on_initialize(server, params)`. Order is the order of registration.
+FEATURES = ("documents", "completion", "completion_fallback", "code_actions", "debug", "context_command")
 # How often the server looks whether the editor's process (initialize's processId) is still there.
 CLIENT_POLL_SECONDS = 3.0
 
@@ -70,6 +71,7 @@ class GemmaServer(LanguageServer):
         self._busy = 0
         self._ready_message = ""
         self._client_watch: asyncio.Future | None = None
+        self.feature_modules: list[Any] = []
 
     def start_io(self, stdin: Any = None, stdout: Any = None) -> None:  # type: ignore[override]
         """Serve LSP on stdio until `exit` or end of input, then end the process with the exit code
@@ -316,6 +318,9 @@ def build_server(settings: Settings | None = None, allow_download: bool = True) 
             ls.workspace_root = Path(path) if path else None
         if params.process_id is not None:
             ls.watch_client_process(params.process_id)
+        for module in ls.feature_modules:  # before pygls computes the capabilities from the features
+            if hasattr(module, "on_initialize"):
+                module.on_initialize(ls, params)
 
     @server.feature(types.INITIALIZED)
     def on_initialized(ls: GemmaServer, params: types.InitializedParams) -> None:
@@ -358,6 +363,7 @@ def build_server(settings: Settings | None = None, allow_download: bool = True) 
                 continue  # feature not part of this build
             raise
         module.register(server)
+        server.feature_modules.append(module)
     return server
 
 
