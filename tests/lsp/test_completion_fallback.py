@@ -93,7 +93,7 @@ async def test_completion_only_clients_get_the_suggestion_as_one_item(completion
     assert item.text_edit == types.TextEdit(range=types.Range(types.Position(1, 4), types.Position(1, 7)),
                                             new_text="return a + b")
     assert (item.label, item.detail, item.filter_text) == ("return a + b", "Gemma", "return a + b")
-    assert item.preselect is True and item.sort_text == "\u0000"
+    assert item.preselect is True and item.sort_text == "!"
     assert item.insert_text_mode == types.InsertTextMode.AsIs and item.documentation is None
     assert edited(text, item.text_edit) == "def add(a, b):\n    return a + b\n"
     # Lazily resolved: the documentation shows the whole suggestion.

@@ -26,7 +26,9 @@ from gemma_lsp.lsp import completion
 log = logging.getLogger(__name__)
 
 TRIGGER_CHARACTERS = [".", "(", "[", "{", ",", "="]
-SORT_FIRST = "\u0000"  # sorts before any other server's items
+# Sorts before letters, digits and the usual "0001"-style keys of other servers. Printable: Emacs'
+# JSON parser rejects a NUL in a string, and with it the whole reply.
+SORT_FIRST = "!"
 _DATA_KEY = "gemma"
 
 
