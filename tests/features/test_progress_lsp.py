@@ -113,8 +113,9 @@ async def test_resolving_a_fix_shows_progress_the_server_created(client: Languag
     # Ended before the resolve answered (notifications arrive in order), on a token the server created
     # with window/workDoneProgress/create first (else pytest-lsp warns of an unknown token).
     _, values = progress_of(client, "computing the fix…")
-    begin, *_, end = values
+    begin, report, end = values
     assert (begin.kind, begin.title, begin.cancellable) == ("begin", "Gemma", True)
+    assert (report.kind, report.message) == ("report", "asking the model…")
     assert (end.kind, end.message) == ("end", "done")
     assert not [w for w in recwarn if "progress token" in str(w.message)]
 
@@ -149,7 +150,8 @@ async def test_the_explain_command_shows_progress(client: LanguageClient):
         command="gemma.explain", arguments=[args]))
     assert "subtracts" in result["markdown"]
     _, values = progress_of(client, "explaining…")
-    assert (values[0].title, values[0].kind, values[-1].kind, values[-1].message) == ("Gemma", "begin", "end", "done")
+    assert [v.kind for v in values] == ["begin", "report", "end"]
+    assert (values[0].title, values[1].message, values[2].message) == ("Gemma", "asking the model…", "done")
 
 
 async def test_a_fix_without_a_usable_reply_ends_its_progress_saying_so(client: LanguageClient):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from lsprotocol import types as lsp
@@ -116,26 +116,29 @@ async def resolve(server: Any, action: lsp.CodeAction) -> lsp.CodeAction:
         return action
     cancel = CancelToken()
     try:
-        async with progress_of(server, "computing the fix…", cancel=cancel):
-            action.edit = await _fix_edit(server, target, cancel)
+        async with progress_of(server, "computing the fix…", cancel=cancel) as progress:
+            action.edit = await _fix_edit(server, target, cancel, progress.report)
     except FixRefused as refusal:
         targets.show(server, f"{refusal}. Nothing was changed.")
         raise RequestError(f"{refusal}. Nothing was changed.") from refusal
     return action
 
 
-async def _fix_edit(server: Any, target: Target, cancel: CancelToken) -> lsp.WorkspaceEdit:
+async def _fix_edit(server: Any, target: Target, cancel: CancelToken,
+                    report: Callable[[str], None]) -> lsp.WorkspaceEdit:
     """The model's fix as a versioned edit. Raises FixRefused (no usable fix) or RequestError."""
-    edit, _ = await _fix_and_snapshot(server, target, cancel)
+    edit, _ = await _fix_and_snapshot(server, target, cancel, report)
     return edit
 
 
-async def _fix_and_snapshot(server: Any, target: Target, cancel: CancelToken) -> tuple[lsp.WorkspaceEdit, Snapshot]:
-    """The model's fix and the document text it was computed on."""
+async def _fix_and_snapshot(server: Any, target: Target, cancel: CancelToken,
+                            report: Callable[[str], None]) -> tuple[lsp.WorkspaceEdit, Snapshot]:
+    """The model's fix and the document text it was computed on; `report` tells the progress."""
     doc = targets.snapshot(server, target.uri)
     targets.check_version(target, doc)
     focus = targets.focus_of(server, target, doc)
-    engine = await engine_of(server)
+    engine = await engine_of(server)  # may wait for the model to load
+    report("asking the model…")
     edit = await _cancellable(lambda cancel: session.propose_fix(engine, focus, doc, cancel, target.instruction),
                               cancel)
     targets.still_current(server, doc)
@@ -172,8 +175,9 @@ async def explain_command(server: Any, args: tuple[Any, ...]) -> dict[str, Any]:
     targets.check_version(target, doc)
     focus = targets.focus_of(server, target, doc)
     cancel = CancelToken()
-    async with progress_of(server, "explaining…", token=target.work_done_token, cancel=cancel):
-        engine = await engine_of(server)
+    async with progress_of(server, "explaining…", token=target.work_done_token, cancel=cancel) as progress:
+        engine = await engine_of(server)  # may wait for the model to load
+        progress.report("asking the model…")
         markdown = await _cancellable(lambda cancel: session.explain(engine, focus, cancel, target.question),
                                       cancel)
     if target.diagnostic is not None:
@@ -215,7 +219,7 @@ async def fix_command(server: Any, args: tuple[Any, ...]) -> dict[str, Any]:
     cancel = CancelToken()
     async with progress_of(server, "computing the fix…", token=target.work_done_token, cancel=cancel) as progress:
         try:
-            edit, doc = await _fix_and_snapshot(server, target, cancel)
+            edit, doc = await _fix_and_snapshot(server, target, cancel, progress.report)
         except FixRefused as refusal:
             progress.outcome = "no usable fix"
             targets.show(server, f"{refusal}. Nothing was changed.")
