@@ -3,6 +3,7 @@
     gemma-lsp [options]                          serve LSP on stdio (default) or --tcp HOST:PORT
     gemma-lsp complete FILE:LINE:COL [options]   print the completion an editor would show there
     gemma-lsp context FILE:LINE:COL [--workspace DIR]   print what the model would see (JSON)
+    gemma-lsp next-edit FILE:LINE:COL --edits DIFF_FILE  print a next-edit prompt and prediction (JSON)
     gemma-lsp tool NAME --workspace DIR --args JSON     run one tool as a model call would
 
 Nothing but LSP traffic is ever written to stdout in server mode; logs go to stderr, the editor
@@ -27,12 +28,7 @@ from typing import Any
 
 from gemma_lsp import __version__
 from gemma_lsp.config import DTYPES, Settings, check, setting
-
-LANGUAGE_IDS = {
-    ".py": "python", ".js": "javascript", ".jsx": "javascriptreact", ".ts": "typescript",
-    ".tsx": "typescriptreact", ".go": "go", ".rs": "rust", ".java": "java", ".c": "c", ".h": "c",
-    ".cc": "cpp", ".cpp": "cpp", ".cxx": "cpp", ".hpp": "cpp", ".hh": "cpp",
-}
+from gemma_lsp.logs import setup_logging
 
 
 def _setting_type(key: str, convert=str):
@@ -64,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
         "inline completions, explanations and fixes of diagnostics, and ask-to-debug sessions.",
         epilog="Subcommands: `complete FILE:LINE:COL` prints the completion an editor would show at a "
         "1-based position; `context FILE:LINE:COL [--workspace DIR]` prints the prompt context as JSON; "
+        "`next-edit FILE:LINE:COL --edits DIFF_FILE` prints a next-edit prompt and prediction as JSON; "
         "`tool NAME --workspace DIR --args JSON` runs one tool in the sandbox. Settings given here are the "
         "starting values; an editor's initializationOptions and didChangeConfiguration override them.",
     )
@@ -116,52 +113,76 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def setup_logging(level: str, log_file: str | None) -> None:
-    root = logging.getLogger("gemma_lsp")
-    root.setLevel(level)
-    stderr = logging.StreamHandler(sys.stderr)
-    stderr.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root.addHandler(stderr)
-    if log_file:
-        handler = open_log_file(log_file)
-        handler.gemma_setting = True  # type: ignore[attr-defined]  # replaced when the setting changes
-        root.addHandler(handler)
+def parse_location(location: str) -> tuple[Path, int, int]:
+    """FILE:LINE:COL (1-based, as compilers print them) -> (path, line, column); raises ValueError
+    with a clear message."""
+    path, _, rest = location.rpartition(":")
+    path, _, line = path.rpartition(":")
+    if not path or not line.isdigit() or not rest.isdigit() or int(line) < 1 or int(rest) < 1:
+        raise ValueError(f"expected FILE:LINE:COL with 1-based LINE and COL, got {location!r}")
+    return Path(path), int(line), int(rest)
 
 
-def open_log_file(log_file: str) -> logging.Handler:
-    """A handler appending to `log_file`, created owner-only (logs may quote the user's code)."""
-    path = Path(log_file).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # its folder too, whatever the umask
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.close(fd)
-    os.chmod(path, 0o600)
-    handler = logging.FileHandler(path)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    return handler
-
-
-def parse_location(text: str) -> tuple[Path, int, int]:
-    """FILE:LINE:COL (1-based, as compilers print them) -> (path, line, column)."""
+def context_main(argv: list[str]) -> int:
+    """`gemma-lsp context FILE:LINE:COL [--workspace DIR]`: print, as JSON, exactly what a completion at
+    that place would send to the model (features/context_report.py). LINE and COL are 1-based; COL
+    counts characters."""
+    parser = argparse.ArgumentParser(prog="gemma-lsp context", description=(
+        "`gemma-lsp context FILE:LINE:COL [--workspace DIR]`: print, as JSON, exactly what a completion at "
+        "that place would send to the model (each context part with its source, origin and token count, the "
+        "chat messages, the pre-fill and the rendered prompt) and the completion mode. LINE and COL are "
+        "1-based; COL counts characters. The editor command `gemma.context` returns the same object."))
+    parser.add_argument("location", help="FILE:LINE:COL, 1-based; COL counts characters")
+    parser.add_argument("--workspace", type=Path, help="index this folder for definitions")
+    budget = Settings().prompt_budget_tokens  # the editors' default (gemma.maxContextTokens)
+    parser.add_argument("--budget", type=int, default=budget, help=f"prompt token budget (default {budget})")
+    parser.add_argument("--open", type=Path, action="append", default=[],
+                        help="also treat this file as open in the editor (repeatable)")
+    parser.add_argument("--tokenizer", type=Path,
+                        help="count tokens with the tokenizer in this model folder (default: the tiny fixture one)")
+    args = parser.parse_args(argv)
     try:
-        file, line, col = text.rsplit(":", 2)
-        line_no, col_no = int(line), int(col)
-    except ValueError:
-        raise SystemExit(f"gemma-lsp: expected FILE:LINE:COL, got {text!r}") from None
-    if line_no < 1 or col_no < 1:
-        raise SystemExit("gemma-lsp: LINE and COL are 1-based")
-    return Path(file), line_no, col_no
+        path, line, column = parse_location(args.location)
+        if args.budget < 1:
+            raise ValueError(f"--budget must be positive, got {args.budget}")
+        if args.workspace is not None and not args.workspace.is_dir():
+            raise ValueError(f"--workspace is not a folder: {args.workspace}")
+        if args.tokenizer is not None and not args.tokenizer.is_dir():
+            raise ValueError(f"--tokenizer is not a folder: {args.tokenizer}")
+        from gemma_lsp.features.context_report import report_for_file
+
+        result = report_for_file(path, line, column, args.budget, workspace=args.workspace,
+                                 open_files=tuple(args.open), tokenizer=args.tokenizer)
+    except (OSError, ValueError) as error:
+        print(f"gemma-lsp context: {error}", file=sys.stderr)
+        return 2
+    import json
+
+    json.dump(result, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "context":
-        from gemma_lsp.context.cli import main as context_main
-
         return context_main(argv[1:])
     if argv and argv[0] == "tool":
         from gemma_lsp.toolbox.cli import main as tool_main
 
         return tool_main(argv[1:])
+    if argv and argv[0] == "next-edit":
+        parser = _parser()
+        parser.prog = "gemma-lsp next-edit"
+        parser.add_argument("location", metavar="FILE:LINE:COL")
+        parser.add_argument("--edits", type=Path, required=True, metavar="DIFF_FILE",
+                            help="the recent edits as unified diffs, oldest first (each hunk is one edit)")
+        args = parser.parse_args(argv[1:])
+        setup_logging("WARNING" if args.log_level == "INFO" else args.log_level, args.log_file)
+        from gemma_lsp.features.next_edit_cli import run as next_edit_run
+
+        return next_edit_run(parse_location(args.location), args.edits, settings_from_args(args),
+                             allow_download=not args.offline)
     if argv and argv[0] == "complete":
         parser = _parser()
         parser.prog = "gemma-lsp complete"
@@ -219,17 +240,21 @@ def _start_up(argv: list[str]) -> tuple[Any, argparse.Namespace]:
 
 
 async def _complete(args: argparse.Namespace) -> int:
-    from lsprotocol import types
     from pygls.uris import from_fs_path
 
     from gemma_lsp.context.builder import ContextBuilder
     from gemma_lsp.context.documents import DocumentStore
-    from gemma_lsp.context.positions import line_starts
+    from gemma_lsp.context.languages import language_for
+    from gemma_lsp.context.positions import Position, line_starts
     from gemma_lsp.engine.base import ModelUnavailable
     from gemma_lsp.engine.factory import create_engine
-    from gemma_lsp.lsp.completion import complete
+    from gemma_lsp.features.completion import complete
 
-    path, line, col = parse_location(args.location)
+    try:
+        path, line, col = parse_location(args.location)
+    except ValueError as error:
+        print(f"gemma-lsp: {error}", file=sys.stderr)
+        return 2
     if not path.is_file():
         print(f"gemma-lsp: no such file: {path}", file=sys.stderr)
         return 2
@@ -237,7 +262,7 @@ async def _complete(args: argparse.Namespace) -> int:
     uri = from_fs_path(str(path.resolve())) or ""
     # Columns as compilers print them count characters: UTF-32 positions (clamped to the line).
     store = DocumentStore(encoding="utf-32")
-    store.open(uri, LANGUAGE_IDS.get(path.suffix, "plaintext"), 1, text)
+    store.open(uri, language_for(None, str(path)) or "plaintext", 1, text)
     count = len(line_starts(text))
     if line > count:
         print(f"gemma-lsp: {path} has only {count} lines", file=sys.stderr)
@@ -253,8 +278,7 @@ async def _complete(args: argparse.Namespace) -> int:
         print("gemma-lsp: using the tiny random model: the output is gibberish (often empty)", file=sys.stderr)
     builder = ContextBuilder(store, engine.count_tokens)
     try:
-        completion, _ = await complete(engine, builder, uri, types.Position(line=line - 1, character=col - 1),
-                                       settings)
+        completion, _ = await complete(engine, builder, uri, Position(line=line - 1, character=col - 1), settings)
     finally:
         await engine.close()
     sys.stdout.write(completion + "\n")

@@ -39,6 +39,11 @@ class CompletionSettings:
 
 
 @dataclass
+class NextEditSettings:
+    enabled: bool = True
+
+
+@dataclass
 class DebugSettings:
     max_tool_calls: int = 12
     max_tokens: int = 4096
@@ -78,6 +83,7 @@ class Settings:
     prompt_budget_tokens: int = 4096
     kv_cache_budget_mb: int = 1024
     completion: CompletionSettings = field(default_factory=CompletionSettings)
+    next_edit: NextEditSettings = field(default_factory=NextEditSettings)
     debug: DebugSettings = field(default_factory=DebugSettings)
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     tests: TestsSettings = field(default_factory=TestsSettings)
@@ -116,6 +122,7 @@ def _deep_copy(settings: Settings) -> Settings:
         settings,
         remote=dataclasses.replace(settings.remote),
         completion=dataclasses.replace(settings.completion),
+        next_edit=dataclasses.replace(settings.next_edit),
         debug=dataclasses.replace(settings.debug),
         sandbox=dataclasses.replace(settings.sandbox),
         tests=dataclasses.replace(settings.tests),
@@ -214,6 +221,9 @@ SCHEMA: tuple[Setting, ...] = (
     _server("completion.alternatives", "integer", "Most suggestions an explicitly requested inline completion "
             "(Invoked: the user asked, or cycles) returns: the usual one first, then alternatives that branch "
             "where the model is least sure. Automatic requests always get one.", minimum=1, maximum=5),
+    _server("next_edit.enabled", "boolean", "Next-edit suggestions (`gemma/nextEdit`): after an edit, the edit "
+            "you will likely make next near the cursor (a rename carried on to the next use), shown where it "
+            "applies."),
     _server("debug.max_tool_calls", "integer", 'Most tool calls in one "Ask to Debug" session.',
             minimum=0, maximum=200),
     _server("debug.max_tokens", "integer", 'Most generated tokens in one "Ask to Debug" session.',

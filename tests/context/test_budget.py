@@ -7,9 +7,9 @@ import pytest
 
 from gemma_lsp.bench.context import python_module
 from gemma_lsp.context.builder import ContextBuilder
-from gemma_lsp.context.cli import tiny_tokenizer_functions
 from gemma_lsp.context.documents import DocumentStore
 from gemma_lsp.context.prompt import completion_messages
+from gemma_lsp.features.context_report import tiny_tokenizer_functions
 
 from .conftest import FIXTURES, split_cursor
 

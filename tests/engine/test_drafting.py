@@ -10,7 +10,9 @@ import random
 
 import pytest
 
+from gemma_lsp.bench.rewrite import CopyingDecoder, rewrite_case
 from gemma_lsp.engine.drafting import (
+    LOOKUP_MAX,
     Acceptance,
     ConfidenceGate,
     DraftPolicy,
@@ -20,10 +22,12 @@ from gemma_lsp.engine.drafting import (
     best_k,
     break_even_alpha,
     expected_tokens,
+    lookup_limit,
     probe_interval,
 )
 from gemma_lsp.engine.scheduler import DecodeParams, Scheduler, SchedulerConfig
 from gemma_lsp.engine.speculative import greedy_reference
+from gemma_lsp.models.tiny import TINY_VOCAB_SIZE
 
 from .engine_helpers import random_prompt
 
@@ -320,3 +324,25 @@ def test_early_exit_keeps_output_exact(pair, reference):
             assert len(drafts) == len(confidences) and all(c >= stop_below for c in confidences)
             decoder.step(seq, drafts[: 24 - len(seq.generated) - 1])
         assert seq.generated[:24] == reference(prompt, 24)
+
+
+def test_a_next_edit_copies_whole_lines_a_step_with_long_lookup_drafts(pair):
+    """A rewrite copies long stretches of its prompt: lookup may propose up to 32 tokens a step for
+    purpose next_edit (8 for others). The target is made to copy a window of the prompt with one change
+    (the benchmark's CopyingDecoder); the output is exactly that, in fewer steps with long drafts."""
+    prompt, output = rewrite_case(random.Random(1), TINY_VOCAB_SIZE, window=64, around=16)
+    steps = {}
+    for purpose in ("completion", "next_edit"):
+        decoder = CopyingDecoder(pair.target)
+        decoder.truth = prompt + output
+        sched = Scheduler(pair.target, None, pair.tokenizer,
+                          SchedulerConfig(use_drafter=False, kv_cache_budget_bytes=0), decoder=decoder)
+        sched.drafting = DraftStats(costs=FrozenCosts(flat_costs()))
+        try:
+            result = sched.submit(prompt, DecodeParams(max_new_tokens=len(output), purpose=purpose)).wait(60)
+        finally:
+            sched.close()
+        assert result.token_ids == output
+        steps[purpose] = result.stats.target_steps
+    assert lookup_limit("next_edit") == 32 and lookup_limit("completion") == LOOKUP_MAX == 8
+    assert steps["next_edit"] < steps["completion"] < len(output) - 1

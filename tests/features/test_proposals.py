@@ -7,8 +7,8 @@ import difflib
 from gemma_lsp.features.proposals import (
     BlockView,
     FileChange,
-    answer_with_diffs,
     propose,
+    replace_blocks,
     summarize,
     unified_diff,
 )
@@ -68,5 +68,5 @@ Done."""
 def test_blocks_become_diffs_or_notes_with_their_fences_and_names():
     views = [BlockView((4, 8), diff="D1\n"), BlockView((9, 13), note="could not", intent="-x\n+y\n"),
              BlockView((17, 21), diff="D3\n")]
-    assert answer_with_diffs(ANSWER, views, ["calc.py", "calc.py", "util.py"]) == (
+    assert replace_blocks(ANSWER, views, ["calc.py", "calc.py", "util.py"]) == (
         "The bug.\n\n```diff\nD1\n```\n\n_could not_\n\n```diff\n-x\n+y\n```\n\n```diff\nD3\n```\nDone.")

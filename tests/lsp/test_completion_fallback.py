@@ -16,7 +16,7 @@ from pygls.exceptions import JsonRpcMethodNotFound
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 from tests.conftest import server_command, server_env
-from tests.features.lsp_harness import change, model_calls, write_script
+from tests.lsp.lsp_harness import change, model_calls, write_script
 from tests.lsp.lsp_support import initialize, open_document, record_status, wait_for_status
 
 HERE = Path(tempfile.mkdtemp(prefix="gemma-completion-fallback-"))

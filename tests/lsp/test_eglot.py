@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, server_env
-from tests.features.lsp_harness import model_calls, write_script
+from tests.lsp.lsp_harness import model_calls, write_script
 
 EMACS = shutil.which("emacs")
 

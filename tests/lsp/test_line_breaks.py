@@ -20,7 +20,7 @@ from gemma_lsp.agent.edits import Snapshot, apply_text_edits, search_replace_fix
 from gemma_lsp.context.documents import DocumentStore
 from gemma_lsp.lsp import targets
 from tests.conftest import server_command, server_env
-from tests.features.lsp_harness import apply_edit, code_actions, diagnostic, model_calls, write_script
+from tests.lsp.lsp_harness import apply_edit, code_actions, diagnostic, model_calls, write_script
 from tests.lsp.lsp_support import initialize, open_document, record_status, wait_for_status
 
 HERE = Path(tempfile.mkdtemp(prefix="gemma-line-breaks-"))

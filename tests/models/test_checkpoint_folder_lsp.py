@@ -20,7 +20,7 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 
 from gemma_lsp.models import tiny
 from tests.conftest import server_command, server_env
-from tests.features.lsp_harness import code_actions, diagnostic
+from tests.lsp.lsp_harness import code_actions, diagnostic
 from tests.lsp.lsp_support import initialize, open_document, record_status, wait_for_status
 
 ROOT = Path(tempfile.mkdtemp(prefix="gemma-checkpoint-folder-"))

@@ -28,7 +28,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from gemma_lsp.agent.codec import ToolCall
+from gemma_lsp.gemma4.codec import ToolCall
 from gemma_lsp.sandbox import SandboxLimits, run_sandboxed, sandbox_status, seccomp
 from gemma_lsp.sandbox.bwrap import DEFAULT_PATH
 from gemma_lsp.toolbox import ToolCatalog, ToolExecutor, ToolSettings

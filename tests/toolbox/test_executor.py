@@ -15,6 +15,7 @@ from gemma_lsp.gemma4.codec import ToolCall, parse_model_output
 from gemma_lsp.sandbox import SandboxLimits
 from gemma_lsp.toolbox import ToolCatalog, ToolExecutor, ToolSettings, describe_call
 from gemma_lsp.toolbox.cli import main
+from gemma_lsp.toolbox.executor import progress_text
 
 ECHO_TOOL = textwrap.dedent("""
     name = "echo_args"
@@ -133,17 +134,31 @@ async def test_git_diff_shows_uncommitted_changes(repo):
     assert "-old\n+new" in result.content["stdout"], result.content
 
 
-def test_describe_call(workspace):
+def test_describe_call_uses_the_catalogs_progress_text_only(workspace):
     catalog = ToolCatalog.load(workspace)
-    assert describe_call(ToolCall("run_tests", {})) == "running tests…"
-    assert describe_call(ToolCall("run_tests", {"target": "tests/a.py"})) == "running tests tests/a.py…"
-    assert describe_call(ToolCall("read_file", {"path": "src/app.py", "start_line": 40, "end_line": 80})) == \
-        "reading src/app.py:40-80"
-    assert describe_call(ToolCall("read_file", {"path": "src/app.py"})) == "reading src/app.py"
-    assert describe_call(ToolCall("search_text", {"pattern": "def x"})) == "searching for 'def x'"
-    assert describe_call(ToolCall("echo_args", {"word": "hi"}), catalog) == "echoing hi"
-    assert describe_call(ToolCall("echo_args", {}), catalog) == "echoing …"
-    assert describe_call(ToolCall("mystery", {})) == "running mystery…"
+
+    def text(name: str, **arguments: object) -> str:
+        return describe_call(ToolCall(name, arguments), catalog)
+
+    assert text("run_tests") == "running tests…"
+    assert text("run_tests", target="tests/a.py") == "running tests tests/a.py…"
+    assert text("read_file", path="src/app.py", start_line=40, end_line=80) == "reading src/app.py:40-80"
+    assert text("read_file", path="src/app.py") == "reading src/app.py"
+    assert text("search_text", pattern="def x") == "searching for 'def x'"
+    assert text("search_text", pattern="x" * 100) == f"searching for '{'x' * 59}…'"
+    assert text("list_files") == "listing files" and text("list_files", path="src") == "listing files in src"
+    assert text("echo_args", word="hi") == "echoing hi"
+    assert text("echo_args") == "echoing …"
+    assert text("mystery") == "running mystery…"
+    # Without a catalog there is no progress text to use: the generic one.
+    assert describe_call(ToolCall("read_file", {"path": "a.py"})) == "running read_file…"
+
+
+def test_progress_templates():
+    assert progress_text("a[ {x}][ {y}] b", {"x": 1}) == "a 1 b"
+    assert progress_text("a [literal] {x}", {"x": "two\nlines"}) == "a [literal] two lines"
+    assert progress_text("[{x}-{y}]", {"x": 1, "y": ""}) == ""
+    assert progress_text("{x.attr} {0}", {"x": 1}) == "{x.attr} {0}"  # not a usable template: as written
 
 
 def test_settings_from_the_server_settings():

@@ -256,6 +256,65 @@ const modelCalls = (purpose) => (existsSync(callLog) ? readFileSync(callLog, 'ut
 const serverSource = () => spawnSync('grep', ['-rh', '--include=*.py', '', path.join(repoRoot, 'server', 'gemma_lsp')], { encoding: 'utf8', maxBuffer: 64 << 20 }).stdout;
 const featurePresent = (module) => existsSync(path.join(repoRoot, 'server', 'gemma_lsp', 'lsp', `${module}.py`));
 
+// ---------------------------------------------------------------- next-edit suggestions (issue 17)
+// Its own script replies and file, added here so the rest of the suite is untouched: the user renames
+// the parameter `w` to `size`; the model's rewrite of the editable window renames its next use.
+const NEXT_EDIT_SOURCE = 'def area(w, h):\n    return w * h\n\n\nprint(area(2, 3))\n';
+writeFileSync(scriptFile, JSON.stringify({
+    ...JSON.parse(readFileSync(scriptFile, 'utf8')),
+    next_edit: ['def area(size, h):\n    return size * h\n\n\nprint(area(2, 3))\n```'],
+}, null, 2));
+writeFileSync(path.join(dirs.workspace, 'geometry.py'), NEXT_EDIT_SOURCE);
+// Off for every other check (their edits would get this reply too), on for this one's only.
+userSettings['gemma.nextEdit.enabled'] = false;
+writeSettings();
+
+/** The last settings object the extension sent the server (its log line), as text. */
+const lastSentSettings = () => [...extensionLog().matchAll(/Sent settings to the server: (.*)$/gm)].at(-1)?.[1] ?? '';
+
+/** Text of `after` decorations and struck-through spans in the active editor (CSS-rendered). */
+const nextEditDecorations = () => page.evaluate(() => {
+    const lines = document.querySelector('.editor-group-container.active .monaco-editor .view-lines');
+    const out = { after: [], struck: [] };
+    for (const el of lines ? lines.querySelectorAll('span') : []) {
+        const after = window.getComputedStyle(el, '::after').content;
+        if (after && after !== 'none' && after !== 'normal') out.after.push(after.replace(/^"|"$/g, ''));
+        if (window.getComputedStyle(el).textDecorationLine.includes('line-through')) out.struck.push(el.textContent);
+    }
+    return out;
+});
+
+async function checkNextEdit() {
+    await check('a rename shows the next use renamed (struck-through old name, new name after it); Alt+N jumps, Alt+Y accepts', async () => {
+        // In the workspace's settings: code-server picks those up while running.
+        mkdirSync(path.join(dirs.workspace, '.vscode'), { recursive: true });
+        writeFileSync(path.join(dirs.workspace, '.vscode', 'settings.json'), JSON.stringify({ 'gemma.nextEdit.enabled': true }));
+        await until(() => lastSentSettings().includes('"nextEdit":{"enabled":true}'), 30_000, 'nextEdit.enabled on');
+        await openFile('geometry.py');
+        await page.keyboard.press('Control+Home');
+        for (let i = 0; i < 9; i++) await page.keyboard.press('ArrowRight');
+        await page.keyboard.press('Shift+ArrowRight');
+        await page.keyboard.type('size');
+        await page.keyboard.press('Escape'); // no ghost text in the way
+        const shown = await until(async () => {
+            const d = await nextEditDecorations();
+            return d.after.some((t) => t === 'size') && d.struck.some((t) => t.includes('w')) ? d : false;
+        }, 60_000, 'the next-edit decoration');
+        assert(shown.after.some((t) => t.includes('line 2:') && t.includes('size')), `hint was ${JSON.stringify(shown.after)}`);
+        assert(modelCalls('next_edit').length >= 1, 'the server made no next_edit model call');
+        await shot('next-edit-shown');
+        await page.keyboard.press('Alt+N');
+        await until(async () => /Ln 2, Col 12/.test(await page.locator('.statusbar').innerText()), 10_000, 'the cursor at the next edit');
+        await page.keyboard.press('Alt+Y');
+        await saveUntil('geometry.py', 'return size * h', 'the accepted next edit to be saved in geometry.py');
+        await until(async () => (await nextEditDecorations()).struck.length === 0, 10_000, 'the decoration to go');
+        await shot('next-edit-accepted');
+    });
+    writeFileSync(path.join(dirs.workspace, '.vscode', 'settings.json'), '{}');
+    await until(() => lastSentSettings().includes('"nextEdit":{"enabled":false}'), 30_000, 'nextEdit.enabled off again')
+        .catch((error) => console.log(`e2e: ${error.message}`));
+}
+
 async function main() {
     console.log(`e2e: code-server ${codeServer}\ne2e: vsix ${vsix}\ne2e: python ${python}\ne2e: temp ${tmp}`);
     assert(existsSync(vsix), `no .vsix at ${vsix}: run vsce package first`);
@@ -370,6 +429,8 @@ async function main() {
         await shot('02b-cycling-counter');
         await page.keyboard.press('Escape');
     });
+
+    await checkNextEdit();
 
     await check('the status bar showed "generating" while the model ran', async () => {
         const states = await page.evaluate(() => window.__gemmaStates);

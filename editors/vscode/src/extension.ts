@@ -5,6 +5,7 @@
 import * as vscode from 'vscode';
 import { Commands } from './commands';
 import { offerInstall } from './installer';
+import { NextEditFeature } from './nextEdit';
 import { ProposalReview } from './proposalReview';
 import { ResultPanel } from './resultPanel';
 import { ServerManager } from './server';
@@ -18,6 +19,7 @@ let manager: ServerManager | undefined;
 export interface GemmaApi {
     status: StatusModel;
     server: ServerManager;
+    nextEdit: NextEditFeature;
 }
 
 export function activate(context: vscode.ExtensionContext): GemmaApi {
@@ -37,6 +39,7 @@ export function activate(context: vscode.ExtensionContext): GemmaApi {
     });
     manager = server;
     const commands: Commands = new Commands(server, panel, review, status, log);
+    const nextEdit = new NextEditFeature(server, log);
 
     const updateInline = (): void => {
         const languageId = vscode.window.activeTextEditor?.document.languageId;
@@ -52,6 +55,7 @@ export function activate(context: vscode.ExtensionContext): GemmaApi {
         server,
         new StatusBar(status),
         ...commands.register(),
+        nextEdit,
         vscode.window.onDidChangeActiveTextEditor(updateInline),
         vscode.workspace.onDidChangeConfiguration((e) => {
             if (!e.affectsConfiguration('gemma')) return;
@@ -67,7 +71,7 @@ export function activate(context: vscode.ExtensionContext): GemmaApi {
 
     log.info(`Gemma extension ${String((context.extension.packageJSON as { version?: string }).version)} activated.`);
     void server.start();
-    return { status, server };
+    return { status, server, nextEdit };
 }
 
 export async function deactivate(): Promise<void> {

@@ -32,7 +32,11 @@ from pathlib import Path
 
 from lsprotocol import types as lsp
 
+from gemma_lsp.context.languages import language_for
 from gemma_lsp.context.positions import LineIndex, check_encoding, line_starts, lines_with_breaks, split_lines
+
+# What every fix is: LSP's edit type, named here so the feature services need no lsprotocol import.
+WorkspaceEdit = lsp.WorkspaceEdit
 
 
 class FixRefused(Exception):
@@ -113,6 +117,14 @@ def document_edit(snapshot: Snapshot, edits: list[lsp.TextEdit]) -> lsp.TextDocu
 
 def edit_files(edit: lsp.WorkspaceEdit) -> list[str]:
     return [c.text_document.uri for c in edit.document_changes or [] if isinstance(c, lsp.TextDocumentEdit)]
+
+
+def describe_edit(edit: lsp.WorkspaceEdit) -> str:
+    """What an edit changes, for the user: "Proposed edit: 2 changes in app.py, util.py."."""
+    changes = [c for c in edit.document_changes or [] if isinstance(c, lsp.TextDocumentEdit)]
+    files = [Path(c.text_document.uri).name for c in changes]
+    count = sum(len(c.edits) for c in changes)
+    return f"Proposed edit: {count} change{'s' if count != 1 else ''} in {', '.join(files)}."
 
 
 # --------------------------------------------------------------------------------------- region fix
@@ -238,8 +250,7 @@ def _reindent(lines: list[str], original: list[str]) -> list[str]:
 
 def _check_still_compiles(snapshot: Snapshot, new_text: str) -> None:
     """Refuse a Python fix that breaks a file that compiled (a cheap guard against garbled replies)."""
-    is_python = snapshot.language_id == "python" or snapshot.uri.endswith((".py", ".pyi"))
-    if not is_python:
+    if "python" not in (language_for(snapshot.language_id), language_for(None, snapshot.uri)):
         return
     try:
         ast.parse(snapshot.text)

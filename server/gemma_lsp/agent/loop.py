@@ -132,12 +132,9 @@ class LoopResult:
 
 
 def default_describe(call: ToolCall) -> str:
-    try:
-        from gemma_lsp.toolbox import describe_call
-
-        return describe_call(call)
-    except Exception:  # the description is cosmetic; never fail a session over it
-        return f"calling {call.name}…"
+    """Progress text for a call when the caller has none; the tools' own text comes with the toolbox
+    (features/debug.py: the catalog's `progress`)."""
+    return f"running {call.name}…"
 
 
 class ToolLoop:

@@ -16,6 +16,8 @@ Everything is a ratio measured within one run (these machines are shared and noi
 - sched_latency_ratio: an inline completion's latency while a long background generation runs, over
   its latency on an idle engine.
 - rss_growth_ratio: resident memory after 1,000 mixed requests (tiny model) over after the first 10.
+- rewrite: target steps per generated token when the output copies a window of the prompt with one
+  change (a next edit), without prompt lookup, with short and with long lookup drafts (bench/rewrite.py).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import Any
 
 import torch
 
+from gemma_lsp.bench.rewrite import bench_rewrite, print_rewrite
 from gemma_lsp.engine.base import Priority
 from gemma_lsp.engine.drafting import DraftPolicy, DraftStats, expected_tokens
 from gemma_lsp.engine.scheduler import DecodeParams, Scheduler, SchedulerConfig
@@ -607,6 +610,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     prefix = timed("prefix", bench_prefix, target, drafter, quick)
     cancel = timed("cancel", bench_cancel, target, drafter, quick)
     sched = timed("sched", bench_sched, target, drafter, quick)
+    rewrite = timed("rewrite", bench_rewrite, target, VOCAB, quick)
+    print_rewrite(rewrite)
     del target, drafter
     gc.collect()
     rss = timed("rss", bench_rss, quick)
@@ -617,6 +622,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         cancel_steps=round(cancel["cancel_steps"], 3),
         sched_latency_ratio=round(sched["sched_latency_ratio"], 3),
         rss_growth_ratio=round(rss["rss_growth_ratio"], 4),
+        rewrite=rewrite,
         details=dict(costs=costs, prefix=prefix, cancel=cancel, sched=sched, rss=rss,
                      target_parameters=params),
         machine=machine_info(device, dtype_name),

@@ -1,6 +1,6 @@
 """Prompt context for inline completions, built with tree-sitter under a strict time budget.
 
-The path of one completion, as the LSP layer runs it:
+The path of one completion, as features/completion.py runs it:
 
     store = DocumentStore(encoding)                  # documents.py: text + incremental tree per document
     builder = ContextBuilder(store, engine.count_tokens, index)      # builder.py
@@ -12,6 +12,7 @@ The path of one completion, as the LSP layer runs it:
 
 Also here: languages.py (the eight grammar wheels, LSP ids, node types, queries), positions.py
 (UTF-8/16/32 positions and tree-sitter bytes), shape.py (single vs multi line), symbols.py
-(definitions as signature + docstring), index.py (background workspace index) and cli.py
-(`gemma-lsp context FILE:LINE:COL`, also `python -m gemma_lsp.context`).
+(definitions as signature + docstring) and index.py (background workspace index). What a completion
+would send is reported by features/context_report.py (`gemma-lsp context FILE:LINE:COL`, also
+`python -m gemma_lsp.context`).
 """

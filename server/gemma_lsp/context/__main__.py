@@ -1,6 +1,7 @@
-"""`python -m gemma_lsp.context FILE:LINE:COL [--workspace DIR]` (see gemma_lsp.context.cli)."""
+"""`python -m gemma_lsp.context FILE:LINE:COL [--workspace DIR]`: the same as `gemma-lsp context`."""
 
-from gemma_lsp.context.cli import main
+import sys
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+from gemma_lsp.cli import context_main
+
+raise SystemExit(context_main(sys.argv[1:]))

@@ -22,22 +22,23 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lsprotocol.types import Position
 from tree_sitter import Node, QueryCursor
 
 from .documents import Document, DocumentStore, UnknownDocument
 from .languages import LANGUAGES, identifiers_query
+from .parts import CompletionContext, ContextPart
 from .positions import byte_offset
+from .prompt import overhead_text, section_header
 from .shape import decide_shape, indent_unit_around
 from .symbols import Definition, header_text, render
 
 if TYPE_CHECKING:
     from .index import WorkspaceIndex
 
-PartSource = Literal["prefix", "suffix", "scopes", "imports", "definition", "recent"]
 
 SUFFIX_SHARE = 0.2  # of the budget, at most
 EXTRAS_SHARE = 0.3  # scopes + imports + definitions + recent, at most
@@ -57,47 +58,6 @@ _BLOCKS = frozenset({
     "constructor_body", "object_type", "switch_body", "expression_case", "default_case", "case_clause",
 })
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-@dataclass
-class ContextPart:
-    source: str
-    text: str
-    tokens: int
-    origin: str | None = None
-
-
-@dataclass
-class CompletionContext:
-    uri: str
-    language: str | None
-    prefix: str  # the prefix window: from a line start up to the cursor
-    suffix: str  # the suffix window: from the cursor to a line end
-    parts: list[ContextPart]
-    mode: Literal["single", "multi"]
-    indent: str  # indentation of the completion's lines
-    indent_unit: str = "    "
-    reason: str = ""  # why this mode
-    line_prefix: str = ""  # the cursor's line up to the cursor
-    line_suffix: str = ""  # the cursor's line after the cursor
-    version: int = 0
-    offset: int = 0  # code-point offset of the cursor in the document
-    line: int = 0  # 0-based line of the cursor
-    budget_tokens: int = 0
-    text_before: str = field(default="", repr=False)  # the whole document up to the cursor (for the cache)
-    text_after: str = field(default="", repr=False)
-
-    @property
-    def total_tokens(self) -> int:
-        return sum(part.tokens for part in self.parts)
-
-    @property
-    def fence(self) -> str:
-        return self.language or ""
-
-    @property
-    def path(self) -> str:
-        return self.uri.removeprefix("file://")
 
 
 @dataclass
@@ -184,8 +144,6 @@ class ContextBuilder:
         cursor_line = lines.line_of(offset)
         root = doc.tree.root_node if doc.tree is not None else None
         shape = decide_shape(lines, offset, doc.language, root, self._indent_unit(doc, cursor_line))
-
-        from .prompt import overhead_text  # the prompt module imports this one
 
         path = uri.removeprefix("file://")
         available = max(16, budget_tokens - self.tokens(overhead_text(doc.language, path)))
@@ -274,8 +232,6 @@ class ContextBuilder:
     def _extras(self, doc: Document, offset: int, cursor_line: int, root: Node | None,
                 window: tuple[int, int], cap: int) -> tuple[list[ContextPart], int]:
         """The related parts that fit in `cap` tokens, with their headings' cost included."""
-        from .prompt import section_header
-
         chosen: list[ContextPart] = []
         used = 0
 

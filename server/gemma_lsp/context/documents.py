@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from lsprotocol import types
 from tree_sitter import Parser, Tree
 
+from .edit_history import EditHistory
 from .languages import language_for, new_parser
 from .positions import LineIndex, byte_offset, check_encoding, end_point, ts_point
 from .symbols import SymbolTable
@@ -74,6 +75,7 @@ class DocumentStore:
         self.encoding = check_encoding(encoding)
         self._docs: dict[str, Document] = {}
         self._lock = threading.Lock()
+        self.history = EditHistory()  # recent edits per document, for next-edit predictions
 
     def open(self, uri: str, language_id: str, version: int, text: str) -> None:
         language = language_for(language_id, uri)
@@ -102,6 +104,7 @@ class DocumentStore:
         text, tree = old.text, old.tree.copy() if old.tree is not None else None
         lines = old.lines
         edit: tuple[int, int, int] | None = None
+        steps: list[tuple[str, int, int, str, str]] = []  # each change, for the edit history
         for change in changes:
             if isinstance(change, types.TextDocumentContentChangePartial):
                 start = lines.offset_at(change.range.start.line, change.range.start.character, self.encoding)
@@ -111,8 +114,10 @@ class DocumentStore:
                     tree, edit = _edit_tree(tree, text, start, end, change.text)
                 new_text = text[:start] + change.text + text[end:]
                 lines = lines.replaced(start, end, change.text, new_text)
+                steps.append((text, start, end, change.text, new_text))
                 text = new_text
             else:
+                steps.append((text, -1, -1, change.text, change.text))  # -1: a whole-text change
                 text = change.text
                 tree = None  # a whole-text change tells us nothing about what moved: parse afresh
                 lines = LineIndex(text)
@@ -126,10 +131,16 @@ class DocumentStore:
                 doc._symbols = old._symbols.updated(edit, changed, doc.tree)
         with self._lock:
             self._docs[uri] = doc
+        for before, start, end, inserted, after in steps:
+            if start < 0:
+                self.history.record_whole(uri, before, after)
+            else:
+                self.history.record(uri, before, start, end, inserted, after)
 
     def close(self, uri: str) -> None:
         with self._lock:
             self._docs.pop(uri, None)
+        self.history.forget(uri)
 
     def get(self, uri: str) -> Document | None:
         with self._lock:

@@ -23,6 +23,10 @@ from itertools import accumulate
 
 from lsprotocol import types
 
+# The position every layer passes around: LSP's (line, character in the negotiated encoding). Layers
+# below lsp/ name it from here, so that only lsp/ imports lsprotocol for transport.
+Position = types.Position
+
 ENCODINGS = ("utf-8", "utf-16", "utf-32")
 _PLUS_ONE = (1).__add__  # a line's length plus its "\n", mapped in C
 _BREAK = re.compile(r"\r\n|\r|\n")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from .builder import CompletionContext
+from .parts import CompletionContext
 from .prompt import CURSOR, FENCE
 from .shape import opens_block
 

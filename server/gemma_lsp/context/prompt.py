@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from gemma_lsp.gemma4 import tokens
 
-from .builder import CompletionContext, ContextPart
+from .parts import CompletionContext, ContextPart
 
 # The chat template's own text around the two turns and the generation prompt (the 26B/31B variant
 # adds an empty thought to it), which the context budget must leave room for.

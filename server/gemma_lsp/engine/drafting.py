@@ -58,6 +58,18 @@ SOURCES = ("drafter", "lookup")
 _PURPOSE_GROUPS = {"completion": "completion", "explain": "explain/fix", "fix": "explain/fix", "debug": "debug"}
 
 
+# Prompt lookup proposes at most this many tokens a step, except for purposes whose output is a copy of
+# a stretch of the prompt with few changes: a next edit rewrites a window of the file, whole lines at a
+# time, so a long verified copy saves as many target steps as it has tokens.
+LOOKUP_MAX = 8
+LONG_LOOKUP_MAX = {"next_edit": 32}
+
+
+def lookup_limit(purpose: str) -> int:
+    """The longest prompt-lookup draft for a request of `purpose`."""
+    return LONG_LOOKUP_MAX.get(purpose, LOOKUP_MAX)
+
+
 def purpose_group(purpose: str) -> str:
     return _PURPOSE_GROUPS.get(purpose, purpose or "other")
 
@@ -311,7 +323,7 @@ class DraftPolicy:
     use_drafter: bool = True
     max_k: int = 8
     fixed_k: int | None = None
-    lookup_max: int = 8
+    lookup_max: int = LOOKUP_MAX
     source: str = "none"  # what the last proposal came from: "drafter", "lookup" or "none"
     probe: bool = False  # the last proposal was a probe
     confidences: list[float] = field(default_factory=list)  # the drafter's, for the last proposal

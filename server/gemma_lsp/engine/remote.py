@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import os
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping, Sequence
@@ -62,9 +61,6 @@ T = TypeVar("T")
 # How often a pending network read looks at the request's CancelToken (a threading flag, not awaitable).
 CANCEL_POLL_S = 0.02
 MAX_BACKOFF_S = 8.0
-# Without a tokenizer, token counts are estimated: Gemma's tokenizer averages about 3.5 characters per
-# token on source code.
-CHARS_PER_TOKEN = 3.5
 # HTTP statuses that mean "the server is there but not ready" (loading, restarting, behind a proxy).
 RETRY_STATUSES = frozenset({502, 503, 504})
 # Errors that mean the connection failed or broke: safe to retry while nothing was received.
@@ -378,7 +374,7 @@ class RemoteEngine:
         """Tokens `text` takes: exact with a tokenizer, else an estimate of one per 3.5 characters."""
         if self.tokenizer is not None:
             return len(self.tokenizer.encode(text, add_special_tokens=False))
-        return math.ceil(len(text) / CHARS_PER_TOKEN)
+        return tokens.estimate_tokens(text)
 
     def render(self, messages: list[Message], tools: Sequence[ToolSpec] | None = None,
                thinking: bool = False) -> str:

@@ -29,7 +29,7 @@ from gemma_lsp.client_terms import setting_name
 
 from .base import CancelToken, GenerationStats, Priority, StopCheck
 from .branching import TokenChoices, token_choices
-from .drafting import DraftPolicy, DraftStats, PromptLookup
+from .drafting import DraftPolicy, DraftStats, PromptLookup, lookup_limit
 from .prefix_cache import PrefixCache
 from .speculative import Decoder
 from .speculative import Sequence as TokenSequence
@@ -204,6 +204,7 @@ class Job:
             use_drafter=config.use_drafter and params.use_drafter,
             max_k=config.max_draft_tokens,
             fixed_k=None if config.adaptive_draft else config.draft_tokens,
+            lookup_max=lookup_limit(params.purpose),
         )
         self.text_stream = TextStream(sched.tokenizer)
         self.text = ""

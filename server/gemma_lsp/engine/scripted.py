@@ -4,7 +4,8 @@ Tests and demos use it (`gemma-lsp --script FILE.json`) to drive features determ
 prompt still goes through the real chat template (the tiny fixture tokenizer), so `render` and
 `count_tokens` are real; the canned text still goes through the real codec and post-processing.
 
-Script file: a JSON object mapping a request purpose ("completion", "explain", "fix", "debug") to a
+Script file: a JSON object mapping a request purpose ("completion", "explain", "fix", "debug",
+"next_edit": the rewritten editable window, then a closing fence) to a
 list of replies used in order; the last one repeats. A reply is a string, or `{"text": ..., "delay":
 seconds per streamed chunk}` to stream slowly (tests cancel in the middle). A reply is the model's
 text *after* the request's prefill, exactly what a real model would generate. An object reply may also

@@ -1,1 +1,2 @@
-"""Feature services: typed functions the LSP handlers call (no pygls or lsprotocol here)."""
+"""Feature services: typed functions the LSP handlers and the command line both call (no pygls or
+lsprotocol here)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from gemma_lsp.context.builder import CompletionContext
+from gemma_lsp.context.parts import CompletionContext
 from gemma_lsp.context.postprocess import clean_completion
 from gemma_lsp.engine.base import Cancelled, Engine, GenerationRequest
 

@@ -6,7 +6,8 @@ WorkspaceEdit a client applies when the user accepts, `diff` a unified diff of e
 (`--- a/<path>` / `+++ b/<path>`, paths relative to the workspace, 3 lines of context), `summary` a
 line such as "1 change in calc.py".
 
-Pure: callers pass the texts before and after and the paths as the user knows them. Line breaks are
+Pure: callers pass the texts before and after and the paths as the user knows them (lsp/proposals.py
+turns an LSP WorkspaceEdit into a proposal). Line breaks are
 LSP's (`\\n`, `\\r\\n`, a lone `\\r`); the diff is written with `\\n` whatever the file uses, since it is
 for reading, and says "\\ No newline at end of file" where a side has none, as diff and git do.
 """
@@ -14,12 +15,17 @@ for reading, and says "\\ No newline at end of file" where a side has none, as d
 from __future__ import annotations
 
 import difflib
+import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from gemma_lsp.agent.edits import FixRefused, Snapshot, SnapshotSource, locate_blocks
 from gemma_lsp.context.positions import lines_with_breaks
+
+log = logging.getLogger(__name__)
 
 CONTEXT_LINES = 3
 NO_NEWLINE = "\\ No newline at end of file"
@@ -121,7 +127,47 @@ def intent_of(search: str, replace: str) -> str:
     return "".join(line + "\n" for line in lines)
 
 
-def answer_with_diffs(answer: str, views: Sequence[BlockView], paths: Sequence[str | None] = ()) -> str:
+def recording(source: SnapshotSource, seen: dict[str, Snapshot]) -> SnapshotSource:
+    """`source`, remembering each snapshot it gives (by URI) and giving the same one again: the texts an
+    edit is computed on, for its diff."""
+
+    def snapshot_of(path: Path) -> Snapshot:
+        for snapshot in seen.values():
+            if snapshot.path is not None and snapshot.path == path:
+                return snapshot
+        snapshot = source(path)
+        seen[snapshot.uri] = snapshot
+        return snapshot
+
+    return snapshot_of
+
+
+def answer_with_diffs(answer: str, workspace: Path, default: Snapshot, snapshot_of: SnapshotSource,
+                      display: Callable[[Snapshot], str]) -> str:
+    """The answer with each SEARCH/REPLACE block shown as the diff of what it changes, or a note (and
+    what it wanted) where it could not be placed. `display` names a file as the user knows it."""
+    try:
+        located = locate_blocks(answer, workspace, default, snapshot_of)
+    except FixRefused as refusal:  # e.g. an unclosed block: nothing can be placed, leave the text
+        log.info("debug answer left as written: %s", refusal)
+        return answer
+    views = []
+    for item in located:
+        block = item.block
+        if item.snapshot is None or item.span is None:
+            name = block.path or display(default)
+            problem = item.problem.removeprefix("no usable fix: ")
+            views.append(BlockView(block.lines, note=f"This change to {name} could not be applied: {problem}.",
+                                   intent=intent_of(block.search, block.replace)))
+            continue
+        start, end, new = item.span
+        text = item.snapshot.text
+        diff = unified_diff(display(item.snapshot), text, text[:start] + new + text[end:])
+        views.append(BlockView(block.lines, diff=diff, note="" if diff else "This change changes nothing."))
+    return replace_blocks(answer, views, [item.block.path for item in located])
+
+
+def replace_blocks(answer: str, views: Sequence[BlockView], paths: Sequence[str | None] = ()) -> str:
     """`answer` with each SEARCH/REPLACE block (with the file name line and the code fence around it)
     replaced by a ```diff block of the change it makes, or by a note and what it wanted.
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 PAD, EOS, BOS, UNK = "<pad>", "<eos>", "<bos>", "<unk>"
 PAD_ID, EOS_ID, BOS_ID = 0, 1, 2  # the released vocabulary's ids (facts.md)
 
@@ -30,3 +32,12 @@ SPECIAL_TOKENS = [
     THINK,
     CHANNEL_OPEN, CHANNEL_CLOSE,
 ]
+
+# Without the tokenizer (before the model loads, or a remote server that has none), token counts are
+# estimated: Gemma's tokenizer averages about 3.5 characters per token on source code.
+CHARS_PER_TOKEN = 3.5
+
+
+def estimate_tokens(text: str) -> int:
+    """About how many tokens `text` takes (see CHARS_PER_TOKEN)."""
+    return math.ceil(len(text) / CHARS_PER_TOKEN)

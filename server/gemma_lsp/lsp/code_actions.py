@@ -8,21 +8,25 @@ the `gemma.explain` command writes the explanation (see docs/protocol.md).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types as lsp
-from pygls.uris import from_fs_path
 
-from gemma_lsp.agent import session
 from gemma_lsp.agent.edits import FixRefused, Snapshot
-from gemma_lsp.engine.base import Cancelled, CancelToken, Engine, EngineError, ModelUnavailable
+from gemma_lsp.engine.base import CancelToken
+from gemma_lsp.features.explain import explain
+from gemma_lsp.features.fix import propose_fix
+from gemma_lsp.features.transcripts import save_markdown
 from gemma_lsp.lsp import proposals, targets
+from gemma_lsp.lsp.delivery import deliver_markdown
 from gemma_lsp.lsp.progress import progress_of
-from gemma_lsp.lsp.targets import RequestError, Target
+from gemma_lsp.lsp.targets import RequestError, Target, cancellable, engine_of
+
+if TYPE_CHECKING:
+    from gemma_lsp.lsp.server import GemmaServer
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +39,11 @@ FIX_KIND = lsp.CodeActionKind.QuickFix
 SELECTION_EXPLAIN_KIND = "refactor.gemma.explain"
 SELECTION_FIX_KIND = lsp.CodeActionKind.RefactorRewrite
 TITLE_CHARS = 80
-SHOW_MESSAGE_CHARS = 4000
 
 
 # ------------------------------------------------------------------------------------------ listing
 
-def list_actions(server: Any, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
+def list_actions(server: GemmaServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
     """The actions for a request; no model call, no document parsing (must stay well under 10 ms)."""
     started = time.perf_counter()
     uri = params.text_document.uri
@@ -94,7 +97,7 @@ def _kind_matches(kind: str, only: Sequence[Any]) -> bool:
     return any(kind == want or kind.startswith(f"{want}.") for want in map(_kind, only))
 
 
-def _client_resolves(server: Any, prop: str) -> bool:
+def _client_resolves(server: GemmaServer, prop: str) -> bool:
     caps = server.client_capabilities.text_document if server.client_capabilities else None
     code_action = caps.code_action if caps else None
     support = code_action.resolve_support if code_action else None
@@ -103,7 +106,7 @@ def _client_resolves(server: Any, prop: str) -> bool:
 
 # ---------------------------------------------------------------------------------------- resolving
 
-async def resolve(server: Any, action: lsp.CodeAction) -> lsp.CodeAction:
+async def resolve(server: GemmaServer, action: lsp.CodeAction) -> lsp.CodeAction:
     """Fill in a chosen action: a Fix gets its versioned edit, an Explain its command."""
     data = action.data if isinstance(action.data, dict) else None
     if data is None or data.get("action") not in ("fix", "explain", "refactor"):
@@ -124,14 +127,14 @@ async def resolve(server: Any, action: lsp.CodeAction) -> lsp.CodeAction:
     return action
 
 
-async def _fix_edit(server: Any, target: Target, cancel: CancelToken,
+async def _fix_edit(server: GemmaServer, target: Target, cancel: CancelToken,
                     report: Callable[[str], None]) -> lsp.WorkspaceEdit:
     """The model's fix as a versioned edit. Raises FixRefused (no usable fix) or RequestError."""
     edit, _ = await _fix_and_snapshot(server, target, cancel, report)
     return edit
 
 
-async def _fix_and_snapshot(server: Any, target: Target, cancel: CancelToken,
+async def _fix_and_snapshot(server: GemmaServer, target: Target, cancel: CancelToken,
                             report: Callable[[str], None]) -> tuple[lsp.WorkspaceEdit, Snapshot]:
     """The model's fix and the document text it was computed on; `report` tells the progress."""
     doc = targets.snapshot(server, target.uri)
@@ -139,36 +142,14 @@ async def _fix_and_snapshot(server: Any, target: Target, cancel: CancelToken,
     focus = targets.focus_of(server, target, doc)
     engine = await engine_of(server)  # may wait for the model to load
     report("asking the model…")
-    edit = await _cancellable(lambda cancel: session.propose_fix(engine, focus, doc, cancel, target.instruction),
-                              cancel)
+    edit = await cancellable(lambda cancel: propose_fix(engine, focus, doc, cancel, target.instruction), cancel)
     targets.still_current(server, doc)
     return edit, doc
 
 
-async def engine_of(server: Any) -> Engine:
-    try:
-        return await server.get_engine()
-    except ModelUnavailable as error:  # already shown once by the server
-        raise RequestError(f"the model is not available: {error}") from error
-
-
-async def _cancellable(work: Any, cancel: CancelToken | None = None) -> Any:
-    """Run `work(cancel)`; a cancelled request (task) also sets the token the engine watches."""
-    cancel = cancel or CancelToken()
-    try:
-        return await work(cancel)
-    except asyncio.CancelledError:
-        cancel.cancel("cancelled")
-        raise
-    except Cancelled as error:
-        raise RequestError("cancelled") from error
-    except EngineError as error:
-        raise RequestError(f"the model failed: {error}") from error
-
-
 # ----------------------------------------------------------------------------------------- commands
 
-async def explain_command(server: Any, args: tuple[Any, ...]) -> dict[str, Any]:
+async def explain_command(server: GemmaServer, args: tuple[Any, ...]) -> dict[str, Any]:
     """`gemma.explain [{uri, range, diagnostic?, version?, question?}]` → `{title, markdown, path}`."""
     target = targets.parse_target(EXPLAIN, args, extras=("question",))
     doc = targets.snapshot(server, target.uri)
@@ -178,38 +159,18 @@ async def explain_command(server: Any, args: tuple[Any, ...]) -> dict[str, Any]:
     async with progress_of(server, "explaining…", token=target.work_done_token, cancel=cancel) as progress:
         engine = await engine_of(server)  # may wait for the model to load
         progress.report("asking the model…")
-        markdown = await _cancellable(lambda cancel: session.explain(engine, focus, cancel, target.question),
-                                      cancel)
+        markdown = await cancellable(lambda cancel: explain(engine, focus, cancel, target.question), cancel)
     if target.diagnostic is not None:
         title = f"Explain: {_short(target.diagnostic.message)}"
     else:
         title = f"Explanation of {focus.path}:{focus.first_line + 1}"
-    path = session.private_file(server.cache_dir / "explanations", session.unique_name("explain"),
-                                f"# {title}\n\n{markdown}\n")
+    path = save_markdown(server.cache_dir / "explanations", "explain", title, markdown)
     if not server.settings.client_renders_explanations:
         await deliver_markdown(server, title, markdown, path)
     return {"title": title, "markdown": markdown, "path": str(path)}
 
 
-async def deliver_markdown(server: Any, title: str, markdown: str, path: Any) -> None:
-    """For generic clients: open the markdown file (window/showDocument), else show it as a message."""
-    caps = server.client_capabilities.window if server.client_capabilities else None
-    if caps and caps.show_document and caps.show_document.support:
-        uri = from_fs_path(str(path)) or path.as_uri()
-        try:
-            shown = await asyncio.wait_for(server.window_show_document_async(
-                lsp.ShowDocumentParams(uri=uri, take_focus=True)), 10)
-            if shown.success:
-                return
-        except Exception:
-            log.info("the client did not open %s; showing the text instead", path, exc_info=True)
-    text = f"{title}\n\n{markdown}"
-    if len(text) > SHOW_MESSAGE_CHARS:
-        text = text[:SHOW_MESSAGE_CHARS] + f"…\n(full text: {path})"
-    targets.show(server, text, lsp.MessageType.Info)
-
-
-async def fix_command(server: Any, args: tuple[Any, ...]) -> dict[str, Any]:
+async def fix_command(server: GemmaServer, args: tuple[Any, ...]) -> dict[str, Any]:
     """`gemma.fix [{uri, range, diagnostic?, version?, instruction?, preview?}]` → `{applied, message}`,
     with `preview: true` → `{applied: false, message, proposal}` and nothing applied.
 
@@ -238,23 +199,25 @@ async def fix_command(server: Any, args: tuple[Any, ...]) -> dict[str, Any]:
     return {"applied": False, "message": f"not applied: {reason}"}
 
 
-def register(server: Any) -> None:
+def register(server: GemmaServer) -> None:
+    # Handlers close over the typed `server` (pygls passes the same object as `ls`; its type hints
+    # are read at run time, where GemmaServer is only a name for the type checker).
     options = lsp.CodeActionOptions(
         code_action_kinds=[FIX_KIND, EXPLAIN_KIND, SELECTION_EXPLAIN_KIND, SELECTION_FIX_KIND],
         resolve_provider=True)
 
     @server.feature(lsp.TEXT_DOCUMENT_CODE_ACTION, options)
-    def on_code_action(ls: Any, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
-        return list_actions(ls, params)
+    def on_code_action(params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
+        return list_actions(server, params)
 
     @server.feature(lsp.CODE_ACTION_RESOLVE)
-    async def on_resolve(ls: Any, action: lsp.CodeAction) -> lsp.CodeAction:
-        return await resolve(ls, action)
+    async def on_resolve(action: lsp.CodeAction) -> lsp.CodeAction:
+        return await resolve(server, action)
 
     @server.command(EXPLAIN)
-    async def on_explain(ls: Any, *args: Any) -> dict[str, Any]:
-        return await explain_command(ls, args)
+    async def on_explain(*args: Any) -> dict[str, Any]:
+        return await explain_command(server, args)
 
     @server.command(FIX)
-    async def on_fix(ls: Any, *args: Any) -> dict[str, Any]:
-        return await fix_command(ls, args)
+    async def on_fix(*args: Any) -> dict[str, Any]:
+        return await fix_command(server, args)

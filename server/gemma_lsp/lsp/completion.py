@@ -1,4 +1,4 @@
-"""textDocument/inlineCompletion: get the document, build the context, call the engine, clean, return.
+"""textDocument/inlineCompletion: parse the request, call features.completion, convert the result.
 
 A suggestion the user is typing through is answered from the completion cache without a model call.
 An Invoked request (the user asked, or cycles) gets up to `completion.alternatives` items
@@ -8,59 +8,18 @@ An Invoked request (the user asked, or cycles) gets up to `completion.alternativ
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from gemma_lsp.context.builder import CompletionContext, ContextBuilder
-from gemma_lsp.context.postprocess import clean_completion
-from gemma_lsp.context.prompt import completion_messages, stop_check_for
-from gemma_lsp.engine.base import (
-    Cancelled,
-    Engine,
-    EngineError,
-    GenerationRequest,
-    ModelUnavailable,
-    Priority,
-)
+from gemma_lsp.engine.base import Cancelled, EngineError, ModelUnavailable
 from gemma_lsp.features import alternatives
+from gemma_lsp.features.completion import complete, completion_request
+
+if TYPE_CHECKING:
+    from gemma_lsp.lsp.server import GemmaServer
 
 log = logging.getLogger(__name__)
-
-
-def completion_request(builder: ContextBuilder, uri: str, position: types.Position,
-                       settings: Any) -> tuple[CompletionContext, GenerationRequest]:
-    """The context at `position` and the engine request that completes it (shared with the CLI)."""
-    ctx = builder.build(uri, position, settings.prompt_budget_tokens)
-    messages, prefill = completion_messages(ctx)
-    request = GenerationRequest(
-        messages=messages,
-        prefill=prefill,
-        max_new_tokens=settings.max_new_tokens,
-        priority=Priority.INTERACTIVE,
-        purpose="completion",
-        supersede_key=f"completion:{uri}",
-        # The closing fence ends the reply; as a stop string it is also held back while it may still be
-        # forming, so a lone backtick never reaches the editor.
-        stop=["```"],
-        stop_check=stop_check_for(ctx),
-    )
-    return ctx, request
-
-
-async def complete(engine: Engine, builder: ContextBuilder, uri: str, position: types.Position,
-                   settings: Any) -> tuple[str, CompletionContext]:
-    """Run one completion; returns the text to insert ("" rather than garbage) and its context."""
-    ctx, request = completion_request(builder, uri, position, settings)
-    result = await engine.generate(request)
-    if result.finish_reason == "cancelled":
-        raise Cancelled("superseded")
-    text = clean_completion(result.text, ctx)
-    stats = result.stats
-    log.info("completion %s: %d chars (%s mode, %s, %d prompt tokens, %d new, %.0f ms, acceptance %.0f%%)",
-             ctx.path, len(text), ctx.mode, result.finish_reason, stats.prompt_tokens, stats.new_tokens,
-             stats.seconds * 1000, stats.acceptance_rate * 100)
-    return text, ctx
 
 
 def _items(texts: list[str], position: types.Position) -> types.InlineCompletionList:
@@ -70,7 +29,8 @@ def _items(texts: list[str], position: types.Position) -> types.InlineCompletion
     ])
 
 
-async def inline_completion(server: Any, params: types.InlineCompletionParams) -> types.InlineCompletionList:
+async def inline_completion(server: GemmaServer,
+                            params: types.InlineCompletionParams) -> types.InlineCompletionList:
     empty = types.InlineCompletionList(items=[])
     uri, position = params.text_document.uri, params.position
     doc = server.documents.get(uri)
@@ -103,7 +63,7 @@ async def inline_completion(server: Any, params: types.InlineCompletionParams) -
     return _items([text], position)
 
 
-async def _alternative_items(server: Any, uri: str, position: types.Position,
+async def _alternative_items(server: GemmaServer, uri: str, position: types.Position,
                              cached: str) -> types.InlineCompletionList:
     """The suggestion an Automatic request would give (`cached` when there is one), then alternatives."""
     shown = [cached] if cached else []
@@ -126,7 +86,9 @@ async def _alternative_items(server: Any, uri: str, position: types.Position,
     return _items(found.texts, position)
 
 
-def register(server: Any) -> None:
+def register(server: GemmaServer) -> None:
+    # Handlers close over the typed `server` (pygls passes the same object as `ls`; its type hints
+    # are read at run time, where GemmaServer is only a name for the type checker).
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
-    async def on_inline_completion(ls: Any, params: types.InlineCompletionParams) -> types.InlineCompletionList:
-        return await inline_completion(ls, params)
+    async def on_inline_completion(params: types.InlineCompletionParams) -> types.InlineCompletionList:
+        return await inline_completion(server, params)

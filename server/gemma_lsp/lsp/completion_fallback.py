@@ -16,12 +16,15 @@ adds the whole suggestion as documentation.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
 from gemma_lsp.features import completion_item
 from gemma_lsp.lsp import completion
+
+if TYPE_CHECKING:
+    from gemma_lsp.lsp.server import GemmaServer
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +41,7 @@ def wants_fallback(capabilities: types.ClientCapabilities | None) -> bool:
     return not (text_document and text_document.inline_completion is not None)
 
 
-async def complete(server: Any, params: types.CompletionParams) -> types.CompletionList:
+async def complete(server: GemmaServer, params: types.CompletionParams) -> types.CompletionList:
     uri, position = params.text_document.uri, params.position
     nothing = types.CompletionList(is_incomplete=True, items=[])
     inline = await completion.inline_completion(server, types.InlineCompletionParams(
@@ -70,7 +73,7 @@ async def complete(server: Any, params: types.CompletionParams) -> types.Complet
     )])
 
 
-def resolve(server: Any, item: types.CompletionItem) -> types.CompletionItem:
+def resolve(server: GemmaServer, item: types.CompletionItem) -> types.CompletionItem:
     """Add the whole suggestion as documentation (only for the item the user looks at)."""
     data = item.data if isinstance(item.data, dict) else {}
     if data.get(_DATA_KEY) != "suggestion" or item.text_edit is None:
@@ -82,21 +85,22 @@ def resolve(server: Any, item: types.CompletionItem) -> types.CompletionItem:
     return item
 
 
-def on_initialize(server: Any, params: types.InitializeParams) -> None:
-    """Register the completion provider for clients without inline completion (see the docstring)."""
+def on_initialize(server: GemmaServer, params: types.InitializeParams) -> None:
+    """Register the completion provider for clients without inline completion (see the docstring).
+    Called by the server's initialize handler, before pygls computes the capabilities it answers."""
     if not wants_fallback(params.capabilities) or types.TEXT_DOCUMENT_COMPLETION in server.protocol.fm.features:
         return
     log.info("the client has no inline completion: suggestions come as completion items")
 
     @server.feature(types.TEXT_DOCUMENT_COMPLETION,
                     types.CompletionOptions(trigger_characters=TRIGGER_CHARACTERS, resolve_provider=True))
-    async def on_completion(ls: Any, params: types.CompletionParams) -> types.CompletionList:
-        return await complete(ls, params)
+    async def on_completion(params: types.CompletionParams) -> types.CompletionList:
+        return await complete(server, params)
 
     @server.feature(types.COMPLETION_ITEM_RESOLVE)
-    def on_resolve(ls: Any, item: types.CompletionItem) -> types.CompletionItem:
-        return resolve(ls, item)
+    def on_resolve(item: types.CompletionItem) -> types.CompletionItem:
+        return resolve(server, item)
 
 
-def register(server: Any) -> None:
+def register(server: GemmaServer) -> None:
     """Nothing to register before initialize: the provider depends on the client (on_initialize)."""

@@ -17,12 +17,15 @@ import logging
 import threading
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from lsprotocol import types as lsp
 
 from gemma_lsp.agent.edits import FixRefused
 from gemma_lsp.engine.base import Cancelled, CancelToken
+
+if TYPE_CHECKING:
+    from gemma_lsp.lsp.server import GemmaServer
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +33,7 @@ TITLE = "Gemma"
 CREATE_TIMEOUT_SECONDS = 5.0
 
 
-def client_shows_progress(server: Any) -> bool:
+def client_shows_progress(server: GemmaServer) -> bool:
     """Whether the client said it shows server-created progress (window.workDoneProgress)."""
     caps = server.client_capabilities.window if server.client_capabilities else None
     return bool(caps and caps.work_done_progress)
@@ -39,14 +42,14 @@ def client_shows_progress(server: Any) -> bool:
 class Progress:
     """One work-done progress token from begin to end (see the module docstring)."""
 
-    def __init__(self, server: Any, token: str | int | None) -> None:
+    def __init__(self, server: GemmaServer, token: str | int | None) -> None:
         self.server, self.token = server, token
         self.outcome = "done"  # what progress_of ends with when the work returns normally
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
 
     @classmethod
-    async def begin(cls, server: Any, message: str | None, *, token: str | int | None = None, title: str = TITLE,
+    async def begin(cls, server: GemmaServer, message: str | None, *, token: str | int | None = None, title: str = TITLE,
                     cancel: CancelToken | None = None, percentage: int | None = None) -> Progress:
         """Begin progress on the client's `token`, else on one the server creates (when the client shows
         progress at all). With `cancel`, the progress is cancellable and the client's cancel sets it."""
@@ -86,7 +89,7 @@ class Progress:
 
 
 @contextlib.asynccontextmanager
-async def progress_of(server: Any, message: str, *, token: str | int | None = None,
+async def progress_of(server: GemmaServer, message: str, *, token: str | int | None = None,
                       cancel: CancelToken | None = None) -> AsyncIterator[Progress]:
     """Progress around a request's work: ends with `progress.outcome` ("done" unless the caller set
     another), or with what the exception that ended the work means to the user."""

@@ -1,7 +1,9 @@
 """The language server: settings, the engine's lifecycle, status, logging; features register here.
 
-Handlers stay thin: each feature lives in its own module under gemma_lsp.lsp and exposes
-`register(server)`. A feature that fails to import is logged and the others keep working.
+Handlers stay thin: each feature lives in its own module under gemma_lsp.lsp, exposes
+`register(server)` and is listed in FEATURES. They are imported statically: they are part of the
+package, so one that cannot be imported is a broken install and the server does not start (with the
+traceback on stderr) rather than serve without a feature no one is told is missing.
 """
 
 from __future__ import annotations
@@ -9,13 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import importlib
 import logging
-import math
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
@@ -28,19 +28,34 @@ from gemma_lsp.context.builder import ContextBuilder
 from gemma_lsp.context.cache import CompletionCache
 from gemma_lsp.context.documents import Document, DocumentStore
 from gemma_lsp.context.index import WorkspaceIndex
-from gemma_lsp.engine.base import Engine, ModelUnavailable
+from gemma_lsp.engine.base import CancelToken, Engine, ModelUnavailable
 from gemma_lsp.engine.factory import create_engine
+from gemma_lsp.gemma4.tokens import estimate_tokens
 from gemma_lsp.lifetime import find_process, process_gone
+from gemma_lsp.logs import apply_log_file
+from gemma_lsp.lsp import (
+    code_actions,
+    completion,
+    completion_fallback,
+    context_command,
+    debug,
+    documents,
+    next_edit,
+)
 from gemma_lsp.lsp.errors import DocumentNotOpen
 from gemma_lsp.lsp.progress import Progress
 from gemma_lsp.lsp.protocol import GemmaProtocol, exit_process, serve_stdio, serve_tcp
 from gemma_lsp.memory import return_freed_memory_to_os
 
+if TYPE_CHECKING:
+    from gemma_lsp.sandbox import SandboxStatus  # imported when probed: it is not needed to start serving
+
 log = logging.getLogger(__name__)
 
 # Feature modules, each with `register(server)` and, where what it offers depends on the client,
-# `on_initialize(server, params)`. Order is the order of registration.
-FEATURES = ("documents", "completion", "completion_fallback", "code_actions", "debug", "context_command")
+# `on_initialize(server, params)` (called at initialize, before pygls computes the capabilities).
+# Order is the order of registration.
+FEATURES = (documents, completion, completion_fallback, code_actions, debug, context_command, next_edit)
 # How often the server looks whether the editor's process (initialize's processId) is still there.
 CLIENT_POLL_SECONDS = 3.0
 
@@ -61,17 +76,17 @@ class GemmaServer(LanguageServer):
         self._generation = 0  # bumped by every (re)load; an outdated load discards what it made
         self.model_error: ModelUnavailable | None = None
         self._init_problems: list[str] = []
-        self.sandbox: Any = None  # gemma_lsp.sandbox.SandboxStatus once probed
+        self.sandbox: SandboxStatus | None = None  # once probed
         # The one store of open documents (text, version, incrementally updated tree), in the position
         # encoding negotiated at initialize; pygls' workspace keeps no copy (lsp/protocol.py).
         self.documents = DocumentStore()
         self.index: WorkspaceIndex | None = None
         self.completion_cache = CompletionCache()
-        self.context_builder = ContextBuilder(self.documents, _estimate_tokens)
+        self.next_edit_running: dict[str, CancelToken] = {}  # uri -> the running next-edit prediction's cancel
+        self.context_builder = ContextBuilder(self.documents, estimate_tokens)
         self._busy = 0
         self._ready_message = ""
         self._client_watch: asyncio.Future | None = None
-        self.feature_modules: list[Any] = []
 
     def start_io(self, stdin: Any = None, stdout: Any = None) -> None:  # type: ignore[override]
         """Serve LSP on stdio until `exit` or end of input, then end the process with the exit code
@@ -311,16 +326,17 @@ def build_server(settings: Settings | None = None, allow_download: bool = True) 
         # default); from here on the document store holds it and every position is mapped with it.
         encoding = str(getattr(ls.workspace.position_encoding, "value", ls.workspace.position_encoding) or "utf-16")
         ls.documents = DocumentStore(encoding)
-        ls.context_builder = ContextBuilder(ls.documents, _estimate_tokens)
+        ls.context_builder = ContextBuilder(ls.documents, estimate_tokens)
         root = params.root_uri or (params.workspace_folders[0].uri if params.workspace_folders else None)
         if root:
             path = to_fs_path(root)
             ls.workspace_root = Path(path) if path else None
         if params.process_id is not None:
             ls.watch_client_process(params.process_id)
-        for module in ls.feature_modules:  # before pygls computes the capabilities from the features
-            if hasattr(module, "on_initialize"):
-                module.on_initialize(ls, params)
+        for feature in FEATURES:  # before pygls computes the capabilities from the features
+            hook = getattr(feature, "on_initialize", None)
+            if hook is not None:
+                hook(ls, params)
 
     @server.feature(types.INITIALIZED)
     def on_initialized(ls: GemmaServer, params: types.InitializedParams) -> None:
@@ -355,21 +371,9 @@ def build_server(settings: Settings | None = None, allow_download: bool = True) 
     def status_command(ls: GemmaServer, *args: Any) -> dict[str, Any]:
         return ls.status()
 
-    for name in FEATURES:
-        try:
-            module = importlib.import_module(f"gemma_lsp.lsp.{name}")
-        except ModuleNotFoundError as error:
-            if error.name == f"gemma_lsp.lsp.{name}":
-                continue  # feature not part of this build
-            raise
-        module.register(server)
-        server.feature_modules.append(module)
+    for feature in FEATURES:
+        feature.register(server)
     return server
-
-
-def _estimate_tokens(text: str) -> int:
-    """Until the model's tokenizer is loaded: about 3.5 characters per token for code."""
-    return math.ceil(len(text) / 3.5)
 
 
 async def probe_sandbox(server: GemmaServer) -> None:
@@ -388,25 +392,6 @@ async def probe_sandbox(server: GemmaServer) -> None:
                 "(run_tests) are disabled; reading and searching files still works.")
     log.warning(text)
     server.window_show_message(types.ShowMessageParams(types.MessageType.Warning, text))
-
-
-def apply_log_file(path: str | None) -> None:
-    """Log to `path` as well (owner-only), replacing the file a previous setting named."""
-    root = logging.getLogger("gemma_lsp")
-    for handler in [h for h in root.handlers if getattr(h, "gemma_setting", False)]:
-        root.removeHandler(handler)
-        handler.close()
-    if not path:
-        return
-    try:
-        from gemma_lsp.cli import open_log_file
-
-        handler = open_log_file(path)
-    except OSError as error:
-        log.error("cannot write the log file %s: %s", path, error)
-        return
-    handler.gemma_setting = True  # type: ignore[attr-defined]
-    root.addHandler(handler)
 
 
 def attach_logging(server: GemmaServer) -> None:

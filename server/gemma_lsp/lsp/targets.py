@@ -1,5 +1,6 @@
 """What an explain / fix / debug request is about: its validated arguments, the document's snapshot,
-and the code focus the prompts are built from. Shared by `code_actions` and `debug`.
+and the code focus the prompts are built from; the engine for it, and engine errors as request errors.
+Shared by `code_actions` and `debug`.
 
 Arguments come from the client as plain JSON; they are checked here so every bad input gets one clear
 message (`RequestError`) and nothing else happens.
@@ -7,22 +8,30 @@ message (`RequestError`) and nothing else happens.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lsprotocol import types as lsp
 from lsprotocol.converters import get_converter
 from pygls.exceptions import JsonRpcException
 from pygls.uris import from_fs_path, to_fs_path
 
-from gemma_lsp.agent.edits import Snapshot
+from gemma_lsp.agent.edits import Snapshot, SnapshotSource
 from gemma_lsp.agent.prompts import CodeFocus
+from gemma_lsp.context.languages import language_for
 from gemma_lsp.context.positions import split_lines
+from gemma_lsp.engine.base import Cancelled, CancelToken, Engine, EngineError, ModelUnavailable
 from gemma_lsp.lsp.errors import DocumentNotOpen, FeatureError
 
+if TYPE_CHECKING:
+    from gemma_lsp.lsp.server import GemmaServer
+
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_DISK_FILE_BYTES = 2 * 1024 * 1024  # a fix may touch a file not open in the editor: read at most this
 _converter = get_converter()
@@ -119,7 +128,7 @@ def _structure(command: str, name: str, value: Any, kind: type) -> Any:
         raise BadArguments(f"{command}: '{name}' is not a valid LSP {kind.__name__}") from error
 
 
-def snapshot(server: Any, uri: str) -> Snapshot:
+def snapshot(server: GemmaServer, uri: str) -> Snapshot:
     """The open document's text and version now. Raises RequestError if it is not open."""
     try:
         doc = server.open_document(uri)
@@ -137,7 +146,7 @@ def check_version(target: Target, current: Snapshot) -> None:
                            f"now {current.version}); nothing was changed. Ask again.")
 
 
-def still_current(server: Any, before: Snapshot) -> None:
+def still_current(server: GemmaServer, before: Snapshot) -> None:
     """Refuse a result computed for a document version the user has since edited."""
     try:
         now = server.open_document(before.uri)
@@ -147,7 +156,7 @@ def still_current(server: Any, before: Snapshot) -> None:
         raise RequestError("The document changed while the model worked; nothing was changed. Ask again.")
 
 
-def focus_of(server: Any, target: Target, doc: Snapshot) -> CodeFocus:
+def focus_of(server: GemmaServer, target: Target, doc: Snapshot) -> CodeFocus:
     """The code the prompts talk about: the target's lines, its diagnostic, the path as the user sees it."""
     lines = split_lines(doc.text) or [""]  # LSP's lines, as the range counts them
     first = min(target.range.start.line, len(lines) - 1)
@@ -160,12 +169,13 @@ def focus_of(server: Any, target: Target, doc: Snapshot) -> CodeFocus:
         d = target.diagnostic
         source = " ".join(str(x) for x in (d.source, d.code) if x not in (None, ""))
         diagnostic = d.message + (f" ({source})" if source else "")
-    return CodeFocus(path=display_path(server, doc), language=doc.language_id or _language(doc),
+    language = doc.language_id or (language_for(None, str(doc.path)) if doc.path else None) or ""
+    return CodeFocus(path=display_path(server, doc), language=language,
                      text=doc.text, first_line=first, last_line=last, diagnostic=diagnostic)
 
 
-def display_path(server: Any, doc: Snapshot) -> str:
-    root = getattr(server, "workspace_root", None)
+def display_path(server: GemmaServer, doc: Snapshot) -> str:
+    root = server.workspace_root
     if doc.path is not None and root is not None:
         try:
             return doc.path.resolve().relative_to(Path(root).resolve()).as_posix()
@@ -174,13 +184,7 @@ def display_path(server: Any, doc: Snapshot) -> str:
     return doc.path.name if doc.path is not None else doc.uri
 
 
-def _language(doc: Snapshot) -> str:
-    suffix = doc.path.suffix if doc.path else ""
-    return {".py": "python", ".js": "javascript", ".ts": "typescript", ".go": "go", ".rs": "rust",
-            ".java": "java", ".c": "c", ".cpp": "cpp"}.get(suffix, "")
-
-
-def snapshot_source(server: Any) -> Any:
+def snapshot_source(server: GemmaServer) -> SnapshotSource:
     """A SnapshotSource for agent.edits: the editor's text when the file is open, else the disk's."""
 
     def source(path: Path) -> Snapshot:
@@ -201,7 +205,7 @@ def snapshot_source(server: Any) -> Any:
     return source
 
 
-def show(server: Any, message: str, kind: lsp.MessageType = lsp.MessageType.Warning) -> None:
+def show(server: GemmaServer, message: str, kind: lsp.MessageType = lsp.MessageType.Warning) -> None:
     """Tell the user (window/showMessage); never fails the request over it."""
     try:
         server.window_show_message(lsp.ShowMessageParams(type=kind, message=f"gemma-lsp: {message}"))
@@ -209,5 +213,30 @@ def show(server: Any, message: str, kind: lsp.MessageType = lsp.MessageType.Warn
         log.debug("could not show a message", exc_info=True)
 
 
-__all__ = ["BadArguments", "FeatureError", "RequestError", "Target", "check_version", "focus_of",
-           "parse_target", "show", "snapshot", "snapshot_source", "still_current", "to_json"]
+async def engine_of(server: GemmaServer) -> Engine:
+    """The loaded engine, or RequestError when the model is not available (already shown once)."""
+    try:
+        return await server.get_engine()
+    except ModelUnavailable as error:
+        raise RequestError(f"the model is not available: {error}") from error
+
+
+async def cancellable(work: Callable[[CancelToken], Awaitable[T]], cancel: CancelToken | None = None) -> T:
+    """Run `work(cancel)`; a cancelled request (task) also sets the token the engine watches. Engine
+    errors become RequestError. Pass `cancel` when something else may cancel the work too (the
+    progress's cancel button, lsp/progress.py)."""
+    cancel = cancel or CancelToken()
+    try:
+        return await work(cancel)
+    except asyncio.CancelledError:
+        cancel.cancel("cancelled")
+        raise
+    except Cancelled as error:
+        raise RequestError("cancelled") from error
+    except EngineError as error:
+        raise RequestError(f"the model failed: {error}") from error
+
+
+__all__ = ["BadArguments", "FeatureError", "RequestError", "Target", "cancellable", "check_version",
+           "engine_of", "focus_of", "parse_target", "show", "snapshot", "snapshot_source", "still_current",
+           "to_json"]

@@ -9,6 +9,7 @@ Results are defanged (see gemma4.codec.defang) so tool output cannot forge promp
 from __future__ import annotations
 
 import logging
+import re
 import string
 from pathlib import Path
 from typing import Any
@@ -145,25 +146,41 @@ def _failed(call: ToolCall, message: str) -> ToolResult:
 
 
 def describe_call(call: ToolCall, catalog: ToolCatalog | None = None) -> str:
-    """Progress text for a call about to run: "running tests…", "reading src/app.py:40-80"."""
-    args = call.arguments if isinstance(call.arguments, dict) else {}
-    if call.name == "read_file" and isinstance(args.get("path"), str):
-        start, end = args.get("start_line"), args.get("end_line")
-        where = f":{start or 1}-{end}" if end else (f":{start}-" if start else "")
-        return f"reading {args['path']}{where}"
-    if call.name == "run_tests":
-        return f"running tests {args['target']}…" if args.get("target") else "running tests…"
-    if call.name == "search_text" and args.get("pattern"):
-        return f"searching for {str(args['pattern'])[:60]!r}"
-    if call.name == "list_files":
-        return f"listing files in {args['path']}" if args.get("path") else "listing files"
+    """Progress text for a call about to run, from the tool's `progress` in the catalog ("running
+    tests…", "reading src/app.py:40-80"); "running NAME…" for a tool without one."""
     tool = catalog.get(call.name) if catalog else None
     if tool and tool.progress:
-        try:
-            return tool.progress.format_map(_Missing(args))
-        except (ValueError, IndexError):
-            pass
+        return progress_text(tool.progress, call.arguments if isinstance(call.arguments, dict) else {})
     return f"running {call.name}…"
+
+
+PROGRESS_VALUE_CHARS = 60
+_OPTIONAL = re.compile(r"\[([^\[\]]*)\]")
+
+
+def progress_text(template: str, arguments: dict[str, Any]) -> str:
+    """Fill a catalog `progress` template: `{name}` is the argument's value (cut to 60 characters, "…"
+    when absent), and a `[...]` part that names arguments is shown only when every one was given."""
+    values = {name: _one_line(value) for name, value in arguments.items() if value not in (None, "")}
+
+    def optional(match: re.Match[str]) -> str:
+        try:
+            names = [name for _, name, _, _ in string.Formatter().parse(match[1]) if name]
+        except ValueError:
+            names = []
+        if not names:
+            return match[0]  # names no argument: plain text in brackets, kept as written
+        return match[1] if all(name in values for name in names) else ""
+
+    try:
+        return _OPTIONAL.sub(optional, template).format_map(_Missing(values))
+    except (ValueError, IndexError, AttributeError):
+        return template
+
+
+def _one_line(value: Any) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= PROGRESS_VALUE_CHARS else text[:PROGRESS_VALUE_CHARS - 1] + "…"
 
 
 class _Missing(dict):

@@ -66,6 +66,17 @@ M.defaults = {
       dismiss = '<C-]>',
     },
   },
+  -- Next-edit suggestions (gemma/nextEdit): after an edit, the edit you will likely make next near
+  -- the cursor, drawn where it applies (replaced text struck through, new text as virtual text).
+  next_edit = {
+    enabled = true,
+    -- Quiet time after a change before asking.
+    debounce_ms = 300,
+    keymaps = {
+      jump = '<M-n>', -- move the cursor to the suggested edit
+      accept = '<M-y>', -- apply it
+    },
+  },
   float = {
     border = 'rounded',
     max_width = 100,
@@ -156,6 +167,20 @@ local schema = {
   ['completion.keymaps.next'] = { is_key, 'a key (string) or false' },
   ['completion.keymaps.prev'] = { is_key, 'a key (string) or false' },
   ['completion.keymaps.dismiss'] = { is_key, 'a key (string) or false' },
+  ['next_edit.enabled'] = {
+    function(v)
+      return type(v) == 'boolean'
+    end,
+    'a boolean',
+  },
+  ['next_edit.debounce_ms'] = {
+    function(v)
+      return type(v) == 'number' and v >= 0 and v == math.floor(v)
+    end,
+    'a whole number of milliseconds >= 0',
+  },
+  ['next_edit.keymaps.jump'] = { is_key, 'a key (string) or false' },
+  ['next_edit.keymaps.accept'] = { is_key, 'a key (string) or false' },
   ['float.border'] = {
     function(v)
       return type(v) == 'string' or type(v) == 'table'

@@ -98,6 +98,10 @@ function M.setup(opts)
   local group = vim.api.nvim_create_augroup('gemma', { clear = true })
   completion.create_autocmds(group)
   completion.set_keymaps()
+  local next_edit = require('gemma.next_edit')
+  -- Its own group: the completion group's autocmds say which completion path is in use.
+  next_edit.create_autocmds(vim.api.nvim_create_augroup('gemma_next_edit', { clear = true }))
+  next_edit.set_keymaps()
   vim.api.nvim_create_autocmd('LspProgress', {
     group = group,
     callback = function(args)
@@ -139,6 +143,12 @@ function M.is_visible()
 end
 function M.toggle(on)
   return require('gemma.completion').toggle(on)
+end
+function M.next_edit_jump()
+  return require('gemma.next_edit').jump()
+end
+function M.next_edit_accept()
+  return require('gemma.next_edit').accept()
 end
 function M.statusline()
   return require('gemma.client').statusline()

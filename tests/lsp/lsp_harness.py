@@ -1,4 +1,4 @@
-"""Helpers for the features' end-to-end tests: a real server over stdio on a scripted engine."""
+"""Helpers for the code-action and debug end-to-end tests: a real server over stdio on a scripted engine."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from pygls.exceptions import JsonRpcException
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 from tests.conftest import server_command, server_env
-from tests.features.lsp_harness import apply_edit, code_actions, diagnostic, model_calls, write_script
+from tests.lsp.lsp_harness import apply_edit, code_actions, diagnostic, model_calls, write_script
 from tests.lsp.lsp_support import (
     client_capabilities,
     open_document,

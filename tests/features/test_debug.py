@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gemma_lsp.agent import session
 from gemma_lsp.agent.edits import Snapshot, apply_text_edits
+from gemma_lsp.agent.loop import default_describe
 from gemma_lsp.agent.prompts import CodeFocus
 from gemma_lsp.config import Settings
 from gemma_lsp.engine.base import CancelToken
 from gemma_lsp.engine.scripted import ScriptedEngine
+from gemma_lsp.features.debug import DebugOutcome, DebugRequest, Toolbox
+from gemma_lsp.features.debug import debug as run_debug
 from gemma_lsp.gemma4.codec import ToolCall
 
 CALC = "def add(a, b):\n    return a - b\n"
@@ -49,12 +51,13 @@ def setup(tmp_path: Path) -> tuple[Path, Snapshot, CodeFocus]:
     return ws, doc, CodeFocus("calc.py", "python", CALC, 1, 1)
 
 
-async def debug(tmp_path: Path, replies: list, settings: Settings | None = None) -> session.DebugOutcome:
+async def debug(tmp_path: Path, replies: list, settings: Settings | None = None) -> DebugOutcome:
     ws, doc, focus = setup(tmp_path)
     engine = ScriptedEngine(script={"debug": replies})
-    return await session.debug(engine, ReadingExecutor(ws), [], settings or Settings(), focus, doc, ws,
-                               lambda p: Snapshot(p.as_uri(), p.read_text(), None, p, encoding="utf-16"), CancelToken(),
-                               question="why?", transcripts=tmp_path / "cache" / "transcripts")
+    request = DebugRequest(focus, doc, ws, lambda p: Snapshot(p.as_uri(), p.read_text(), None, p, encoding="utf-16"),
+                           question="why?")
+    return await run_debug(engine, Toolbox(ReadingExecutor(ws), [], default_describe), settings or Settings(),
+                           request, CancelToken(), transcripts=tmp_path / "cache" / "transcripts")
 
 
 async def test_answer_with_a_fix_becomes_a_versioned_edit_and_a_private_transcript(tmp_path):

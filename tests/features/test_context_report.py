@@ -1,4 +1,5 @@
-"""The context command, run as a real subprocess: `python -m gemma_lsp.context FILE:LINE:COL`."""
+"""The context report (features/context_report.py) as `gemma-lsp context FILE:LINE:COL` prints it, run as a
+real subprocess (`python -m gemma_lsp context`, and its alias `python -m gemma_lsp.context`)."""
 
 from __future__ import annotations
 
@@ -8,19 +9,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SERVER = str(Path(__file__).resolve().parents[2] / "server")
 
 
-def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+def _run(*args: str, cwd: Path, command: tuple[str, ...] = ("gemma_lsp.context",)) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": SERVER, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "gemma_lsp.context", *args], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", *command, *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)
 
 
-def test_context_command_prints_what_the_model_would_see(tmp_path):
+@pytest.mark.parametrize("command", [("gemma_lsp", "context"), ("gemma_lsp.context",)])
+def test_context_command_prints_what_the_model_would_see(tmp_path, command):
     (tmp_path / "lib.py").write_text('def area(w: float, h: float) -> float:\n    """Rectangle area."""\n    return w * h\n')
     (tmp_path / "main.py").write_text("from lib import area\n\nprint(area(2, 3))\nsize = \n")
-    result = _run("main.py:4:8", "--workspace", ".", cwd=tmp_path)
+    result = _run("main.py:4:8", "--workspace", ".", cwd=tmp_path, command=command)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["mode"] == "single" and report["reason"] == "end of line"

@@ -25,7 +25,7 @@ from pygls.exceptions import JsonRpcException, JsonRpcRequestCancelled
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 from tests.conftest import server_command, server_env
-from tests.features.lsp_harness import apply_edit, model_calls, write_script
+from tests.lsp.lsp_harness import apply_edit, model_calls, write_script
 from tests.lsp.lsp_support import initialize, open_document, record_status, wait_for_status
 
 HERE = Path(tempfile.mkdtemp(prefix="gemma-debug-"))

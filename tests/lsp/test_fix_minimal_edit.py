@@ -14,7 +14,7 @@ import pytest_lsp
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 from tests.conftest import server_command, server_env
-from tests.features.lsp_harness import apply_edit, code_actions, diagnostic, write_script
+from tests.lsp.lsp_harness import apply_edit, code_actions, diagnostic, write_script
 from tests.lsp.lsp_support import initialize, open_document, record_status, wait_for_status
 
 HERE = Path(tempfile.mkdtemp(prefix="gemma-minimal-fix-"))
