@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from gemma_lsp.client_terms import setting_name
+
 PRESETS = ("auto", "tiny", "31b", "26b", "e4b", "e2b")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 # Defaults that components outside the settings use too (the scheduler, the loader): one number each.
@@ -90,6 +92,7 @@ class Settings:
     tests: TestsSettings = field(default_factory=TestsSettings)
     log_file: str | None = None
     client_renders_explanations: bool = False
+    client: str | None = None  # who the client is (client_terms.py); read at initialize
     # Not an editor setting: `--script FILE` on the command line (tests and demos).
     script: str | None = None
 
@@ -243,6 +246,8 @@ SCHEMA: tuple[Setting, ...] = (
             "setting arrives)."),
     _server("client_renders_explanations", "boolean", "The client shows explanations itself (set by clients "
             "in initializationOptions).", audience="hidden"),
+    _server("client", "nullableString", "Who the client is (`vscode`, `neovim`), so messages name settings as its "
+            "users write them (set by clients in initializationOptions).", audience="hidden"),
 )
 
 _BY_KEY = {setting.key: setting for setting in SCHEMA}
@@ -313,11 +318,11 @@ def _apply(settings: Settings, options: dict, prefix: str, problems: list[str]) 
         setting = None if "." in str(raw_key) else _BY_KEY.get(shown)
         if setting is None:
             if shown not in _GROUPS or "." in str(raw_key):
-                problems.append(f"gemma.{shown}: unknown setting (ignored)")
+                problems.append(f"{setting_name(shown)}: unknown setting (ignored)")
             elif isinstance(value, dict):
                 _apply(settings, value, f"{shown}.", problems)
             else:
-                problems.append(f"gemma.{shown}: must be an object")
+                problems.append(f"{setting_name(shown)}: must be an object")
             continue
         *parents, name = setting.attr.split(".")
         target: Any = settings
@@ -325,7 +330,7 @@ def _apply(settings: Settings, options: dict, prefix: str, problems: list[str]) 
             target = getattr(target, part)
         error = check(setting, value)
         if error:
-            problems.append(f"gemma.{shown}: {error}; keeping {getattr(target, name)!r}")
+            problems.append(f"{setting_name(shown)}: {error}; keeping {getattr(target, name)!r}")
             continue
         setattr(target, name, value)
 

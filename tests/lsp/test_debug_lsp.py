@@ -44,6 +44,7 @@ for folder in (WORKSPACE, SLOW_WORKSPACE):
 URI = (WORKSPACE / "calc.py").as_uri()
 SLOW_URI = (SLOW_WORKSPACE / "calc.py").as_uri()
 
+CALC_DIFF = "--- a/calc.py\n+++ b/calc.py\n@@ -1,2 +1,2 @@\n def add(a, b):\n-    return a - b\n+    return a + b\n"
 RUN_TESTS = "<|tool_call>call:run_tests{}<tool_call|>"
 READ_CALC = '<|tool_call>call:read_file{path:<|"|>calc.py<|"|>}<tool_call|>'
 ANSWER = ("**What is wrong:** `add` in `calc.py` (line 2) subtracts, so `test_add` gets -1.\n\n"
@@ -66,6 +67,12 @@ FAILING_TOOL_SCRIPT.parent.mkdir()
 FAILING_TOOL_SCRIPT.write_text(json.dumps({"debug": [
     '<|tool_call>call:read_file{path:<|"|>../outside.txt<|"|>}<tool_call|>',
     "I could not read the file, so I cannot propose a fix."]}))
+
+MISQUOTED_SCRIPT = HERE / "misquoted" / "script.json"
+MISQUOTED_SCRIPT.parent.mkdir()
+MISQUOTED_SCRIPT.write_text(json.dumps({"debug": [
+    "`add` subtracts.\n\ncalc.py\n```python\n<<<<<<< SEARCH\n    return a -- b\n=======\n    return a + b\n"
+    ">>>>>>> REPLACE\n```\n\nThat is all."]}))
 
 
 async def start(client: LanguageClient, script: Path, workspace: Path = WORKSPACE) -> None:
@@ -111,6 +118,13 @@ async def slow_client(lsp_client: LanguageClient):
     await lsp_client.shutdown_session()
 
 
+@pytest_lsp.fixture(config=config(MISQUOTED_SCRIPT))
+async def misquoted_client(lsp_client: LanguageClient):
+    await start(lsp_client, MISQUOTED_SCRIPT)
+    yield
+    await lsp_client.shutdown_session()
+
+
 @pytest_lsp.fixture(config=config(FAILING_TOOL_SCRIPT))
 async def failing_client(lsp_client: LanguageClient):
     await start(lsp_client, FAILING_TOOL_SCRIPT)
@@ -150,10 +164,15 @@ async def debug_session_that_fixes_the_tests(client: LanguageClient, script: Pat
     assert "`add` in `calc.py` (line 2) subtracts" in result["answer"]
     assert result["editMessage"] == "Proposed edit: 1 change in calc.py."
     # Progress: one report per step, the tools described as they ran.
-    (steps,) = [m for m in progress_messages(client) if any("Gemma: debugging" in s for s in m)]
-    assert steps[0] == "Gemma: debugging calc.py"
-    assert steps[1:-1] == ["asking the model…", "running tests…", "asking the model…", "reading calc.py",
-                           "asking the model…"]
+    (steps,) = [m for m in progress_messages(client) if m and m[0] == "debugging calc.py…"]
+    assert steps[1:] == ["asking the model…", "running tests…", "asking the model…", "reading calc.py",
+                         "asking the model…", "done"]
+    # The proposal: the edit, its unified diff and a summary; the answer shows the diff, not the markers.
+    proposal = result["proposal"]
+    assert proposal["edit"] == result["edit"] and proposal["summary"] == "1 change in calc.py"
+    assert proposal["diff"] == CALC_DIFF
+    assert "SEARCH" not in result["answer"] and "REPLACE" not in result["answer"]
+    assert f"```diff\n{CALC_DIFF}```" in result["answer"]
     # The model saw the real test failure and the real file.
     calls = await asyncio.to_thread(model_calls, script)
     assert [c["purpose"] for c in calls] == ["debug"] * 3 and calls[0]["priority"] == 2
@@ -237,10 +256,19 @@ async def test_cancel_request_stops_it_too(slow_client: LanguageClient):
 
 async def test_a_failing_tool_goes_back_to_the_model_and_nothing_changes(failing_client: LanguageClient):
     result = await failing_client.workspace_execute_command_async(debug_params())
-    assert result["stopReason"] == "answered" and result["edit"] is None
+    assert result["stopReason"] == "answered" and result["edit"] is None and result["proposal"] is None
     assert result["editMessage"] == "The answer proposes no edit."
     text = await asyncio.to_thread(Path(result["transcript"]).read_text)
     assert "## Tool result: read_file" in text and "outside" in text and '"error"' in text
+
+
+async def test_a_change_that_cannot_be_placed_is_shown_with_a_note_not_markers(misquoted_client: LanguageClient):
+    result = await misquoted_client.workspace_execute_command_async(debug_params())
+    assert result["edit"] is None and result["proposal"] is None
+    assert result["answer"].startswith("`add` subtracts.\n\n_This change to calc.py could not be applied: change 1 "
+                                       "does not match the current text of calc.py")
+    assert "```diff\n-    return a -- b\n+    return a + b\n```\n\nThat is all." in result["answer"]
+    assert "SEARCH" not in result["answer"] and "<<<<<<<" not in result["answer"]
 
 
 BAD_ARGUMENTS = [

@@ -210,7 +210,6 @@ def test_gemma_debug_shows_progress_and_the_answer(buggy: pynvim.Nvim):
 @needs_debug
 def test_gemma_debug_offers_the_proposed_edit_and_applies_it(buggy: pynvim.Nvim):
     # debug.apply_edit = 'ask' (the default): the user sees the answer and the diff, then takes it.
-    # A server without `proposal` (CONTRACT.md) sends `edit` alone: the plugin makes the diff itself.
     lua(buggy, """
         require('gemma.debug').last_result = nil
         _G.seen.offers = {}
@@ -228,6 +227,10 @@ def test_gemma_debug_offers_the_proposed_edit_and_applies_it(buggy: pynvim.Nvim)
     buggy.command("GemmaDebug")
     result = wait_for(buggy, "require('gemma.debug').last_result", 60, "the debug answer")
     assert result.get("edit"), result
+    # The server's Proposal (CONTRACT.md), and its answer shows the SEARCH/REPLACE block as a diff.
+    assert result["proposal"]["summary"] == "1 change in buggy.py", result
+    assert result["proposal"]["diff"].startswith("--- a/buggy.py\n+++ b/buggy.py\n"), result
+    assert "```diff" in result["answer"] and "SEARCH" not in result["answer"], result["answer"]
     offers = wait_for(buggy, "#_G.seen.offers > 0 and _G.seen.offers", 10, "the question")
     assert len(offers) == 1
     prompt, items, floats = offers[0]

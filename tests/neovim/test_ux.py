@@ -1,13 +1,17 @@
 """Issue 16's Neovim items in a real headless Neovim: progress, the debug diff review, cycling with
 "i/N", the statusline, the menu sources, the placeholder notice and `initializationOptions`.
 
-The server side of CONTRACT.md (server-created progress, `proposal`, Invoked alternatives) is being
-built on other branches, so `standin` runs tests/neovim/contract_server.py, a stand-in that answers
-exactly as the contract says; the same items against the real server (fallbacks, "1/1") are in
-test_commands.py and test_completion.py.
+Progress, the debug diff review and cycling run against the real server (`--model tiny --script`):
+its server-created progress, its `proposal` and the ```diff blocks in the debug answer, and its
+Invoked alternatives (CONTRACT.md). What the real server cannot produce here runs against
+tests/neovim/contract_server.py (`standin`), a stand-in that answers as docs/protocol.md says: it
+records the initialize params the plugin sent, reports a sandbox that is not available whatever the
+machine, and answers completions at once for the nvim-cmp and blink.cmp sources.
 
-Fixtures: `standin` — one Neovim for the module, editing buggy.py, attached to the stand-in, with
-vim.notify, nvim_echo and vim.ui.select recorded; `buggy` — that editor with buggy.py restored.
+Fixtures: `editor` — one Neovim for the module, editing buggy.py in a workspace of its own, attached
+to the real server, with vim.notify, nvim_echo, vim.ui.select and every LspProgress event (with what
+the plugin showed right after it) recorded; `buggy` — that editor with buggy.py restored and a
+linter's diagnostic on `c`. `standin` and `standin_buggy` — the same against the stand-in.
 """
 
 from __future__ import annotations
@@ -27,71 +31,132 @@ from tests.neovim.nvim_support import (
     nvim_session,
     open_and_attach,
     requires_nvim,
+    setup_plugin,
     wait_for,
+    write_script,
 )
 
 pytestmark = requires_nvim
 
 STANDIN = Path(__file__).with_name("contract_server.py")
 BUGGY = ["def add(a, b):", "    return a + c"]
+EXPLANATION = "The name `c` is **not defined**."
+DEBUG_ANSWER = (
+    "The **bug**: `add` returns `a + c`; only `a` and `b` exist.\n\nbuggy.py\n```python\n<<<<<<< SEARCH\n"
+    "    return a + c\n=======\n    return a + b\n>>>>>>> REPLACE\n```\n<turn|>"
+)
+GREEDY = "return a + b"
+ALTERNATIVES = ["return sum((a, b))", "return b + a"]
+
+# What the user sees, recorded: notifications, echoes, vim.ui.select questions, and each LspProgress
+# event with what the plugin showed right after handling it (this autocmd runs after the plugin's).
+RECORD = """
+    _G.seen = { notify = {}, echo = {}, asked = {}, progress = {} }
+    _G.all_notes = {}
+    vim.notify = function(msg, level)
+      table.insert(_G.seen.notify, { msg, level or 2 })
+      table.insert(_G.all_notes, msg)
+    end
+    local echo = vim.api.nvim_echo
+    vim.api.nvim_echo = function(chunks, history, opts)
+      local text = ''
+      for _, c in ipairs(chunks) do text = text .. c[1] end
+      table.insert(_G.seen.echo, text)
+      return echo(chunks, history, opts)
+    end
+    vim.api.nvim_create_autocmd('LspProgress', { callback = function(args)
+      local v = args.data.params.value
+      table.insert(_G.seen.progress, {
+        token = tostring(args.data.params.token), kind = v.kind, title = v.title or '', message = v.message or '',
+        current = require('gemma.progress').current(true) or '', statusline = require('gemma').statusline(),
+        lsp_status = vim.lsp.status(), echo = _G.seen.echo[#_G.seen.echo] or '' })
+    end })
+"""
 
 
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tmp = tmp_path_factory.mktemp("nvim-ux")
+def make_workspace(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    tmp = tmp_path_factory.mktemp(name)
     (tmp / ".git").mkdir()
     (tmp / "buggy.py").write_text("\n".join(BUGGY) + "\n")
     return tmp
 
 
 @pytest.fixture(scope="module")
-def standin(workspace: Path) -> Iterator[pynvim.Nvim]:
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = make_workspace(tmp_path_factory, "nvim-ux")
+    write_script(tmp / "script.json", {
+        # The fix region is the enclosing function: the model rewrites all of it.
+        "fix": ["```python\ndef add(a, b):\n    return a + b\n```"],
+        "explain": [EXPLANATION],
+        "debug": [DEBUG_ANSWER],
+        "completion": [{"text": GREEDY + "\n```", "alternatives": [a + "\n```" for a in ALTERNATIVES]}],
+    })
+    return tmp
+
+
+@pytest.fixture(scope="module")
+def editor(workspace: Path) -> Iterator[pynvim.Nvim]:
+    with nvim_session(workspace) as nvim:
+        setup_plugin(nvim, workspace / "script.json", completion={"auto_trigger": False})
+        lua(nvim, RECORD)
+        open_and_attach(nvim, workspace / "buggy.py")
+        yield nvim
+
+
+def restore(nvim: pynvim.Nvim) -> None:
+    """Normal mode, no floats, buggy.py's text back, the cursor on `c`, the records emptied."""
+    nvim.input("<Esc>")
+    lua(nvim, """
+        for _, win in ipairs(vim.api.nvim_list_wins()) do
+          if vim.api.nvim_win_get_config(win).relative ~= '' then vim.api.nvim_win_close(win, true) end
+        end
+        vim.cmd('silent! only | buffer buggy.py')
+        _G.seen.notify, _G.seen.echo, _G.seen.asked, _G.seen.progress = {}, {}, {}, {}
+    """)
+    lua(nvim, "vim.api.nvim_buf_set_lines(0, 0, -1, false, ...)", BUGGY)
+    nvim.command("call cursor(2, 16)")
+
+
+@pytest.fixture
+def buggy(editor: pynvim.Nvim) -> pynvim.Nvim:
+    restore(editor)
+    lua(editor, """
+        local ns = vim.api.nvim_create_namespace('test-linter')
+        vim.diagnostic.set(ns, 0, { { lnum = 1, col = 15, end_lnum = 1, end_col = 16,
+          severity = vim.diagnostic.severity.ERROR, message = "undefined name 'c'", source = 'pyflakes' } })
+    """)
+    return editor
+
+
+@pytest.fixture(scope="module")
+def standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pynvim.Nvim]:
+    workspace = make_workspace(tmp_path_factory, "nvim-ux-standin")
     with nvim_session(workspace) as nvim:
         lua(nvim, "require('gemma').setup(...)", {
             "server": {"cmd": [sys.executable, str(STANDIN), str(workspace / "init.json")]},
             "completion": {"auto_trigger": False},
         })
-        lua(nvim, """
-            _G.seen = { notify = {}, echo = {}, asked = {} }
-            _G.all_notes = {}
-            vim.notify = function(msg, level)
-              table.insert(_G.seen.notify, { msg, level or 2 })
-              table.insert(_G.all_notes, msg)
-            end
-            local echo = vim.api.nvim_echo
-            vim.api.nvim_echo = function(chunks, history, opts)
-              local text = ''
-              for _, c in ipairs(chunks) do text = text .. c[1] end
-              table.insert(_G.seen.echo, text)
-              return echo(chunks, history, opts)
-            end
-        """)
+        lua(nvim, RECORD)
         open_and_attach(nvim, workspace / "buggy.py")
         yield nvim
 
 
 @pytest.fixture
-def buggy(standin: pynvim.Nvim) -> pynvim.Nvim:
-    standin.input("<Esc>")
-    lua(standin, """
-        for _, win in ipairs(vim.api.nvim_list_wins()) do
-          if vim.api.nvim_win_get_config(win).relative ~= '' then vim.api.nvim_win_close(win, true) end
-        end
-        vim.cmd('silent! only | buffer buggy.py')
-        _G.seen.notify, _G.seen.echo, _G.seen.asked = {}, {}, {}
-    """)
-    lua(standin, "vim.api.nvim_buf_set_lines(0, 0, -1, false, ...)", BUGGY)
-    standin.command("call cursor(2, 16)")
+def standin_buggy(standin: pynvim.Nvim) -> pynvim.Nvim:
+    restore(standin)
     return standin
 
 
-def release(nvim: pynvim.Nvim) -> None:
-    """Lets the stand-in answer the slow request it holds."""
-    lua(nvim, "require('gemma.client').get():notify('standin/release', {})")
+def progress_of(nvim: pynvim.Nvim, begin_message: str) -> list[dict]:
+    """The recorded events of the one progress that began with `begin_message`."""
+    events = lua(nvim, "return _G.seen.progress")
+    tokens = [e["token"] for e in events if e["kind"] == "begin" and e["message"] == begin_message]
+    assert len(tokens) == 1, events
+    return [e for e in events if e["token"] == tokens[0]]
 
 
-def test_the_plugin_tells_the_server_it_is_neovim(standin: pynvim.Nvim, workspace: Path):
-    init = json.loads((workspace / "init.json").read_text())
+def test_the_plugin_tells_the_server_it_is_neovim(standin: pynvim.Nvim):
+    init = json.loads((Path(lua(standin, "return vim.fn.getcwd()")) / "init.json").read_text())
     assert init["initializationOptions"]["gemma"]["client"] == "neovim"
     assert init["initializationOptions"]["gemma"]["clientRendersExplanations"] is True
     # Server-created progress needs this capability (CONTRACT.md): Neovim advertises it.
@@ -100,36 +165,48 @@ def test_the_plugin_tells_the_server_it_is_neovim(standin: pynvim.Nvim, workspac
 
 def test_fix_from_code_action_shows_the_servers_progress_until_it_is_applied(buggy: pynvim.Nvim):
     lua(buggy, """
-        vim.ui.select = function(items, opts, on_choice) on_choice(items[1], 1) end
+        vim.ui.select = function(items, opts, on_choice)
+          for i, item in ipairs(items) do
+            if vim.startswith(item.action.title, 'Fix') then return on_choice(item, i) end
+          end
+          on_choice(nil, nil)
+        end
         vim.lsp.buf.code_action()
     """)
     # Neovim resolves the action itself; the server's progress is what the user sees meanwhile.
-    wait_for(buggy, "require('gemma.progress').current() == 'computing the fix…'", 30, "the resolve progress")
-    assert "computing the fix…" in lua(buggy, "return vim.lsp.status()")
-    assert lua(buggy, "return _G.seen.echo[#_G.seen.echo]") == "gemma: computing the fix…"  # one prefix
-    statusline = lua(buggy, "return require('gemma').statusline()")
+    wait_for(buggy, "vim.api.nvim_buf_get_lines(0, 1, 2, false)[1] == '    return a + b'", 60, "the fix")
+    wait_for(buggy, "require('gemma.progress').current() == nil", 30, "the progress to end")
+    begin, asking, end = progress_of(buggy, "computing the fix…")
+    assert (begin["kind"], begin["title"]) == ("begin", "Gemma")
+    assert (asking["kind"], asking["message"]) == ("report", "asking the model…")
+    assert (end["kind"], end["message"]) == ("end", "done")
+    # While it ran: the plugin's echo line and statusline (with its spinner), and vim.lsp.status().
     spinner = lua(buggy, "return require('gemma.progress').spinner_frames")
-    assert statusline[0] in spinner and statusline.endswith("gemma: computing the fix…"), statusline
-    release(buggy)
-    wait_for(buggy, "vim.api.nvim_buf_get_lines(0, 1, 2, false)[1] == '    return a + b'", 30, "the fix")
-    wait_for(buggy, "require('gemma.progress').current() == nil", 10, "the progress to end")
-    assert lua(buggy, "return _G.seen.echo[#_G.seen.echo]") == ""  # the line was cleared
-    assert lua(buggy, "return require('gemma').statusline()") == "gemma: ready (tiny)"
+    for event in (begin, asking):
+        assert event["current"] == event["message"]
+        assert event["echo"] == f"gemma: {event['message']}"  # one prefix
+        assert event["statusline"][0] in spinner and event["statusline"].endswith(event["echo"]), event
+        assert event["message"] in event["lsp_status"], event
+    assert end["echo"] == "" and end["current"] == ""  # "done" clears the line
+    assert lua(buggy, "return _G.seen.echo[#_G.seen.echo]") == ""
+    assert lua(buggy, "return require('gemma').statusline()").startswith("gemma: ready")
     assert not any("Gemma:" in e for e in lua(buggy, "return _G.seen.echo"))
 
 
 def test_explain_progress_is_cleared_once_the_float_is_open(buggy: pynvim.Nvim):
     lua(buggy, "require('gemma.float').last = nil")
     buggy.command("GemmaExplain")
-    wait_for(buggy, "require('gemma.progress').current() == 'explaining…'", 30, "explaining…")
-    wait_for(buggy, "vim.lsp.status():find('explaining…') ~= nil", 30, "the server's own progress")
-    release(buggy)
     win = wait_for(buggy, "(function() local f = require('gemma.float').last;"
-                          " return f and vim.api.nvim_win_is_valid(f.winid) and f.winid end)()", 30, "the float")
-    assert lua(buggy, "return require('gemma.progress').current()") is None
+                          " return f and vim.api.nvim_win_is_valid(f.winid) and f.winid end)()", 60, "the float")
+    assert EXPLANATION in lua(buggy, f"return vim.api.nvim_buf_get_lines(vim.api.nvim_win_get_buf({win}), 0, -1, false)")
+    wait_for(buggy, "require('gemma.progress').current() == nil", 30, "the progress to end")
+    events = progress_of(buggy, "explaining…")
+    assert [(e["kind"], e["message"]) for e in events] == [
+        ("begin", "explaining…"), ("report", "asking the model…"), ("end", "done")]
+    assert "explaining…" in events[0]["lsp_status"]  # the server's own progress, as Neovim shows it
     assert lua(buggy, "return _G.seen.echo[#_G.seen.echo]") == ""
-    assert all(e in ("", "gemma: explaining…") for e in lua(buggy, "return _G.seen.echo")), lua(
-        buggy, "return _G.seen.echo")
+    assert all(e in ("", "gemma: explaining…", "gemma: asking the model…")
+               for e in lua(buggy, "return _G.seen.echo")), lua(buggy, "return _G.seen.echo")
     buggy.input("q")
     wait_for(buggy, f"not vim.api.nvim_win_is_valid({win})", 10, "q to close the float")
     assert lua(buggy, "return require('gemma.progress').busy()") is False
@@ -150,6 +227,7 @@ FLOATS_NOW = """
 
 
 def test_debug_shows_the_answer_and_the_diff_before_asking_and_applies_once(buggy: pynvim.Nvim):
+    lua(buggy, "require('gemma.debug').last_result = nil")
     lua(buggy, f"""
         vim.ui.select = function(items, opts, on_choice)
           local floats = (function() {FLOATS_NOW} end)()
@@ -158,12 +236,17 @@ def test_debug_shows_the_answer_and_the_diff_before_asking_and_applies_once(bugg
         end
     """)
     buggy.command("GemmaDebug")
-    asked = wait_for(buggy, "_G.seen.asked[1]", 30, "the Apply/Discard question")
+    asked = wait_for(buggy, "_G.seen.asked[1]", 60, "the Apply/Discard question")
+    result = lua(buggy, "return require('gemma.debug').last_result")
+    assert result["proposal"]["summary"] == "1 change in buggy.py", result  # the server's Proposal
     answer, diff = asked["floats"]
     # Both floats were on screen when the question came.
     assert answer["valid"] and diff["valid"]
     assert answer["ft"] == "markdown" and answer["conceal"] == 2 and answer["ts"]
     assert "The **bug**: `add` returns `a + c`; only `a` and `b` exist." in answer["lines"]
+    # The server showed the answer's SEARCH/REPLACE block as the diff of what it changes.
+    assert "```diff" in answer["lines"] and "+    return a + b" in answer["lines"], answer["lines"]
+    assert not any("SEARCH" in line or "REPLACE" in line for line in answer["lines"]), answer["lines"]
     assert diff["ft"] == "diff"
     assert diff["lines"][:2] == ["--- a/buggy.py", "+++ b/buggy.py"]
     assert "+    return a + b" in diff["lines"] and "-    return a + c" in diff["lines"]
@@ -226,9 +309,9 @@ def test_cycling_asks_for_the_alternatives_and_shows_i_of_n(buggy: pynvim.Nvim):
     buggy.input("<Esc>")
 
 
-def test_gemma_status_is_readable(buggy: pynvim.Nvim):
-    buggy.command("GemmaStatus")
-    text = lua(buggy, "return _G.seen.notify[#_G.seen.notify][1]")
+def test_gemma_status_is_readable(standin_buggy: pynvim.Nvim):
+    standin_buggy.command("GemmaStatus")
+    text = lua(standin_buggy, "return _G.seen.notify[#_G.seen.notify][1]")
     assert "sandbox: not available: user namespaces are disabled" in text, text
     assert "placeholder: yes" in text and "state: ready" in text
     assert "{" not in text and '"' not in text, text
@@ -248,11 +331,11 @@ def test_the_placeholder_notice_comes_once(standin: pynvim.Nvim):
     assert log.count("status ready tiny") >= 2
 
 
-def test_nvim_cmp_source_follows_the_documented_api(buggy: pynvim.Nvim):
+def test_nvim_cmp_source_follows_the_documented_api(standin_buggy: pynvim.Nvim):
     # nvim-cmp cannot be installed here: stand in for it exactly as its README's source API says:
     # cmp.register_source(name, source); source:is_available(); source:complete(params, callback)
     # with params.context.{bufnr, cursor = {row, col} (1-based)}; callback({items, isIncomplete}).
-    result = lua(buggy, """
+    result = lua(standin_buggy, """
         vim.api.nvim_buf_set_lines(0, 0, -1, false, { 'def add(a, b):', '    ret' })
         vim.api.nvim_win_set_cursor(0, { 2, 7 })
         local registered = {}
@@ -279,11 +362,11 @@ def test_nvim_cmp_source_follows_the_documented_api(buggy: pynvim.Nvim):
     assert item["filterText"].startswith("ret")
 
 
-def test_blink_source_follows_the_documented_api(buggy: pynvim.Nvim):
+def test_blink_source_follows_the_documented_api(standin_buggy: pynvim.Nvim):
     # blink.cmp cannot be installed here: call the source as its documented API does:
     # new(opts, config), enabled(), get_completions(ctx, callback) -> cancel function,
     # execute(ctx, item, callback, default_implementation).
-    result = lua(buggy, """
+    result = lua(standin_buggy, """
         vim.api.nvim_buf_set_lines(0, 0, -1, false, { 'def add(a, b):', '    ' })
         vim.api.nvim_win_set_cursor(0, { 2, 4 })
         local src = require('gemma.blink').new({}, { name = 'Gemma', module = 'gemma.blink' })

@@ -64,6 +64,7 @@ class SearchReplace:
     path: str | None  # as the model wrote it; None when the block named no file
     search: str
     replace: str
+    lines: tuple[int, int] = (0, 0)  # the reply's lines (0-based) of its SEARCH and REPLACE markers
 
 
 # ---------------------------------------------------------------------------------------- positions
@@ -289,7 +290,7 @@ def parse_search_replace(reply: str) -> list[SearchReplace]:
             k += 1
         if k >= len(lines):
             raise FixRefused("no usable fix: a SEARCH/REPLACE block is not closed")
-        blocks.append(SearchReplace(path, "\n".join(lines[i + 1:j]), "\n".join(lines[j + 1:k])))
+        blocks.append(SearchReplace(path, "\n".join(lines[i + 1:j]), "\n".join(lines[j + 1:k]), (i, k)))
         i = k + 1
     return blocks
 
@@ -336,6 +337,30 @@ def search_replace_fix(reply: str, workspace: Path, default: Snapshot,
         _check_still_compiles(snapshot, apply_text_edits(snapshot.text, edits, snapshot.encoding))
         changes.append(document_edit(snapshot, edits))
     return lsp.WorkspaceEdit(document_changes=changes)
+
+
+@dataclass(frozen=True)
+class LocatedBlock:
+    """One SEARCH/REPLACE block on its own: where it applies, or why it cannot."""
+
+    block: SearchReplace
+    snapshot: Snapshot | None = None
+    span: tuple[int, int, str] | None = None  # (start, end, new text) in snapshot.text
+    problem: str = ""
+
+
+def locate_blocks(reply: str, workspace: Path, default: Snapshot,
+                  snapshot_of: SnapshotSource) -> list[LocatedBlock]:
+    """Each block of the reply located by the rules search_replace_fix applies (for showing each
+    block as the change it makes). Raises FixRefused only when the blocks cannot be parsed."""
+    located = []
+    for number, block in enumerate(parse_search_replace(reply), 1):
+        try:
+            snapshot = default if block.path is None else _snapshot_in(workspace, block.path, default, snapshot_of)
+            located.append(LocatedBlock(block, snapshot, _locate(snapshot, block, number)))
+        except FixRefused as refusal:
+            located.append(LocatedBlock(block, problem=str(refusal)))
+    return located
 
 
 def _name(snapshot: Snapshot) -> str:

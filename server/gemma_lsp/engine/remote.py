@@ -31,6 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from gemma_lsp.client_terms import setting_name
 from gemma_lsp.gemma4 import codec, template, tokens
 from gemma_lsp.gemma4 import messages as shapes
 
@@ -127,7 +128,7 @@ class RemoteEngine(BaseEngine):
         if self.requested_model is None:
             if not self.served_models:
                 raise ModelUnavailable(f"The server at {self.base_url} lists no models.",
-                                       fix="Start the server with a model, or set `remote.model`.")
+                                       fix=f"Start the server with a model, or set `{setting_name('remote.model')}`.")
             self.info.model = self.served_models[0]
             self.template_variant = template.variant_for(self.info.model)
         elif self.requested_model not in self.served_models:
@@ -135,7 +136,8 @@ class RemoteEngine(BaseEngine):
             raise ModelUnavailable(
                 f"The server at {self.base_url} does not serve model {self.requested_model!r}; "
                 f"it serves: {served}.",
-                fix="Set `remote.model` to one of the served ids (or leave it empty to use the first).")
+                fix=f"Set `{setting_name('remote.model')}` to one of the served ids (or leave it empty to use "
+                    "the first).")
         log.info("remote engine: %s serves %s", self.base_url, self.info.model)
         if progress:
             progress(f"Connected to {self.info.model} at {self.base_url}", 100)
@@ -214,7 +216,7 @@ class RemoteEngine(BaseEngine):
                 if failures > self.connect_retries:
                     raise EngineError(
                         f"Cannot reach the model server at {self.base_url} after {failures} attempts: "
-                        f"{_describe(exc)}. Check that it is running and that `remote.url` is right."
+                        f"{_describe(exc)}. Check that it is running and that `{setting_name('remote.url')}` is right."
                     ) from exc
                 delay = min(self.backoff * 2 ** (failures - 1), MAX_BACKOFF_S)
                 log.warning("remote engine: %s (%s); retry %d/%d in %.2f s", self.base_url, _describe(exc),
@@ -307,7 +309,7 @@ class RemoteEngine(BaseEngine):
             if failures > self.connect_retries:
                 raise ModelUnavailable(
                     f"Cannot reach the model server at {self.base_url}: {_describe(last)}.",
-                    fix="Start the server (e.g. `vllm serve ...`) or correct `remote.url` "
+                    fix=f"Start the server (e.g. `vllm serve ...`) or correct `{setting_name('remote.url')}` "
                         "(the API base, usually ending in /v1).") from last
             await self._sleep(min(self.backoff * 2 ** (failures - 1), MAX_BACKOFF_S))
         if response.status_code in (401, 403):
@@ -315,7 +317,7 @@ class RemoteEngine(BaseEngine):
         if response.status_code == 404:
             raise ModelUnavailable(f"{self.base_url}/models was not found (HTTP 404): this is not the base "
                                    "of an OpenAI-compatible API.",
-                                   fix="Set `remote.url` to the API base, usually ending in /v1.")
+                                   fix=f"Set `{setting_name('remote.url')}` to the API base, usually ending in /v1.")
         if response.status_code != 200:
             raise ModelUnavailable(f"The server at {self.base_url} answered HTTP {response.status_code} "
                                    f"when asked for its models: {_error_text(response)}",
@@ -324,7 +326,7 @@ class RemoteEngine(BaseEngine):
             return [str(entry["id"]) for entry in response.json()["data"]]
         except (ValueError, KeyError, TypeError) as exc:
             raise ModelUnavailable(f"{self.base_url}/models did not return an OpenAI model list.",
-                                   fix="Set `remote.url` to an OpenAI-compatible API base.") from exc
+                                   fix=f"Set `{setting_name('remote.url')}` to an OpenAI-compatible API base.") from exc
 
     async def _error_from(self, response: httpx.Response, cancel: CancelToken) -> EngineError:
         await _unless_cancelled(response.aread(), cancel)
@@ -334,7 +336,7 @@ class RemoteEngine(BaseEngine):
             return _auth_error(self.base_url, status, text)
         if status == 404 and "model" in text.lower():
             return ModelUnavailable(f"The server at {self.base_url} does not serve {self.info.model!r}: {text}",
-                                    fix="Set `remote.model` to a served model id.")
+                                    fix=f"Set `{setting_name('remote.model')}` to a served model id.")
         return EngineError(f"The model server at {self.base_url} rejected the request (HTTP {status}): {text}")
 
     def _http(self) -> httpx.AsyncClient:
@@ -539,7 +541,7 @@ def _rejects_continuation(error: EngineError) -> bool:
 def _auth_error(base_url: str, status: int, detail: str) -> ModelUnavailable:
     return ModelUnavailable(
         f"The model server at {base_url} refused the API key (HTTP {status}): {detail}",
-        fix="Put the server's key in the environment variable named by `remote.apiKeyEnv` "
+        fix=f"Put the server's key in the environment variable named by `{setting_name('remote.apiKeyEnv')}` "
             "(default GEMMA_LSP_API_KEY) before starting the editor.")
 
 

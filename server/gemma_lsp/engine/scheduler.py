@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from gemma_lsp.client_terms import setting_name
 from gemma_lsp.config import DEFAULT_DRAFT_TOKENS, DEFAULT_KV_CACHE_BUDGET_MB
 
 from .base import CancelToken, GenerationStats, Priority, StopCheck, SupersedeRegistry
@@ -388,7 +389,7 @@ class Scheduler:
             # prompt's budget is gemma.maxContextTokens, so lowering that is what helps.
             raise ValueError(f"the prompt has {len(prompt_ids)} tokens; the model's context limit (prompt + "
                              f"reply) is {self.config.context_limit_tokens}, set by the model and the memory "
-                             f"available (completion prompts: lower gemma.maxContextTokens)")
+                             f"available (completion prompts: lower {setting_name('maxContextTokens')})")
         if params.max_new_tokens < 1:
             raise ValueError("max_new_tokens must be >= 1")
         cancel = cancel or CancelToken()

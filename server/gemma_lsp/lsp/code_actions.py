@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types as lsp
 
-from gemma_lsp.agent.edits import FixRefused
+from gemma_lsp.agent.edits import FixRefused, Snapshot
+from gemma_lsp.engine.base import CancelToken
 from gemma_lsp.features.explain import explain
 from gemma_lsp.features.fix import propose_fix
 from gemma_lsp.features.transcripts import save_markdown
-from gemma_lsp.lsp import targets
+from gemma_lsp.lsp import proposals, targets
 from gemma_lsp.lsp.delivery import deliver_markdown
+from gemma_lsp.lsp.progress import progress_of
 from gemma_lsp.lsp.targets import RequestError, Target, cancellable, engine_of
 
 if TYPE_CHECKING:
@@ -115,23 +117,34 @@ async def resolve(server: GemmaServer, action: lsp.CodeAction) -> lsp.CodeAction
         command = EXPLAIN if data["action"] == "explain" else FIX
         action.command = lsp.Command(title=action.title, command=command, arguments=[args])
         return action
+    cancel = CancelToken()
     try:
-        action.edit = await _fix_edit(server, target)
+        async with progress_of(server, "computing the fix…", cancel=cancel) as progress:
+            action.edit = await _fix_edit(server, target, cancel, progress.report)
     except FixRefused as refusal:
         targets.show(server, f"{refusal}. Nothing was changed.")
         raise RequestError(f"{refusal}. Nothing was changed.") from refusal
     return action
 
 
-async def _fix_edit(server: GemmaServer, target: Target) -> lsp.WorkspaceEdit:
+async def _fix_edit(server: GemmaServer, target: Target, cancel: CancelToken,
+                    report: Callable[[str], None]) -> lsp.WorkspaceEdit:
     """The model's fix as a versioned edit. Raises FixRefused (no usable fix) or RequestError."""
+    edit, _ = await _fix_and_snapshot(server, target, cancel, report)
+    return edit
+
+
+async def _fix_and_snapshot(server: GemmaServer, target: Target, cancel: CancelToken,
+                            report: Callable[[str], None]) -> tuple[lsp.WorkspaceEdit, Snapshot]:
+    """The model's fix and the document text it was computed on; `report` tells the progress."""
     doc = targets.snapshot(server, target.uri)
     targets.check_version(target, doc)
     focus = targets.focus_of(server, target, doc)
-    engine = await engine_of(server)
-    edit = await cancellable(lambda cancel: propose_fix(engine, focus, doc, cancel, target.instruction))
+    engine = await engine_of(server)  # may wait for the model to load
+    report("asking the model…")
+    edit = await cancellable(lambda cancel: propose_fix(engine, focus, doc, cancel, target.instruction), cancel)
     targets.still_current(server, doc)
-    return edit
+    return edit, doc
 
 
 # ----------------------------------------------------------------------------------------- commands
@@ -142,8 +155,11 @@ async def explain_command(server: GemmaServer, args: tuple[Any, ...]) -> dict[st
     doc = targets.snapshot(server, target.uri)
     targets.check_version(target, doc)
     focus = targets.focus_of(server, target, doc)
-    engine = await engine_of(server)
-    markdown = await cancellable(lambda cancel: explain(engine, focus, cancel, target.question))
+    cancel = CancelToken()
+    async with progress_of(server, "explaining…", token=target.work_done_token, cancel=cancel) as progress:
+        engine = await engine_of(server)  # may wait for the model to load
+        progress.report("asking the model…")
+        markdown = await cancellable(lambda cancel: explain(engine, focus, cancel, target.question), cancel)
     if target.diagnostic is not None:
         title = f"Explain: {_short(target.diagnostic.message)}"
     else:
@@ -155,20 +171,29 @@ async def explain_command(server: GemmaServer, args: tuple[Any, ...]) -> dict[st
 
 
 async def fix_command(server: GemmaServer, args: tuple[Any, ...]) -> dict[str, Any]:
-    """`gemma.fix [{uri, range, diagnostic?, version?, instruction?}]` → `{applied, message}`.
+    """`gemma.fix [{uri, range, diagnostic?, version?, instruction?, preview?}]` → `{applied, message}`,
+    with `preview: true` → `{applied: false, message, proposal}` and nothing applied.
 
     The server asks the client to apply the versioned edit (workspace/applyEdit); it never writes files.
     """
-    target = targets.parse_target(FIX, args, extras=("instruction",))
-    try:
-        edit = await _fix_edit(server, target)
-    except FixRefused as refusal:
-        targets.show(server, f"{refusal}. Nothing was changed.")
-        return {"applied": False, "message": f"{refusal}. Nothing was changed."}
-    label = f"Fix: {_short(target.diagnostic.message)}" if target.diagnostic else "Gemma fix"
-    result = await server.workspace_apply_edit_async(lsp.ApplyWorkspaceEditParams(edit=edit, label=label))
-    if result.applied:
-        return {"applied": True, "message": f"{label}: applied"}
+    target = targets.parse_target(FIX, args, extras=("instruction", "preview"))
+    cancel = CancelToken()
+    async with progress_of(server, "computing the fix…", token=target.work_done_token, cancel=cancel) as progress:
+        try:
+            edit, doc = await _fix_and_snapshot(server, target, cancel, progress.report)
+        except FixRefused as refusal:
+            progress.outcome = "no usable fix"
+            targets.show(server, f"{refusal}. Nothing was changed.")
+            return {"applied": False, "message": f"{refusal}. Nothing was changed.",
+                    **({"proposal": None} if target.preview else {})}
+        if target.preview:
+            proposal = proposals.proposal_of(server, edit, {doc.uri: doc})
+            return {"applied": False, "message": f"Proposed: {proposal.summary}", "proposal": proposal.to_json()}
+        label = f"Fix: {_short(target.diagnostic.message)}" if target.diagnostic else "Gemma fix"
+        result = await server.workspace_apply_edit_async(lsp.ApplyWorkspaceEditParams(edit=edit, label=label))
+        if result.applied:
+            return {"applied": True, "message": f"{label}: applied"}
+        progress.outcome = "not applied"
     reason = result.failure_reason or "the editor refused the edit (the document may have changed)"
     targets.show(server, f"{label}: not applied: {reason}")
     return {"applied": False, "message": f"not applied: {reason}"}

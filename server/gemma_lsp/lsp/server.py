@@ -13,7 +13,6 @@ import contextlib
 import gc
 import logging
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +22,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from gemma_lsp import __version__
+from gemma_lsp.client_terms import identify, set_client, setting_name
 from gemma_lsp.config import Settings, cache_dir
 from gemma_lsp.context.builder import ContextBuilder
 from gemma_lsp.context.cache import CompletionCache
@@ -33,8 +33,17 @@ from gemma_lsp.engine.factory import create_engine
 from gemma_lsp.gemma4.tokens import estimate_tokens
 from gemma_lsp.lifetime import find_process, process_gone
 from gemma_lsp.logs import apply_log_file
-from gemma_lsp.lsp import code_actions, completion, context_command, debug, documents, next_edit
+from gemma_lsp.lsp import (
+    code_actions,
+    completion,
+    completion_fallback,
+    context_command,
+    debug,
+    documents,
+    next_edit,
+)
 from gemma_lsp.lsp.errors import DocumentNotOpen
+from gemma_lsp.lsp.progress import Progress
 from gemma_lsp.lsp.protocol import GemmaProtocol, exit_process, serve_stdio, serve_tcp
 from gemma_lsp.memory import return_freed_memory_to_os
 
@@ -43,8 +52,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Feature modules, each with `register(server)`. Order is the order of registration.
-FEATURES = (documents, completion, code_actions, debug, context_command, next_edit)
+# Feature modules, each with `register(server)` and, where what it offers depends on the client,
+# `on_initialize(server, params)` (called at initialize, before pygls computes the capabilities).
+# Order is the order of registration.
+FEATURES = (documents, completion, completion_fallback, code_actions, debug, context_command, next_edit)
 # How often the server looks whether the editor's process (initialize's processId) is still there.
 CLIENT_POLL_SECONDS = 3.0
 
@@ -186,12 +197,13 @@ class GemmaServer(LanguageServer):
             return  # a newer settings change superseded this load before it began
         settings = self.settings
         self.set_status("loading", f"loading {settings.model}")
-        progress = await self._begin_progress(f"Gemma: loading {settings.model}")
+        # The title keeps naming the model: clients' status bars tell loading from other progress by it.
+        progress = await Progress.begin(self, None, title=f"Gemma: loading {settings.model}", percentage=0)
         outcome = "failed"
         try:
             # Creating an engine imports torch and may probe CUDA: keep it off the event loop.
             engine = await asyncio.to_thread(create_engine, settings, self.allow_download)
-            await engine.start(progress.report if progress else None)
+            await engine.start(progress.report)
             outcome = "ready"
         except ModelUnavailable as error:
             outcome = "model unavailable"
@@ -210,8 +222,7 @@ class GemmaServer(LanguageServer):
                 self.set_status("error", str(self.model_error))
             return
         finally:
-            if progress:
-                progress.end(outcome if generation == self._generation else "superseded by a settings change")
+            progress.end(outcome if generation == self._generation else "superseded by a settings change")
         if generation != self._generation:
             await engine.close()  # the settings changed while it loaded: the next load takes over
             return
@@ -228,25 +239,12 @@ class GemmaServer(LanguageServer):
         gc.freeze()
         if engine.info.placeholder:
             log.warning("Using the tiny random Gemma 4 model: its output is gibberish. It is for tests and "
-                        "smoke runs; set gemma.model to a real preset (e2b, e4b, 26b, 31b) for real use.")
+                        "smoke runs; set %s to a real preset (e2b, e4b, 26b, 31b) for real use.",
+                        setting_name("model"))
         log.info("engine ready: %s %s on %s %s", engine.info.name, engine.info.model, engine.info.device,
                  engine.info.dtype)
         self._ready_message = f"{engine.info.model} on {engine.info.device}"
         self.set_status("ready", self._ready_message)
-
-    async def _begin_progress(self, title: str) -> _Progress | None:
-        caps = self.client_capabilities.window if self.protocol.client_capabilities else None
-        if not (caps and caps.work_done_progress):
-            return None
-        token = f"gemma-{uuid.uuid4().hex[:8]}"
-        try:
-            await asyncio.wait_for(self.work_done_progress.create_async(token), 5)
-        except Exception:
-            log.debug("client refused progress token", exc_info=True)
-            return None
-        progress = _Progress(self, token)
-        self.work_done_progress.begin(token, types.WorkDoneProgressBegin(title=title, percentage=0))
-        return progress
 
     def start_index(self) -> None:
         """Index the workspace's definitions in the background (never blocks a request)."""
@@ -295,21 +293,6 @@ class GemmaServer(LanguageServer):
             self._engine = None
 
 
-class _Progress:
-    """Work-done progress that may be reported from the model-loading thread."""
-
-    def __init__(self, server: GemmaServer, token: str) -> None:
-        self.server, self.token = server, token
-        self.loop = asyncio.get_running_loop()
-
-    def report(self, message: str, percentage: int | None = None) -> None:
-        value = types.WorkDoneProgressReport(message=message, percentage=percentage)
-        self.loop.call_soon_threadsafe(self.server.work_done_progress.report, self.token, value)
-
-    def end(self, message: str) -> None:
-        self.server.work_done_progress.end(self.token, types.WorkDoneProgressEnd(message=message))
-
-
 class _LspLogHandler(logging.Handler):
     """Sends log records to the editor as window/logMessage (from any thread)."""
 
@@ -334,6 +317,8 @@ def build_server(settings: Settings | None = None, allow_download: bool = True) 
 
     @server.feature(types.INITIALIZE)
     def on_initialize(ls: GemmaServer, params: types.InitializeParams) -> None:
+        # Who the client is, first: messages (settings problems too) name settings in its terms.
+        set_client(identify(params.initialization_options, params.client_info.name if params.client_info else None))
         settings, problems = Settings.from_lsp(params.initialization_options, ls.settings)
         ls.settings = settings
         ls._init_problems = problems  # shown once the client is initialized
@@ -348,6 +333,10 @@ def build_server(settings: Settings | None = None, allow_download: bool = True) 
             ls.workspace_root = Path(path) if path else None
         if params.process_id is not None:
             ls.watch_client_process(params.process_id)
+        for feature in FEATURES:  # before pygls computes the capabilities from the features
+            hook = getattr(feature, "on_initialize", None)
+            if hook is not None:
+                hook(ls, params)
 
     @server.feature(types.INITIALIZED)
     def on_initialized(ls: GemmaServer, params: types.InitializedParams) -> None:

@@ -61,6 +61,7 @@ class Target:
     question: str | None = None
     test_id: str | None = None
     work_done_token: str | int | None = None
+    preview: bool = False  # gemma.fix: return the proposal, apply nothing
 
 
 def to_json(value: Any) -> Any:
@@ -102,6 +103,10 @@ def parse_target(command: str, args: tuple[Any, ...], *, extras: tuple[str, ...]
     if token is not None and not isinstance(token, str | int):
         raise BadArguments(f"{command}: 'workDoneToken' must be a string or an integer")
     target.work_done_token = token
+    preview = obj.get("preview", False)
+    if not isinstance(preview, bool):
+        raise BadArguments(f"{command}: 'preview' must be true or false")
+    target.preview = preview
     for key, attr in (("instruction", "instruction"), ("question", "question"), ("testId", "test_id")):
         value = obj.get(key)
         if value is None:
@@ -216,10 +221,11 @@ async def engine_of(server: GemmaServer) -> Engine:
         raise RequestError(f"the model is not available: {error}") from error
 
 
-async def cancellable(work: Callable[[CancelToken], Awaitable[T]]) -> T:
+async def cancellable(work: Callable[[CancelToken], Awaitable[T]], cancel: CancelToken | None = None) -> T:
     """Run `work(cancel)`; a cancelled request (task) also sets the token the engine watches. Engine
-    errors become RequestError."""
-    cancel = CancelToken()
+    errors become RequestError. Pass `cancel` when something else may cancel the work too (the
+    progress's cancel button, lsp/progress.py)."""
+    cancel = cancel or CancelToken()
     try:
         return await work(cancel)
     except asyncio.CancelledError:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gemma_lsp.client_terms import setting_name
 from gemma_lsp.config import DEFAULT_KV_CACHE_BUDGET_MB
 from gemma_lsp.models import presets, tiny
 from gemma_lsp.models.errors import ModelUnavailable, ProgressCallback
@@ -98,13 +99,13 @@ def _local_folder(repo_or_path: str, spec: ModelSpec, allow_download: bool,
         if not path.is_dir():
             raise ModelUnavailable(
                 f"Model folder not found: {path}",
-                fix="Set gemma.model to an existing folder holding config.json and the weights, "
+                fix=f"Set {setting_name('model')} to an existing folder holding config.json and the weights, "
                 "or to a preset (e2b, e4b, 26b, 31b).",
             )
         if not (path / "config.json").is_file():
             raise ModelUnavailable(
                 f"{path} is not a model folder (no config.json)",
-                fix="Point gemma.model at the folder that contains config.json and *.safetensors.",
+                fix=f"Point {setting_name('model')} at the folder that contains config.json and *.safetensors.",
             )
         return path
     from huggingface_hub import snapshot_download
@@ -116,11 +117,10 @@ def _local_folder(repo_or_path: str, spec: ModelSpec, allow_download: bool,
     offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or not allow_download
     if offline:
         raise ModelUnavailable(
-            f"The weights of {repo_or_path} are not in the Hugging Face cache "
-            f"({os.environ.get('HF_HUB_CACHE') or os.environ.get('HF_HOME') or '~/.cache/huggingface'}) "
+            f"The weights of {repo_or_path} are not in the Hugging Face cache ({hub_cache_folder()}) "
             "and downloading is off.",
             fix=f"Run `{presets.download_command(spec)}` (accept the Gemma license on the hub and "
-            "`hf auth login` first), or set gemma.model to a local folder.",
+            f"`hf auth login` first), or set {setting_name('model')} to a local folder.",
         )
     if progress:
         progress(f"downloading {repo_or_path}", None)
@@ -130,8 +130,17 @@ def _local_folder(repo_or_path: str, spec: ModelSpec, allow_download: bool,
         raise ModelUnavailable(
             f"Could not download {repo_or_path}: {error}",
             fix=f"Run `{presets.download_command(spec)}` on a machine with access to the hub "
-            "(accept the Gemma license and `hf auth login` first), or set gemma.model to a local folder.",
+            f"(accept the Gemma license and `hf auth login` first), or set {setting_name('model')} to a "
+            "local folder.",
         ) from error
+
+
+def hub_cache_folder() -> str:
+    """The Hugging Face cache folder downloads go to and are looked up in, as huggingface_hub resolves it
+    (HF_HUB_CACHE, else HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub)."""
+    from huggingface_hub import constants
+
+    return constants.HF_HUB_CACHE
 
 
 def load(spec: ModelSpec, device: str = "auto", dtype: str = "auto", drafter: bool = True,

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from gemma_lsp.client_terms import setting_name
 from gemma_lsp.config import DEFAULT_KV_CACHE_BUDGET_MB
 
 log = logging.getLogger(__name__)
@@ -121,11 +122,12 @@ def what_fits(hardware: Hardware, device: str, kv_cache_budget_mb: int = DEFAULT
         for dtype in dtypes_to_try("auto", device)[::-1]:  # the smaller dtype first: the larger model wins
             need = sizing.preset_need(preset, dtype, kv_cache_budget=budget)
             if need.fits(available):
-                return (f"{preset} in {dtype} fits here: set gemma.model to {preset} and gemma.dtype to {dtype} "
+                return (f"{preset} in {dtype} fits here: set {setting_name('model')} to {preset} and "
+                        f"{setting_name('dtype')} to {dtype} "
                         f"(it needs {need.describe()}).")
     smallest = sizing.preset_need("e2b", "bfloat16", kv_cache_budget=budget)
     return (f"No preset fits here: the smallest, e2b in bfloat16, needs {smallest.describe()}. Free memory, "
-            "use a machine with more, or run the model on a server (gemma.engine remote).")
+            f"use a machine with more, or run the model on a server ({setting_name('engine')} remote).")
 
 
 def resolve(model: str, drafter_model: str | None = None, hardware: Hardware | None = None,
