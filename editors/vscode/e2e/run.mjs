@@ -94,7 +94,8 @@ mkdirSync(artifacts, { recursive: true });
 const scriptFile = path.join(tmp, 'script.json');
 const callLog = path.join(tmp, 'script.calls.jsonl'); // the scripted engine's record of model calls
 writeFileSync(scriptFile, JSON.stringify({
-    completion: ['return a + b\n'],
+    // Automatic requests get the reply; an Invoked one (cycling) gets it and then the alternatives.
+    completion: [{ text: 'return a + b\n', alternatives: ['return b + a\n', 'return sum((a, b))\n'] }],
     explain: ['`count` is declared as a `number`, but it is given the string `"3"`. TypeScript does not convert between the two: use a number literal, or parse the string with `Number(...)`.'],
     // A region fix: the corrected lines around the diagnostic, in one code block.
     fix: ['```typescript\nconst count: number = 3;\nexport { count };\n```'],
@@ -419,10 +420,16 @@ async function main() {
         const [, i, n] = (await until(counter, 20_000, 'the "i/N" counter in the inline suggestion toolbar')).map(Number);
         console.log(`     counter after Alt+]: ${i}/${n}; the server returned ${returned} item(s) for the Invoke request`);
         assert(n === returned && n >= 1 && i >= 1 && i <= n, `VS Code shows ${i}/${n} but the server returned ${returned}`);
+        // The script gives the completion two alternatives: a server that returns them shows 3.
+        assert(n === 3, `the script gives 3 completions (the reply and 2 alternatives) but VS Code shows ${i}/${n}`);
         if (n > 1) {
             // Alternatives: the next Alt+] moves to the next one, as VS Code counts it.
             await page.keyboard.press('Alt+BracketRight');
-            await until(async () => Number((await counter())?.[1]) === (i % n) + 1, 10_000, `the counter to move to ${(i % n) + 1}/${n}`);
+            // (The key press hides the toolbar: hover again to read the counter.)
+            await until(async () => {
+                await ghost.hover().catch(() => {});
+                return Number((await counter())?.[1]) === (i % n) + 1;
+            }, 10_000, `the counter to move to ${(i % n) + 1}/${n}`);
         }
         const ghostText = (await page.locator('.ghost-text-decoration').allTextContents()).join('').replace(/\u00a0/g, ' ');
         assert(ghostText.trim().length > 0, 'no ghost text while cycling');
