@@ -21,7 +21,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -191,14 +191,15 @@ class ContextBuilder:
         available = max(16, budget_tokens - self.tokens(overhead_text(doc.language, path)))
         suffix_part, suffix_end = self._suffix(doc, offset, cursor_line, int(available * SUFFIX_SHARE))
         prefix_cap = available - suffix_part.tokens - int(available * EXTRAS_SHARE)
-        prefix_part, prefix_start = self._prefix(doc, offset, cursor_line, prefix_cap)
+        walk = _LineWalk(self, doc, cursor_line)
+        prefix_part, prefix_start = self._prefix(doc, offset, cursor_line, prefix_cap, walk)
         window = (prefix_start, lines.line_of(suffix_end))
         extras_cap = available - prefix_part.tokens - suffix_part.tokens
         extras, extras_cost = self._extras(doc, offset, cursor_line, root, window, extras_cap)
         # The prefix takes whatever the extras left over; extras it now covers are dropped.
         spare = extras_cap - extras_cost
         if spare > 0 and prefix_start > 0:
-            prefix_part, prefix_start = self._prefix(doc, offset, cursor_line, prefix_part.tokens + spare)
+            prefix_part, prefix_start = self._prefix(doc, offset, cursor_line, prefix_part.tokens + spare, walk)
             extras = [part for part in extras if not _covered(part, uri, prefix_start, window[1])]
         return CompletionContext(
             uri=uri, language=doc.language, prefix=prefix_part.text, suffix=suffix_part.text,
@@ -208,14 +209,17 @@ class ContextBuilder:
             budget_tokens=budget_tokens, text_before=doc.text[:offset], text_after=doc.text[offset:],
         )
 
-    def _prefix(self, doc: Document, offset: int, cursor_line: int, cap: int) -> tuple[ContextPart, int]:
-        """Whole lines above the cursor within `cap` tokens, starting where a statement starts."""
+    def _prefix(self, doc: Document, offset: int, cursor_line: int, cap: int,
+                walk: _LineWalk | None = None) -> tuple[ContextPart, int]:
+        """Whole lines above the cursor within `cap` tokens, starting where a statement starts. `walk`
+        carries the line counts of an earlier call in the same build (the prefix is sized twice)."""
         lines = doc.lines
         start = lines.starts[cursor_line]
         used = self.tokens(doc.text[start:offset])
+        walk = walk or _LineWalk(self, doc, cursor_line)
         first = cursor_line
         while first > 0:
-            cost = self.tokens(lines.line_text(first - 1) + "\n")
+            cost = walk.above(cursor_line - first)
             if used + cost > cap:
                 break
             used += cost
@@ -230,11 +234,12 @@ class ContextBuilder:
         """The rest of the cursor's line and whole lines below within `cap` tokens."""
         lines = doc.lines
         count = len(lines.starts)
-        end_of_line = lines.starts[cursor_line] + len(lines.line_text(cursor_line))
+        end_of_line = lines.line_end(cursor_line)
         used = self.tokens(doc.text[offset:end_of_line])
+        walk = _LineWalk(self, doc, cursor_line)
         last = cursor_line
         while last + 1 < count:
-            cost = self.tokens("\n" + lines.line_text(last + 1))
+            cost = walk.below(last - cursor_line)
             if used + cost > cap:
                 break
             used += cost
@@ -242,7 +247,7 @@ class ContextBuilder:
         if last + 1 < count and last > cursor_line:
             # End the window just before a statement starts, so it does not stop mid-statement.
             last = max(cursor_line, self._statement_start(doc, last + 1, cursor_line + 1, forward=False) - 1)
-        end = lines.starts[last] + len(lines.line_text(last))
+        end = lines.line_end(last)
         text = doc.text[offset:end]
         return ContextPart("suffix", text, self.tokens(text), f"{doc.uri}:{cursor_line + 1}"), end
 
@@ -266,8 +271,10 @@ class ContextBuilder:
                 self._depths.setdefault(key, _statement_depth(doc, candidate, text) if text.strip() else None)
             if depth is not None and (best is None or depth < best[0]):
                 best = (depth, candidate)
-                if not forward:
-                    break  # the window's end: the nearest statement start will do
+                if not forward or depth == 1:
+                    # The window's end: the nearest statement start will do. The window's start: a
+                    # top-level one (depth 1) cannot be beaten by any farther line.
+                    break
             candidate += step
         return best[1] if best is not None else line
 
@@ -324,7 +331,7 @@ class ContextBuilder:
         pieces: list[str] = []
         first_line: int | None = None
         since_import = 0
-        for child in root.children:
+        for child in _children(root):
             if child.start_point[0] >= window_start or since_import > 50:
                 break  # imports sit at the top: stop looking well after the last one
             if child.type in spec.import_types:
@@ -421,6 +428,70 @@ class ContextBuilder:
         return [part for _, _, part in scored[:MAX_RECENT_PARTS]]
 
 
+# Characters `str.splitlines` breaks at besides "\n" (LSP lines break at "\r" too): where one occurs,
+# a line's count is taken the slow way, exactly as `ContextBuilder.tokens` counts it.
+_OTHER_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_WALK_BLOCK = 64  # lines split at once
+
+
+class _LineWalk:
+    """The token counts of whole lines walking away from the cursor, as the windows are grown line by
+    line: `above(i)` is the cost of line cursor_line - 1 - i with its break, `tokens(line + "\n")`;
+    `below(i)` that of line cursor_line + 1 + i after a break, `tokens("\n" + line)`.
+
+    Lines are split a block at a time (one `split` in C and one cache lookup a line instead of a
+    slice, a concatenation and a `tokens` call each); a block holding any other break character is
+    counted line by line the original way, so every count is exactly what `tokens` gives."""
+
+    def __init__(self, builder: ContextBuilder, doc: Document, cursor_line: int) -> None:
+        self.builder, self.doc, self.cursor_line = builder, doc, cursor_line
+        self._above: list[int] = []
+        self._below: list[int] = []
+
+    def above(self, i: int) -> int:
+        while len(self._above) <= i:
+            self._extend_above()
+        return self._above[i]
+
+    def below(self, i: int) -> int:
+        while len(self._below) <= i:
+            self._extend_below()
+        return self._below[i]
+
+    def _extend_above(self) -> None:
+        lines, builder = self.doc.lines, self.builder
+        last = self.cursor_line - 1 - len(self._above)  # the next line to count, walking up
+        first = max(0, last - _WALK_BLOCK + 1)
+        block = self.doc.text[lines.starts[first]:lines.starts[last + 1]]
+        if _OTHER_BREAKS.search(block) is None:
+            cache, count = builder._line_tokens, builder.tokens
+            pieces = block.split("\n")[:-1]  # the block ends with its last line's "\n"
+            counts = [cache.get(piece + "\n") for piece in pieces]
+            for j, value in enumerate(counts):
+                if value is None:
+                    counts[j] = count(pieces[j] + "\n")
+            self._above.extend(reversed(counts))  # type: ignore[arg-type]
+        else:
+            self._above.extend(builder.tokens(lines.line_text(line) + "\n") for line in range(last, first - 1, -1))
+
+    def _extend_below(self) -> None:
+        lines, builder = self.doc.lines, self.builder
+        first = self.cursor_line + 1 + len(self._below)  # the next line to count, walking down
+        last = min(len(lines.starts) - 1, first + _WALK_BLOCK - 1)
+        block = self.doc.text[lines.starts[first]:lines.line_end(last)]
+        if _OTHER_BREAKS.search(block) is None:
+            cache, count = builder._line_tokens, builder.tokens
+            newline = count("\n")
+            pieces = block.split("\n")
+            counts = [cache.get(piece) if piece else 0 for piece in pieces]
+            for j, value in enumerate(counts):
+                if value is None:
+                    counts[j] = count(pieces[j])
+            self._below.extend(newline + value for value in counts)  # type: ignore[operator]
+        else:
+            self._below.extend(builder.tokens("\n" + lines.line_text(line)) for line in range(first, last + 1))
+
+
 def _statement_depth(doc: Document, line: int, text: str) -> int | None:
     """How deeply nested the statement or definition that `line`'s first token begins is (0: top
     level), or None when that token does not begin one (e.g. it continues an argument list)."""
@@ -440,6 +511,15 @@ def _statement_depth(doc: Document, line: int, text: str) -> int | None:
         depth += 1
         ancestor = ancestor.parent
     return depth
+
+
+def _children(node: Node) -> Iterator[Node]:
+    """`node`'s children one at a time (`Node.children` builds them all: a module's thousand)."""
+    cursor = node.walk()
+    if cursor.goto_first_child():
+        yield cursor.node  # type: ignore[misc]
+        while cursor.goto_next_sibling():
+            yield cursor.node  # type: ignore[misc]
 
 
 def _names_a_definition(node: Node) -> bool:
