@@ -160,3 +160,28 @@ def test_utf16_cursor_after_emoji_and_cjk():
     assert (ctx.mode, ctx.reason) == ("single", "in a string")
     ctx = builder.build("file:///w/u.py", Position(line=1, character=15), 2000)
     assert ctx.prefix.endswith("name = greeting") and ctx.mode == "single"
+
+
+@pytest.mark.parametrize("text", [
+    "".join(f"line {i} = value_{i}\n" for i in range(200)),
+    "".join(f"line {i}\r\n" for i in range(150)) + "tail without a break",
+    "".join(f"page {i}\x0cbreak\u2028sep {i}\n" if i % 7 == 0 else f"plain {i}\n" for i in range(150)),
+    "".join(f"mixed {i}\r" if i % 5 == 0 else f"mixed {i}\n" for i in range(150)),
+])
+def test_window_line_counts_are_what_counting_each_line_gives(text):
+    """The windows are sized from lines counted a block at a time; every count must equal counting
+    that line alone, whatever breaks (CR, CRLF, form feeds, Unicode separators) the text holds."""
+    from gemma_lsp.context.builder import _LineWalk
+
+    store = DocumentStore()
+    open_text(store, "file:///w/notes.txt", text)
+    builder = ContextBuilder(store, lambda piece: 1 + len(piece))  # not additive: splitting changes it
+    doc = store.get("file:///w/notes.txt")
+    lines = doc.lines
+    count = len(lines.starts)
+    for cursor in (0, 1, 63, 64, 65, count // 2, count - 2, count - 1):
+        walk = _LineWalk(builder, doc, cursor)
+        for i in range(cursor):
+            assert walk.above(i) == builder.tokens(lines.line_text(cursor - 1 - i) + "\n"), (cursor, i)
+        for i in range(count - 1 - cursor):
+            assert walk.below(i) == builder.tokens("\n" + lines.line_text(cursor + 1 + i)), (cursor, i)
