@@ -116,6 +116,9 @@ class ContextBuilder:
         self._line_tokens: dict[str, int] = {}
         self._recent: deque[_Place] = deque(maxlen=RECENT_PLACES)
         self._units: dict[str, tuple[int, str]] = {}
+        # Per document, the window line counts of the last build and the text they were counted on
+        # (see _LineWalk): the next keystroke's build reuses them where that text is unchanged.
+        self._walks: dict[str, tuple[str, tuple[int, ...], str, tuple[int, ...]]] = {}
         # Statement depths of lines, for the current build's document version only.
         self._depths: dict[tuple[str, int, int], int | None] = {}
         self._lock = threading.Lock()
@@ -154,6 +157,7 @@ class ContextBuilder:
         """Count with another tokenizer from now on (the model loaded); cached counts are dropped."""
         self.count_tokens = count_tokens
         self._line_tokens = {}
+        self._walks = {}
 
     def tokens(self, text: str) -> int:
         """Tokens of `text`, counted line by line with a cache (see the module docstring)."""
@@ -189,9 +193,9 @@ class ContextBuilder:
 
         path = uri.removeprefix("file://")
         available = max(16, budget_tokens - self.tokens(overhead_text(doc.language, path)))
-        suffix_part, suffix_end = self._suffix(doc, offset, cursor_line, int(available * SUFFIX_SHARE))
-        prefix_cap = available - suffix_part.tokens - int(available * EXTRAS_SHARE)
         walk = _LineWalk(self, doc, cursor_line)
+        suffix_part, suffix_end = self._suffix(doc, offset, cursor_line, int(available * SUFFIX_SHARE), walk)
+        prefix_cap = available - suffix_part.tokens - int(available * EXTRAS_SHARE)
         prefix_part, prefix_start = self._prefix(doc, offset, cursor_line, prefix_cap, walk)
         window = (prefix_start, lines.line_of(suffix_end))
         extras_cap = available - prefix_part.tokens - suffix_part.tokens
@@ -201,6 +205,7 @@ class ContextBuilder:
         if spare > 0 and prefix_start > 0:
             prefix_part, prefix_start = self._prefix(doc, offset, cursor_line, prefix_part.tokens + spare, walk)
             extras = [part for part in extras if not _covered(part, uri, prefix_start, window[1])]
+        walk.remember()
         return CompletionContext(
             uri=uri, language=doc.language, prefix=prefix_part.text, suffix=suffix_part.text,
             parts=[*extras, prefix_part, suffix_part], mode=shape.mode, indent=shape.indent,
@@ -230,13 +235,14 @@ class ContextBuilder:
         text = doc.text[lines.starts[first]:offset]
         return ContextPart("prefix", text, self.tokens(text), f"{doc.uri}:{first + 1}"), first
 
-    def _suffix(self, doc: Document, offset: int, cursor_line: int, cap: int) -> tuple[ContextPart, int]:
+    def _suffix(self, doc: Document, offset: int, cursor_line: int, cap: int,
+                walk: _LineWalk | None = None) -> tuple[ContextPart, int]:
         """The rest of the cursor's line and whole lines below within `cap` tokens."""
         lines = doc.lines
         count = len(lines.starts)
         end_of_line = lines.line_end(cursor_line)
         used = self.tokens(doc.text[offset:end_of_line])
-        walk = _LineWalk(self, doc, cursor_line)
+        walk = walk or _LineWalk(self, doc, cursor_line)
         last = cursor_line
         while last + 1 < count:
             cost = walk.below(last - cursor_line)
@@ -441,12 +447,39 @@ class _LineWalk:
 
     Lines are split a block at a time (one `split` in C and one cache lookup a line instead of a
     slice, a concatenation and a `tokens` call each); a block holding any other break character is
-    counted line by line the original way, so every count is exactly what `tokens` gives."""
+    counted line by line the original way, so every count is exactly what `tokens` gives.
+
+    A keystroke changes the cursor's line and nothing around it: the counts of the document's last
+    build are taken over when the text of the lines they were counted on is still there, as it was,
+    right above (below) the cursor's line. A count depends only on its line's text, so equal text
+    means equal counts."""
 
     def __init__(self, builder: ContextBuilder, doc: Document, cursor_line: int) -> None:
         self.builder, self.doc, self.cursor_line = builder, doc, cursor_line
         self._above: list[int] = []
         self._below: list[int] = []
+        memo = builder._walks.get(doc.uri)
+        if memo is not None:
+            above_text, above, below_text, below = memo
+            starts, text = doc.lines.starts, doc.text
+            first = cursor_line - len(above)
+            if first >= 0 and starts[cursor_line] - starts[first] == len(above_text) \
+                    and text.startswith(above_text, starts[first]):
+                self._above = list(above)
+            last = cursor_line + len(below)
+            if below and last < len(starts) and doc.lines.line_end(last) - starts[cursor_line + 1] == len(below_text) \
+                    and text.startswith(below_text, starts[cursor_line + 1]):
+                self._below = list(below)
+
+    def remember(self) -> None:
+        """Keep this build's counts, and the text they were counted on, for the document's next build."""
+        starts, text, line = self.doc.lines.starts, self.doc.text, self.cursor_line
+        above_text = text[starts[line - len(self._above)]:starts[line]]
+        below_text = text[starts[line + 1]:self.doc.lines.line_end(line + len(self._below))] if self._below else ""
+        walks = self.builder._walks
+        if len(walks) > 64 and self.doc.uri not in walks:
+            walks.clear()
+        walks[self.doc.uri] = (above_text, tuple(self._above), below_text, tuple(self._below))
 
     def above(self, i: int) -> int:
         while len(self._above) <= i:
