@@ -33,6 +33,7 @@ class RemoteSettings:
 @dataclass
 class CompletionSettings:
     enabled: bool = True
+    alternatives: int = 3  # most items an Invoked inline-completion request returns
 
 
 @dataclass
@@ -207,6 +208,9 @@ SCHEMA: tuple[Setting, ...] = (
             minimum=0, maximum=_LIMIT),
     _server("completion.enabled", "boolean", "Let the server answer inline completion requests "
             "(`textDocument/inlineCompletion`) at all: all languages, all editors."),
+    _server("completion.alternatives", "integer", "Most suggestions an explicitly requested inline completion "
+            "(Invoked: the user asked, or cycles) returns: the usual one first, then alternatives that branch "
+            "where the model is least sure. Automatic requests always get one.", minimum=1, maximum=5),
     _server("debug.max_tool_calls", "integer", 'Most tool calls in one "Ask to Debug" session.',
             minimum=0, maximum=200),
     _server("debug.max_tokens", "integer", 'Most generated tokens in one "Ask to Debug" session.',

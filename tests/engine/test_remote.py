@@ -238,6 +238,14 @@ async def test_generate_reports_usage_and_finish_reason(fake: Fake, engines: Any
     assert completion.stats.first_token_seconds > 0
 
 
+async def test_alternatives_are_the_greedy_completion_only_from_one_greedy_request(fake: Fake, engines: Any) -> None:
+    fake.script({"content": ["return", " a + b"]})
+    items = await engines(fake.url).alternatives(GenerationRequest(messages=USER), 3)
+    assert [(c.text, c.branched_at) for c in items] == [("return a + b", None)]
+    bodies = [sent["body"] for sent in fake.requests()]
+    assert len(bodies) == 1 and bodies[0]["temperature"] == 0 and bodies[0].get("n", 1) == 1
+
+
 async def test_tool_call_fragments_come_back_as_gemma_4_text(fake: Fake, engines: Any) -> None:
     fake.script({"content": ["Let me look."], "tool_calls": [
         {"name": "read_file", "fragments": ['{"pa', 'th": "src/a', '.py", "li', 'ne": 3}']},

@@ -124,6 +124,8 @@ async def test_unscripted_purpose_is_an_empty_turn(tmp_path):
     ("[1, 2]", "JSON object"),
     ('{"fix": []}', "non-empty list"),
     ('{"fix": [{"delay": 1}]}', "reply 0 of 'fix'"),
+    ('{"fix": ["ok", {"text": "a", "alternatives": "b"}]}', "reply 1 of 'fix'"),
+    ('{"fix": [{"text": "a", "alternatives": [1]}]}', '"alternatives": [string, ...]'),
 ])
 async def test_bad_script_files_say_what_is_wrong(tmp_path, content, needle):
     path = tmp_path / "bad.json"
@@ -131,6 +133,17 @@ async def test_bad_script_files_say_what_is_wrong(tmp_path, content, needle):
     with pytest.raises(ModelUnavailable) as err:
         await ScriptedEngine(path).start()
     assert needle in str(err.value) and err.value.fix
+
+
+async def test_alternatives_are_the_reply_then_its_scripted_ones_cut_like_it(tmp_path):
+    engine = await started({"completion": [{"text": "a + b\n", "alternatives": ["a - b\nmore", "b + a<turn|>x",
+                                                                              "0"]}]}, tmp_path)
+    cut = lambda: request("completion", stop_check=lambda t: t.find("\n") if "\n" in t else None)  # noqa: E731
+    items = await engine.alternatives(cut(), 3)
+    assert [(c.text, c.finish_reason) for c in items] == [("a + b", "stop"), ("a - b", "stop"), ("b + a", "stop")]
+    assert (await engine.generate(cut())).text == "a + b"
+    assert [c.text for c in await engine.alternatives(cut(), 1)] == ["a + b"]
+    assert [c.text for c in await engine.alternatives(request("explain"), 3)] == [""]  # nothing scripted
 
 
 async def test_missing_script_file(tmp_path):

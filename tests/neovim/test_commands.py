@@ -209,23 +209,40 @@ def test_gemma_debug_shows_progress_and_the_answer(buggy: pynvim.Nvim):
 
 @needs_debug
 def test_gemma_debug_offers_the_proposed_edit_and_applies_it(buggy: pynvim.Nvim):
-    # debug.apply_edit = 'ask' (the default): the user is offered the edit and takes it.
+    # debug.apply_edit = 'ask' (the default): the user sees the answer and the diff, then takes it.
+    # A server without `proposal` (CONTRACT.md) sends `edit` alone: the plugin makes the diff itself.
     lua(buggy, """
         require('gemma.debug').last_result = nil
         _G.seen.offers = {}
+        _G.seen.notify = {}
         vim.ui.select = function(items, opts, on_choice)
-          table.insert(_G.seen.offers, { opts.prompt, items })
+          local floats = {}
+          for i, f in ipairs(require('gemma.float').stack) do
+            floats[i] = { valid = vim.api.nvim_win_is_valid(f.winid), ft = vim.bo[f.bufnr].filetype,
+                          lines = vim.api.nvim_buf_get_lines(f.bufnr, 0, -1, false) }
+          end
+          table.insert(_G.seen.offers, { opts.prompt, items, floats })
           on_choice(items[1], 1)
         end
     """)
     buggy.command("GemmaDebug")
     result = wait_for(buggy, "require('gemma.debug').last_result", 60, "the debug answer")
     assert result.get("edit"), result
-    assert lua(buggy, "return _G.seen.offers") == [
-        ["Gemma proposes an edit:", ["Apply the proposed edit", "Discard it"]]
-    ]
+    offers = wait_for(buggy, "#_G.seen.offers > 0 and _G.seen.offers", 10, "the question")
+    assert len(offers) == 1
+    prompt, items, floats = offers[0]
+    assert prompt == "Gemma proposes an edit (1 change in buggy.py):"
+    assert items == ["Apply the proposed edit", "Discard it"]
+    answer, diff = floats
+    assert answer["valid"] and answer["ft"] == "markdown" and any("`c` is undefined" in x for x in answer["lines"])
+    assert diff["valid"] and diff["ft"] == "diff"
+    assert diff["lines"][:2] == ["--- a/buggy.py", "+++ b/buggy.py"]
+    assert "-    return a + c" in diff["lines"] and "+    return a + b" in diff["lines"]
     wait_for(buggy, "vim.api.nvim_buf_get_lines(vim.fn.bufnr('buggy.py'), 1, 2, false)[1] == '    return a + b'", 10,
              "the edit in buggy.py")
+    notes = [n[0] for n in lua(buggy, "return _G.seen.notify")]
+    assert notes.count("gemma: Applied: 1 change in buggy.py") == 1, notes
+    assert not any("Proposed" in n for n in notes), notes
 
 
 @needs_debug
@@ -283,6 +300,7 @@ def test_gemma_status_and_log_show_what_the_server_reported(buggy: pynvim.Nvim):
     buggy.command("GemmaStatus")
     status = lua(buggy, "return _G.seen.notify[#_G.seen.notify][1]")
     assert "state: ready" in status and "engine: scripted" in status
+    assert "sandbox: " in status and "{" not in status, status  # in words, not JSON
     assert lua(buggy, "return require('gemma').statusline()").startswith("gemma: ready")
     # Statuslines hear about every state change through User GemmaStatus.
     states = lua(buggy, "return _G.seen.status")

@@ -212,3 +212,34 @@ def test_suggestion_after_non_ascii_text_lands_at_the_cursor(at_return: pynvim.N
     assert mark["text"] == "a + b"
     at_return.input("<M-l>")
     wait_for(at_return, "vim.api.nvim_buf_get_lines(0, 1, 2, false)[1] == '    s = \"👋\" + a + b'", 15, "the insert")
+
+
+def test_cycling_asks_the_server_again_as_invoked_and_shows_i_of_n(at_return: pynvim.Nvim):
+    wait_ghost(at_return, 11)
+    lua(at_return, """
+        _G.kinds = {}
+        local client = require('gemma.client').get()
+        local request = client.request
+        _G.original_request = request
+        client.request = function(self, method, params, ...)
+          if method == 'textDocument/inlineCompletion' then
+            table.insert(_G.kinds, { params.context.triggerKind, params.position })
+          end
+          return request(self, method, params, ...)
+        end
+    """)
+    try:
+        at_return.input("<M-]>")
+        counter = wait_for(at_return, "require('gemma.ghost_text').count_text(0)", 30, "the i/N counter")
+        # One Invoked request for the same spot; whatever it brings, the counter says where we are.
+        assert lua(at_return, "return _G.kinds") == [[1, {"line": 1, "character": 11}]]
+        index, n = (int(x) for x in counter.split("/"))
+        assert 1 <= index <= n
+        assert ghost_marks(at_return)[0]["text"] == lua(at_return, "return require('gemma.completion').visible_text()")
+        if n == 1:  # the scripted model has one answer: "1/1", not silence
+            assert counter == "1/1"
+        at_return.input("<M-]>")
+        wait_for(at_return, f"require('gemma.ghost_text').count_text(0) == '{index % n + 1}/{n}'", 15, "the next")
+        assert len(lua(at_return, "return _G.kinds")) == 1  # all alternatives known: no new request
+    finally:
+        lua(at_return, "require('gemma.client').get().request = _G.original_request")

@@ -209,6 +209,9 @@ def test_checkhealth_warns_that_the_tiny_model_is_a_placeholder(nvim: pynvim.Nvi
     report = "\n".join(nvim.current.buffer[:])
     assert "OK Model tiny: ready on cpu" in report, report
     assert "WARNING The model is a placeholder (tiny random weights)" in report, report
+    # No settings given: they must still go out as an object (an empty Lua table encodes as `[]`).
+    notes = [m for m, _ in lua(nvim, "return _G.notes")]
+    assert not any("gemma.gemma" in m for m in notes), notes
 
 
 def test_an_item_whose_range_covers_typed_and_following_text_replaces_it(nvim: pynvim.Nvim):

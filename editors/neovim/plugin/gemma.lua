@@ -11,6 +11,7 @@ end
 
 local function set_highlights()
   vim.api.nvim_set_hl(0, 'GemmaSuggestion', { link = 'Comment', default = true })
+  vim.api.nvim_set_hl(0, 'GemmaSuggestionCount', { link = 'NonText', default = true })
 end
 set_highlights()
 -- A colorscheme clears highlight groups; put the default link back.

@@ -336,6 +336,41 @@ async function main() {
         await shot('03-ghost-text-accepted');
     });
 
+    await check('cycling (Alt+]) asks the server again (Invoke) and VS Code shows "i/N" over the ghost text', async () => {
+        await openFile('app.py');
+        await page.keyboard.press('Control+End');
+        await page.keyboard.press('Enter'); // the accepted completion may end without a line break
+        await page.keyboard.type('def mul(a, b):');
+        await page.keyboard.press('Enter');
+        const ghost = page.locator('.ghost-text-decoration').first();
+        await ghost.waitFor({ state: 'visible', timeout: 30_000 });
+        // (The toolbar shows on hover, which would itself ask explicitly: the mouse stays away until Alt+].)
+        const invokedBefore = (extensionLog().match(/asked for explicitly \(or cycling\)/g) ?? []).length;
+        // VS Code's "Show Next Inline Suggestion": with only the automatic item known, it asks the
+        // provider again with trigger kind Invoke (the extension passes that straight to the server).
+        await page.keyboard.press('Alt+BracketRight');
+        const logged = await until(() => {
+            const lines = extensionLog().match(/asked for explicitly \(or cycling\): the server returned (\d+)/g) ?? [];
+            return lines.length > invokedBefore && lines;
+        }, 15_000, 'the extension to log the Invoke request that Alt+] made');
+        const returned = Number(/(\d+)$/.exec(logged.at(-1))[1]);
+        // VS Code's own counter, in the inline suggestion toolbar (shown on hover).
+        await ghost.hover();
+        const counter = async () => /(\d+)\/(\d+)/.exec((await page.locator('.inlineSuggestionsHints').allInnerTexts()).join(' '));
+        const [, i, n] = (await until(counter, 20_000, 'the "i/N" counter in the inline suggestion toolbar')).map(Number);
+        console.log(`     counter after Alt+]: ${i}/${n}; the server returned ${returned} item(s) for the Invoke request`);
+        assert(n === returned && n >= 1 && i >= 1 && i <= n, `VS Code shows ${i}/${n} but the server returned ${returned}`);
+        if (n > 1) {
+            // Alternatives: the next Alt+] moves to the next one, as VS Code counts it.
+            await page.keyboard.press('Alt+BracketRight');
+            await until(async () => Number((await counter())?.[1]) === (i % n) + 1, 10_000, `the counter to move to ${(i % n) + 1}/${n}`);
+        }
+        const ghostText = (await page.locator('.ghost-text-decoration').allTextContents()).join('').replace(/\u00a0/g, ' ');
+        assert(ghostText.trim().length > 0, 'no ghost text while cycling');
+        await shot('02b-cycling-counter');
+        await page.keyboard.press('Escape');
+    });
+
     await check('the status bar showed "generating" while the model ran', async () => {
         const states = await page.evaluate(() => window.__gemmaStates);
         assert(states.some((s) => /generating/.test(s)), `states seen: ${JSON.stringify(states)}`);
@@ -382,14 +417,30 @@ async function main() {
         await shot('07-debug-progress');
         await until(() => explanationFrameText().then((t) => t.includes('subtracts instead of adding')), 120_000, 'the debug answer');
         await shot('08-debug-answer');
-        // The answer proposes an edit: the extension offers to apply it.
-        const apply = page.locator('.notification-toast', { hasText: 'Gemma proposes a fix' }).locator('a.monaco-button, .monaco-button', { hasText: 'Apply Fix' }).first();
-        await apply.waitFor({ timeout: 20_000 });
-        await apply.click();
-        await openFile('calc.py');
-        await saveUntil('calc.py', 'return a + b', 'the debug fix to change calc.py');
         assert(modelCalls('debug').length >= 2, `expected a tool round trip, saw ${modelCalls('debug').length} debug model calls`);
     }, { skip: haveDebug ? undefined : 'gemma.debug (server/gemma_lsp/lsp/debug.py) is not in this build of the server' });
+
+    await check('the proposed fix opens in the diff editor, nothing applied until Apply, then Apply applies it', async () => {
+        // calc.py on the left, the proposal (a gemma-proposal: virtual document) on the right.
+        const diff = page.locator('.editor-group-container .monaco-diff-editor').first();
+        await diff.waitFor({ state: 'visible', timeout: 20_000 });
+        await page.locator('.editor-group-container .tab.active', { hasText: "Gemma's proposal" }).first().waitFor({ timeout: 10_000 });
+        const diffText = async () => (await diff.innerText()).replace(/\u00a0/g, ' ');
+        await until(async () => (await diffText()).includes('return a + b') && (await diffText()).includes('return a - b'), 10_000, 'both sides of the change in the diff editor');
+        assert((await diff.locator('.line-insert, .char-insert, .gutter-insert').count()) > 0, 'the diff marks no inserted text');
+        await page.locator('.notification-toast', { hasText: 'Gemma proposes 1 change in calc.py' }).first().waitFor({ timeout: 10_000 });
+        // Nothing applied yet: the file is unchanged on disk and not modified in the editor.
+        assert(readWs('calc.py').includes('return a - b'), 'calc.py changed on disk before Apply');
+        assert((await page.locator('.tab.dirty', { hasText: 'calc.py' }).count()) === 0, 'calc.py is modified in the editor before Apply');
+        await shot('08b-debug-diff-review');
+        // Apply from the diff editor's title bar (the notification has the same buttons).
+        await page.locator('.editor-group-container.active .editor-actions .action-label[aria-label^="Apply Proposed Change"]').first().click();
+        await until(async () => (await page.locator('.editor-group-container .tab', { hasText: "Gemma's proposal" }).count()) === 0, 10_000, 'the diff editor to close after Apply');
+        await page.locator('.notification-toast', { hasText: 'applied 1 change in calc.py' }).first().waitFor({ timeout: 10_000 });
+        await shot('08c-debug-diff-applied');
+        await openFile('calc.py');
+        await saveUntil('calc.py', 'return a + b', 'the applied fix to change calc.py');
+    }, { skip: haveDebug ? undefined : 'gemma.debug is not in this build of the server' });
 
     await check('Cancel on the progress notification stops an Ask to Debug session', async () => {
         await openFile('calc.py');
@@ -481,6 +532,8 @@ async function main() {
         await offer.waitFor({ timeout: 10_000 });
         assert(/Install/.test(await offer.innerText()), 'the notification does not offer to install');
         await shot('16-no-server');
+        // The status item's tooltip (the mouse is still there from an earlier check) can cover the toast.
+        await page.mouse.move(700, 300);
         await offer.locator('.monaco-button', { hasText: 'Open Settings' }).first().click(); // not Install: no network here
         writeFileSync(machineFile, JSON.stringify(machineSettings, null, 2));
         await until(async () => /Gemma tiny$/.test(await statusText()), 60_000, 'ready again with the server command restored');

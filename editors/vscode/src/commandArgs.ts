@@ -2,6 +2,7 @@
  * Arguments of the server's `workspace/executeCommand` commands (docs/protocol.md), built from the
  * editor's state in LSP shapes (0-based lines, UTF-16 characters, which is what VS Code positions are).
  */
+import { Proposal, proposalOf } from './proposal';
 
 export interface LspPosition {
     line: number;
@@ -60,15 +61,17 @@ export interface ExplainResult {
 /** The result of `gemma.debug`. */
 export interface DebugResult {
     answer: string;
-    edit: unknown;
+    /** The proposed change (`proposal`, or an old server's bare `edit`), reviewed before it is applied. */
+    proposal: Proposal | undefined;
     stopReason?: string;
     transcript?: unknown;
 }
 
-/** The result of `gemma.fix`. */
+/** The result of `gemma.fix` (with `preview: true`, `{applied: false, proposal}`). */
 export interface FixResult {
     applied: boolean;
     message?: string;
+    proposal: Proposal | undefined;
 }
 
 /** Narrows an executeCommand result to an explanation, or undefined when it is not one. */
@@ -84,7 +87,7 @@ export function asDebugResult(value: unknown): DebugResult | undefined {
     if (typeof value !== 'object' || value === null) return undefined;
     const v = value as Record<string, unknown>;
     if (typeof v.answer !== 'string') return undefined;
-    return { answer: v.answer, edit: v.edit ?? null, stopReason: typeof v.stopReason === 'string' ? v.stopReason : undefined, transcript: v.transcript };
+    return { answer: v.answer, proposal: proposalOf(v), stopReason: typeof v.stopReason === 'string' ? v.stopReason : undefined, transcript: v.transcript };
 }
 
 /** Narrows an executeCommand result to a fix outcome, or undefined when it is not one. */
@@ -92,14 +95,17 @@ export function asFixResult(value: unknown): FixResult | undefined {
     if (typeof value !== 'object' || value === null) return undefined;
     const v = value as Record<string, unknown>;
     if (typeof v.applied !== 'boolean') return undefined;
-    return { applied: v.applied, message: typeof v.message === 'string' ? v.message : undefined };
+    return { applied: v.applied, message: typeof v.message === 'string' ? v.message : undefined, proposal: v.applied ? undefined : proposalOf(v) };
 }
 
-/** Markdown shown for a debug answer: the answer, why the session stopped, and whether an edit is offered. */
+/** Markdown shown for a debug answer: the answer, why the session stopped, and whether a change is proposed. */
 export function debugMarkdown(result: DebugResult): string {
     const parts = [result.answer.trim() || '_The model gave no answer._'];
     if (result.stopReason && !/^answer(ed)?$/.test(result.stopReason)) parts.push(`\n\n_Session stopped: ${result.stopReason}._`);
-    if (result.edit) parts.push('\n\n_A fix is proposed: use "Apply Fix" in the notification to apply it._');
+    if (result.proposal) {
+        const what = result.proposal.summary.trim().replace(/\.$/, '');
+        parts.push(`\n\n_A change is proposed${what ? ` (${what})` : ''}: review it in the diff editor, then Apply or Discard it. Nothing is changed before you apply it._`);
+    }
     return parts.join('');
 }
 
@@ -113,6 +119,30 @@ export function needsInstruction(command: string, args: unknown[]): boolean {
     if (typeof arg !== 'object' || arg === null) return false;
     const a = arg as Record<string, unknown>;
     return a.diagnostic == null && (typeof a.instruction !== 'string' || a.instruction.trim() === '');
+}
+
+/**
+ * `gemma.fix` arguments asking for a preview (`preview: true`): the server proposes the change and
+ * applies nothing, so the user reviews the diff first.
+ */
+export function withPreview(args: unknown[]): unknown[] {
+    const first = args[0];
+    if (typeof first !== 'object' || first === null || Array.isArray(first)) return args;
+    return [{ ...first, preview: true }, ...args.slice(1)];
+}
+
+/** Arguments without `preview` (for a server from before proposals, which rejects unknown arguments). */
+export function withoutPreview(args: unknown[]): unknown[] {
+    const first = args[0];
+    if (typeof first !== 'object' || first === null || Array.isArray(first) || !('preview' in first)) return args;
+    const rest: Record<string, unknown> = { ...first };
+    delete rest.preview;
+    return [rest, ...args.slice(1)];
+}
+
+/** Whether an error says the server does not know the `preview` argument (a server from before proposals). */
+export function rejectsPreview(errorMessage: string): boolean {
+    return /unknown argument.*\bpreview\b/i.test(errorMessage);
 }
 
 /** Adds `workDoneToken` to the first argument object (where gemma-lsp looks for it); others untouched. */

@@ -1,11 +1,11 @@
 /**
  * Palette commands ("Gemma: ...") and the one path every server command takes: a cancellable
  * notification while it runs (debug steps reported in it), then its result shown (explanations and
- * debug answers in the result panel, a proposed fix offered as "Apply Fix").
+ * debug answers in the result panel, a proposed change as a diff to review, see proposalReview.ts).
  */
 import { randomUUID } from 'node:crypto';
 import * as vscode from 'vscode';
-import { WorkDoneProgress, WorkDoneProgressCancelNotification, WorkspaceEdit } from 'vscode-languageclient/node';
+import { WorkDoneProgress, WorkDoneProgressCancelNotification } from 'vscode-languageclient/node';
 import {
     EditorState,
     asDebugResult,
@@ -16,8 +16,12 @@ import {
     debugMarkdown,
     explainSelectionArgs,
     needsInstruction,
+    rejectsPreview,
+    withPreview,
     withWorkDoneToken,
+    withoutPreview,
 } from './commandArgs';
+import { ProposalReview } from './proposalReview';
 import { ResultPanel } from './resultPanel';
 import { ServerManager, errorText } from './server';
 import { StatusModel } from './status';
@@ -40,6 +44,7 @@ export class Commands {
     constructor(
         private readonly server: ServerManager,
         private readonly panel: ResultPanel,
+        private readonly review: ProposalReview,
         private readonly status: StatusModel,
         private readonly log: vscode.LogOutputChannel,
     ) {}
@@ -78,7 +83,8 @@ export class Commands {
                 placeHolder: 'e.g. handle the empty list',
             });
             if (!instruction?.trim()) return undefined;
-            args = [{ ...(args[0] as object), instruction: instruction.trim() }, ...args.slice(1)];
+            // A free-form rewrite: the server only proposes it, and the user reviews the diff first.
+            args = withPreview([{ ...(args[0] as object), instruction: instruction.trim() }, ...args.slice(1)]);
         }
         const verb = TITLES[command] ?? command;
         const workDoneToken = randomUUID();
@@ -97,7 +103,15 @@ export class Commands {
                         void client.sendNotification(WorkDoneProgressCancelNotification.type, { token: workDoneToken });
                     });
                     try {
-                        return await this.server.execute(command, args, token, workDoneToken);
+                        try {
+                            return await this.server.execute(command, args, token, workDoneToken);
+                        } catch (error) {
+                            // A server from before proposals rejects `preview`: run it the old way.
+                            if (!rejectsPreview(errorText(error))) throw error;
+                            this.log.info(`${command}: the server does not take "preview"; running it without.`);
+                            args = withoutPreview(args);
+                            return await this.server.execute(command, args, token, workDoneToken);
+                        }
                     } finally {
                         sub.dispose();
                         cancelSub.dispose();
@@ -128,7 +142,8 @@ export class Commands {
             else this.log.warn(`gemma.explain returned an unexpected result: ${JSON.stringify(result)}`);
         } else if (command === 'gemma.fix') {
             const fix = asFixResult(result);
-            if (fix && !fix.applied) void vscode.window.showWarningMessage(`Gemma: the fix was not applied${fix.message ? `: ${fix.message}` : '.'}`);
+            if (fix?.proposal) await this.review.show(fix.proposal);
+            else if (fix && !fix.applied) void vscode.window.showWarningMessage(`Gemma: the fix was not applied${fix.message ? `: ${fix.message}` : '.'}`);
         } else if (command === 'gemma.debug') {
             const answer = asDebugResult(result);
             if (!answer) {
@@ -136,18 +151,8 @@ export class Commands {
                 return;
             }
             this.panel.show('Gemma: Debug answer', debugMarkdown(answer));
-            if (answer.edit) await this.offerEdit(answer.edit);
-        }
-    }
-
-    private async offerEdit(edit: unknown): Promise<void> {
-        const choice = await vscode.window.showInformationMessage('Gemma proposes a fix.', 'Apply Fix', 'Dismiss');
-        const client = this.server.languageClient;
-        if (choice !== 'Apply Fix' || !client) return;
-        // The server sends an LSP WorkspaceEdit (JSON); the converter turns it into VS Code's.
-        const workspaceEdit = await client.protocol2CodeConverter.asWorkspaceEdit(edit as WorkspaceEdit);
-        if (!workspaceEdit || !(await vscode.workspace.applyEdit(workspaceEdit))) {
-            void vscode.window.showWarningMessage('Gemma: the fix could not be applied (the file changed since?).');
+            // The diff opens in the editor's column, the answer stays beside it.
+            if (answer.proposal) await this.review.show(answer.proposal);
         }
     }
 

@@ -5,6 +5,7 @@
 import * as vscode from 'vscode';
 import { Commands } from './commands';
 import { offerInstall } from './installer';
+import { ProposalReview } from './proposalReview';
 import { ResultPanel } from './resultPanel';
 import { ServerManager } from './server';
 import { clientSettings, inlineEnabled } from './settings';
@@ -23,6 +24,7 @@ export function activate(context: vscode.ExtensionContext): GemmaApi {
     const log = vscode.window.createOutputChannel('Gemma', { log: true });
     const status = new StatusModel();
     const panel = new ResultPanel();
+    const review = new ProposalReview(log);
     const server: ServerManager = new ServerManager({
         context,
         log,
@@ -34,7 +36,7 @@ export function activate(context: vscode.ExtensionContext): GemmaApi {
         },
     });
     manager = server;
-    const commands: Commands = new Commands(server, panel, status, log);
+    const commands: Commands = new Commands(server, panel, review, status, log);
 
     const updateInline = (): void => {
         const languageId = vscode.window.activeTextEditor?.document.languageId;
@@ -45,6 +47,8 @@ export function activate(context: vscode.ExtensionContext): GemmaApi {
     context.subscriptions.push(
         log,
         panel,
+        review,
+        ...review.register(),
         server,
         new StatusBar(status),
         ...commands.register(),

@@ -4,6 +4,11 @@
  * asks on every keystroke and cancels the previous request's token, so waiting `debounceMs` and then
  * checking the token drops every request made while the user is still typing, before it reaches the
  * server.
+ *
+ * Requests VS Code makes with trigger kind Invoke (the user asked: "Trigger Inline Suggestion", or
+ * cycles with Alt+] / Alt+[ while only the automatic suggestion is known) go straight to the server,
+ * and every item it returns comes back unchanged: the server answers them with its alternatives
+ * (docs/protocol.md), and VS Code shows "i/N" and cycles through them itself.
  */
 
 /** The part of `vscode.CancellationToken` used here. */
@@ -12,7 +17,10 @@ export interface CancelToken {
     onCancellationRequested(listener: () => unknown): { dispose(): unknown };
 }
 
-/** VS Code's `InlineCompletionTriggerKind.Invoke`: the user asked explicitly (no debounce then). */
+/**
+ * VS Code's `InlineCompletionTriggerKind.Invoke` (the client library sends it as LSP's Invoked, 1):
+ * the user asked explicitly or is cycling, so no debounce.
+ */
 export const TRIGGER_INVOKE = 0;
 
 /**
@@ -40,6 +48,17 @@ export interface InlineOptions {
     debounceMs(): number;
     /** Current `gemma.inline.enabled` for a language. */
     enabledFor(languageId: string): boolean;
+    /** Told how many items the server returned for an Invoke request (what VS Code's "i/N" counts). */
+    onInvoked?(items: number): void;
+}
+
+/** How many items an inline completion result holds (a list, `{items}`, or nothing). */
+export function itemCount(result: unknown): number {
+    if (Array.isArray(result)) return result.length;
+    if (typeof result === 'object' && result !== null && Array.isArray((result as { items?: unknown }).items)) {
+        return (result as { items: unknown[] }).items.length;
+    }
+    return 0;
 }
 
 /** Counters, logged and checked by tests. */
@@ -48,6 +67,8 @@ export interface InlineStats {
     skippedDisabled: number;
     droppedWhileTyping: number;
     sent: number;
+    /** Of `sent`, the Invoke requests (explicit, or cycling). */
+    invoked: number;
 }
 
 type Next<D, P, C, T, R> = (document: D, position: P, context: C, token: T) => R;
@@ -65,8 +86,15 @@ export function inlineMiddleware(options: InlineOptions, stats: InlineStats = ne
             stats.skippedDisabled++;
             return null;
         }
-        const wait = context.triggerKind === TRIGGER_INVOKE ? 0 : options.debounceMs();
-        if (!(await debounce(wait, token))) {
+        if (context.triggerKind === TRIGGER_INVOKE) {
+            // Straight through: no timer, and the items (the alternatives) returned as they are.
+            stats.sent++;
+            stats.invoked++;
+            const result = await next(document, position, context, token);
+            options.onInvoked?.(itemCount(result));
+            return result;
+        }
+        if (!(await debounce(options.debounceMs(), token))) {
             stats.droppedWhileTyping++;
             return null;
         }
@@ -76,5 +104,5 @@ export function inlineMiddleware(options: InlineOptions, stats: InlineStats = ne
 }
 
 export function newStats(): InlineStats {
-    return { requested: 0, skippedDisabled: 0, droppedWhileTyping: 0, sent: 0 };
+    return { requested: 0, skippedDisabled: 0, droppedWhileTyping: 0, sent: 0, invoked: 0 };
 }

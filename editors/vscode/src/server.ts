@@ -169,6 +169,8 @@ export class ServerManager implements vscode.Disposable {
             {
                 debounceMs: () => clientSettings(vscode.workspace.getConfiguration('gemma')).settings.inlineDebounceMs,
                 enabledFor: (languageId) => inlineEnabled(vscode.workspace.getConfiguration('gemma', { languageId })),
+                // Explicit requests only (a user action, so no flood): says what cycling can go through.
+                onInvoked: (items) => log.info(`Inline suggestions asked for explicitly (or cycling): the server returned ${items}.`),
             },
             this.inlineStats,
         );

@@ -143,9 +143,12 @@ export function serverSettings(config: ConfigReader): { settings: Record<string,
     return { settings: nest(values), problems };
 }
 
-/** initializationOptions for gemma-lsp: the server settings plus what this client can do itself. */
+/**
+ * initializationOptions for gemma-lsp: the server settings, what this client can do itself, and who it
+ * is (`client`: the server names settings in messages as this client spells them, e.g. `gemma.model`).
+ */
 export function initializationOptions(config: ConfigReader): Record<string, unknown> {
-    return { gemma: { ...serverSettings(config).settings, clientRendersExplanations: true } };
+    return { gemma: { ...serverSettings(config).settings, clientRendersExplanations: true, client: 'vscode' } };
 }
 
 /** Whether inline completions are on for a language (`gemma.inline.enabled`, language-overridable). */

@@ -47,6 +47,8 @@ export const SETTINGS: readonly SettingSpec[] = [
         description: "Memory (MiB) kept for reused prompt caches." },
     { key: "completion.enabled", kind: {"type": "boolean"}, default: true, audience: "server",
         description: "Let the server answer inline completion requests (`textDocument/inlineCompletion`) at all: all languages, all editors." },
+    { key: "completion.alternatives", kind: {"type": "integer", "minimum": 1, "maximum": 5}, default: 3, audience: "server",
+        description: "Most suggestions an explicitly requested inline completion (Invoked: the user asked, or cycles) returns: the usual one first, then alternatives that branch where the model is least sure. Automatic requests always get one." },
     { key: "debug.maxToolCalls", kind: {"type": "integer", "minimum": 0, "maximum": 200}, default: 12, audience: "server",
         description: "Most tool calls in one \"Ask to Debug\" session." },
     { key: "debug.maxTokens", kind: {"type": "integer", "minimum": 16, "maximum": 1048576}, default: 4096, audience: "server",

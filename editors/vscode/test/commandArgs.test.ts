@@ -9,7 +9,10 @@ import {
     debugMarkdown,
     explainSelectionArgs,
     needsInstruction,
+    rejectsPreview,
+    withPreview,
     withWorkDoneToken,
+    withoutPreview,
 } from '../src/commandArgs';
 import { ResultPanel } from '../src/resultPanel';
 import { recorded, resetStub } from './stub/vscode';
@@ -56,19 +59,40 @@ describe('command results', () => {
     it('narrows server results and rejects malformed ones', () => {
         assert.deepEqual(asExplainResult({ title: 'T', markdown: 'M', path: '/p' }), { title: 'T', markdown: 'M', path: '/p' });
         assert.equal(asExplainResult({ title: 'T' }), undefined);
-        assert.deepEqual(asFixResult({ applied: false, message: 'stale' }), { applied: false, message: 'stale' });
+        assert.deepEqual(asFixResult({ applied: false, message: 'stale' }), { applied: false, message: 'stale', proposal: undefined });
         assert.equal(asFixResult(null), undefined);
         assert.equal(asDebugResult({ edit: null }), undefined);
-        assert.deepEqual(asDebugResult({ answer: 'A', stopReason: 'answer' }), { answer: 'A', edit: null, stopReason: 'answer', transcript: undefined });
+        assert.deepEqual(asDebugResult({ answer: 'A', stopReason: 'answer' }), { answer: 'A', proposal: undefined, stopReason: 'answer', transcript: undefined });
     });
 
-    it('renders a debug answer with why it stopped and whether a fix is offered', () => {
-        assert.equal(debugMarkdown({ answer: 'It fails.', edit: null, stopReason: 'answer' }), 'It fails.');
-        assert.equal(debugMarkdown({ answer: 'It fails.', edit: null, stopReason: 'answered' }), 'It fails.');
-        const md = debugMarkdown({ answer: ' ', edit: { documentChanges: [] }, stopReason: 'maxToolCalls' });
+    it('reads the proposal of a debug or preview-fix result, and an old server\'s bare edit', () => {
+        const edit = { documentChanges: [{ textDocument: { uri: 'file:///w/calc.py', version: 3 }, edits: [] }] };
+        const proposal = { edit, diff: '--- a/calc.py\n+++ b/calc.py\n', summary: '1 change in calc.py' };
+        assert.deepEqual(asDebugResult({ answer: 'A', proposal, edit, editMessage: 'Proposed edit: 1 change in calc.py.' })?.proposal, proposal);
+        assert.deepEqual(asDebugResult({ answer: 'A', edit, editMessage: 'Proposed edit: 1 change in calc.py.' })?.proposal, { edit, diff: '', summary: '' });
+        assert.equal(asDebugResult({ answer: 'A', proposal: null, edit: null })?.proposal, undefined);
+        assert.deepEqual(asFixResult({ applied: false, proposal })?.proposal, proposal);
+        assert.equal(asFixResult({ applied: true, proposal })?.proposal, undefined, 'an applied fix has nothing left to review');
+    });
+
+    it('renders a debug answer with why it stopped and whether a change is proposed', () => {
+        assert.equal(debugMarkdown({ answer: 'It fails.', proposal: undefined, stopReason: 'answer' }), 'It fails.');
+        assert.equal(debugMarkdown({ answer: 'It fails.', proposal: undefined, stopReason: 'answered' }), 'It fails.');
+        const md = debugMarkdown({ answer: ' ', proposal: { edit: {}, diff: '', summary: '1 change in calc.py.' }, stopReason: 'maxToolCalls' });
         assert.match(md, /no answer/);
         assert.match(md, /stopped: maxToolCalls/);
-        assert.match(md, /Apply Fix/);
+        assert.match(md, /change is proposed \(1 change in calc\.py\): review it in the diff editor, then Apply or Discard/);
+    });
+
+    it('asks gemma.fix for a preview, and can take the request back for an old server', () => {
+        const args = withPreview([{ uri: 'u', instruction: 'x' }]);
+        assert.deepEqual(args, [{ uri: 'u', instruction: 'x', preview: true }]);
+        assert.deepEqual(withoutPreview(args), [{ uri: 'u', instruction: 'x' }]);
+        assert.deepEqual(withoutPreview([{ uri: 'u' }]), [{ uri: 'u' }]);
+        // What a server from before proposals answers (server/gemma_lsp/lsp/targets.py).
+        assert.ok(rejectsPreview('gemma.fix: unknown argument preview (it takes diagnostic, instruction, range, uri)'));
+        assert.ok(!rejectsPreview('gemma.fix: unknown argument foo'));
+        assert.ok(!rejectsPreview('no usable fix'));
     });
 });
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
-import { TRIGGER_INVOKE, debounce, inlineMiddleware, newStats } from '../src/inline';
+import { TRIGGER_INVOKE, debounce, inlineMiddleware, itemCount, newStats } from '../src/inline';
 
 /** A cancellation token like VS Code's. */
 class Token {
@@ -69,13 +69,42 @@ describe('inline completion middleware', () => {
         mock.timers.tick(150);
         assert.deepEqual(await Promise.all(results), [null, null, ['item at pos2']]);
         assert.deepEqual(sent, ['pos2']);
-        assert.deepEqual(stats, { requested: 3, skippedDisabled: 0, droppedWhileTyping: 2, sent: 1 });
+        assert.deepEqual(stats, { requested: 3, skippedDisabled: 0, droppedWhileTyping: 2, sent: 1, invoked: 0 });
     });
 
     it('asks at once when the user invoked the completion explicitly', async () => {
         const mw = inlineMiddleware({ debounceMs: () => 10_000, enabledFor: () => true });
         const result = await mw(doc('python'), 'p', { triggerKind: TRIGGER_INVOKE }, new Token(), () => Promise.resolve(['x']));
         assert.deepEqual(result, ['x']);
+    });
+
+    it('passes a cycling (Invoke) request straight through, while an automatic one waits, and returns every item', async () => {
+        // VS Code asks with trigger kind Invoke when the user cycles (Alt+]) and knows only one item; the
+        // server answers with its alternatives and VS Code shows "i/N" from the list it gets back.
+        const stats = newStats();
+        const told: number[] = [];
+        const mw = inlineMiddleware({ debounceMs: () => 10_000, enabledFor: () => true, onInvoked: (n) => told.push(n) }, stats);
+        const alternatives = { items: [{ insertText: 'return a + b' }, { insertText: 'return b + a' }, { insertText: 'return sum((a, b))' }] };
+        const seen: number[] = [];
+        const next = (_d: unknown, _p: unknown, c: { triggerKind: number }) => { seen.push(c.triggerKind); return Promise.resolve(alternatives); };
+        const automatic = mw(doc('python'), 'p', { triggerKind: AUTOMATIC }, new Token(), next);
+        // No timer tick: an Invoke request must not wait for the debounce.
+        const invoked = await mw(doc('python'), 'p', { triggerKind: TRIGGER_INVOKE }, new Token(), next);
+        assert.equal(invoked, alternatives, 'the list reaches VS Code as the server sent it');
+        assert.equal(invoked?.items.length, 3);
+        assert.deepEqual(seen, [TRIGGER_INVOKE], 'the automatic request is still waiting for its debounce');
+        assert.deepEqual(stats, { requested: 2, skippedDisabled: 0, droppedWhileTyping: 0, sent: 1, invoked: 1 });
+        mock.timers.tick(10_000);
+        assert.equal(await automatic, alternatives);
+        assert.deepEqual(stats, { requested: 2, skippedDisabled: 0, droppedWhileTyping: 0, sent: 2, invoked: 1 });
+        assert.deepEqual(told, [3], 'only the Invoke request is reported, with its item count');
+    });
+
+    it('counts the items of a list, an {items} result or nothing', () => {
+        assert.equal(itemCount([1, 2]), 2);
+        assert.equal(itemCount({ items: [1, 2, 3] }), 3);
+        assert.equal(itemCount(null), 0);
+        assert.equal(itemCount(undefined), 0);
     });
 
     it('skips languages where inline completions are turned off', async () => {

@@ -63,9 +63,10 @@ describe('settings', () => {
         assert.deepEqual(problems.map((p) => p.key), ['gemma.inline.debounceMs']);
     });
 
-    it('says in initializationOptions that this client renders explanations', () => {
+    it('says in initializationOptions that this client renders explanations and that it is VS Code', () => {
         const options = initializationOptions(reader({ model: 'tiny' })) as { gemma: Record<string, unknown> };
         assert.equal(options.gemma.clientRendersExplanations, true);
+        assert.equal(options.gemma.client, 'vscode', 'the server names settings as VS Code spells them (docs/protocol.md)');
         assert.equal(options.gemma.model, 'tiny');
     });
 

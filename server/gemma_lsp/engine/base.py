@@ -116,6 +116,9 @@ class Completion:
     text: str
     finish_reason: str  # "stop" (end of turn / stop string / stop_check), "length", "tool_calls", "cancelled"
     stats: GenerationStats = field(default_factory=GenerationStats)
+    # For an alternative from `Engine.alternatives`: the index of the generated token where it leaves
+    # the greedy completion (its tokens before that are the greedy one's). None: the greedy completion.
+    branched_at: int | None = None
 
 
 @dataclass
@@ -145,6 +148,11 @@ class Engine(Protocol):
     async def generate(self, request: GenerationRequest) -> Completion:
         """Run a request to the end and return the whole text."""
 
+    async def alternatives(self, request: GenerationRequest, n: int) -> list[Completion]:
+        """Up to `n` different completions of `request`, most likely first. Item 0 is exactly what
+        `generate(request)` returns (the greedy completion); the others are what the engine can offer
+        cheaply (`greedy_only` offers none). A cancelled request gives `[Completion(..., "cancelled")]`."""
+
     def count_tokens(self, text: str) -> int:
         """Number of tokens `text` takes with this model's tokenizer."""
 
@@ -154,6 +162,11 @@ class Engine(Protocol):
 
     async def close(self) -> None:
         """Stop the worker and free the model."""
+
+
+async def greedy_only(engine: Engine, request: GenerationRequest, n: int) -> list[Completion]:
+    """The `alternatives` of an engine that cannot branch cheaply: just the greedy completion."""
+    return [await engine.generate(request)]
 
 
 class SupersedeRegistry:

@@ -4,17 +4,21 @@ Model work runs in the scheduler (engine/scheduler.py): one worker thread that o
 interleaves requests one decoding step at a time, inline completions first, each with its own KV
 cache, reusing cached prompt prefixes, drafting with the Gemma 4 assistant or from the prompt. Text
 streams back to the event loop as it is verified; a cancel stops the model within one step.
+`alternatives` adds branches off the greedy completion (engine/branching.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from gemma_lsp.engine import branching
 from gemma_lsp.engine.base import (
     Cancelled,
+    CancelToken,
     Completion,
     EngineError,
     EngineInfo,
@@ -24,7 +28,7 @@ from gemma_lsp.engine.base import (
     ProgressCallback,
     ToolSpec,
 )
-from gemma_lsp.engine.scheduler import DecodeParams, Result, Scheduler, SchedulerConfig
+from gemma_lsp.engine.scheduler import DecodeParams, Handle, Result, Scheduler, SchedulerConfig
 from gemma_lsp.gemma4 import template, tokens
 from gemma_lsp.models import loader
 from gemma_lsp.models.presets import ModelSpec
@@ -58,6 +62,9 @@ class LocalEngine:
         self._model: loader.LoadedModel | None = None
         self._scheduler: Scheduler | None = None
         self.last_stats: GenerationStats | None = None
+        # supersede key -> cancel token of an `alternatives` call past its greedy part: the scheduler
+        # cancels superseded jobs by key, but branch jobs carry none (they must not cancel each other).
+        self._branching: dict[str, CancelToken] = {}
 
     # ----- lifecycle -------------------------------------------------------------------------
     async def start(self, progress: ProgressCallback | None = None) -> None:
@@ -116,15 +123,11 @@ class LocalEngine:
     async def stream(self, request: GenerationRequest) -> AsyncIterator[str]:
         if self._model is None or self._scheduler is None:
             raise EngineError("the model is not loaded")
-        prompt = self.render(request.messages, request.tools, request.thinking) + request.prefill
-        ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        self._supersede_branches(request.supersede_key)
+        ids = self._prompt_ids(request)
         loop = asyncio.get_running_loop()
         out: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        params = DecodeParams(
-            max_new_tokens=request.max_new_tokens, eos_token_ids=self._stop_ids, stop=request.stop,
-            stop_check=request.stop_check, priority=request.priority, supersede_key=request.supersede_key,
-            purpose=request.purpose,
-        )
+        params = self._decode_params(request)
         def send(kind: str, value: Any) -> None:  # called on the worker thread
             loop.call_soon_threadsafe(out.put_nowait, (kind, value))
 
@@ -155,6 +158,17 @@ class LocalEngine:
                 # only touched when this request really was abandoned.
                 handle.cancel("consumer stopped")
 
+    def _prompt_ids(self, request: GenerationRequest) -> list[int]:
+        prompt = self.render(request.messages, request.tools, request.thinking) + request.prefill
+        return list(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+
+    def _decode_params(self, request: GenerationRequest) -> DecodeParams:
+        return DecodeParams(
+            max_new_tokens=request.max_new_tokens, eos_token_ids=self._stop_ids, stop=request.stop,
+            stop_check=request.stop_check, priority=request.priority, supersede_key=request.supersede_key,
+            purpose=request.purpose,
+        )
+
     def _finish_stats(self, result: Result) -> GenerationStats:
         stats = result.stats
         reason = result.finish_reason
@@ -172,6 +186,141 @@ class LocalEngine:
             return Completion("".join(chunks), "cancelled", self.last_stats or GenerationStats())
         stats = self.last_stats or GenerationStats()
         return Completion("".join(chunks), stats.finish_reason or "stop", stats)
+
+    # ----- alternatives (engine/branching.py) --------------------------------------------------
+    async def alternatives(self, request: GenerationRequest, n: int) -> list[Completion]:
+        """The greedy completion, then up to n - 1 branches off it where the model was least sure.
+
+        The greedy part is the very job `generate` runs (same prompt ids, same parameters), so item 0
+        is exactly its text. Branching costs one scoring forward plus one short greedy run per branch,
+        each reusing the prompt's and the greedy prefix's KV. A branch that fails is logged and left out:
+        the greedy item never depends on it."""
+        if self._model is None or self._scheduler is None:
+            raise EngineError("the model is not loaded")
+        self._supersede_branches(request.supersede_key)
+        ids = self._prompt_ids(request)
+        params = self._decode_params(request)
+        greedy = await self._run(ids, params, request.cancel)
+        first = Completion(greedy.text, self._finish_stats(greedy).finish_reason, greedy.stats)
+        self.last_stats = greedy.stats
+        if n <= 1 or first.finish_reason == "cancelled":
+            return [first]
+        key = request.supersede_key
+        if key is not None:
+            self._branching[key] = request.cancel
+        try:
+            others = await self._branches(ids, greedy, params, request.cancel, n - 1)
+        except EngineError as error:  # the scoring forward failed: the greedy item still stands
+            log.warning("alternatives: branching failed, returning the greedy completion only: %s", error)
+            others = []
+        finally:
+            if key is not None and self._branching.get(key) is request.cancel:
+                del self._branching[key]
+        if request.cancel.cancelled:
+            return [Completion(first.text, "cancelled", first.stats)]
+        return [first, *others]
+
+    def _supersede_branches(self, key: str | None) -> None:
+        """A new request with `key` cancels the branches of an older `alternatives` call with it."""
+        token = self._branching.pop(key, None) if key is not None else None
+        if token is not None:
+            token.cancel("superseded")
+
+    async def _branches(self, ids: list[int], greedy: Result, params: DecodeParams, cancel: CancelToken,
+                        n: int) -> list[Completion]:
+        assert self._scheduler is not None
+        tokenizer = self.tokenizer
+        generated = greedy.token_ids
+        # Branch only where the greedy prefix is still inside the text returned: past a stop string or
+        # the stop_check's cut, tokens were generated but are not part of the completion. A branch at
+        # position i takes i + 1 tokens, so it must also fit max_new_tokens.
+        last = _last_position_within(tokenizer, generated, len(greedy.text))
+        last = min(last, params.max_new_tokens - 1)
+        if last < 0:
+            return []
+        chosen: list[int | None] = list(generated[:last])
+        chosen.append(generated[last] if last < len(generated) else greedy.stop_token)
+        try:
+            scoring = self._scheduler.score(ids, list(generated[:last]), chosen, n + 1, params, cancel)
+        except ValueError as error:
+            raise EngineError(str(error)) from error
+        scored = await self._wait(scoring)
+        if cancel.cancelled or scored.scores is None:
+            return []
+        skip = set(self._stop_ids) | set(getattr(tokenizer, "all_special_ids", ()))
+        picked = branching.choose_branches(scored.scores, n, skip)
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(self._branch(ids, list(generated[:b.position]) + [b.token], b.position,
+                                                    params, cancel)) for b in picked]
+        return [branch for task in tasks if (branch := task.result()) is not None]
+
+    async def _branch(self, ids: list[int], head_ids: list[int], position: int, params: DecodeParams,
+                      cancel: CancelToken) -> Completion | None:
+        """Go on greedily after `head_ids` (greedy tokens, then the branch token) until the request's
+        own stops end the whole text. None if it failed (logged)."""
+        assert self._scheduler is not None
+        decode = self.tokenizer.decode
+        head = decode(head_ids, skip_special_tokens=False)
+        room = params.max_new_tokens - len(head_ids)
+        cut = branching.first_cut(head, params.stop, params.stop_check)
+        if cut is not None or room <= 0:
+            return Completion(head[:cut], "stop" if cut is not None else "length", branched_at=position)
+        rest = dataclasses.replace(params, max_new_tokens=room, stop=(), supersede_key=None,
+                                   stop_check=branching.stop_after(head, params.stop, params.stop_check))
+        try:
+            result = await self._run([*ids, *head_ids], rest, cancel)
+        except EngineError as error:  # e.g. over the context limit: the other items still stand
+            log.warning("alternatives: a branch failed: %s", error)
+            return None
+        text = decode([*head_ids, *result.token_ids], skip_special_tokens=False)
+        cut = branching.first_cut(text, params.stop, params.stop_check)
+        stats = self._finish_stats(result)
+        return Completion(text[:cut], "stop" if cut is not None else stats.finish_reason, stats,
+                          branched_at=position)
+
+    async def _run(self, ids: list[int], params: DecodeParams, cancel: CancelToken) -> Result:
+        """Run one generation to its end without streaming; a failure raises EngineError."""
+        assert self._scheduler is not None
+        try:
+            handle = self._scheduler.submit(ids, params, cancel=cancel)
+        except ValueError as error:  # e.g. the prompt is over the context limit
+            raise EngineError(str(error)) from error
+        return await self._wait(handle)
+
+    async def _wait(self, handle: Handle) -> Result:
+        loop = asyncio.get_running_loop()
+        ended: asyncio.Future[None] = loop.create_future()
+
+        def end() -> None:
+            if not ended.done():  # the waiting task may have been cancelled meanwhile
+                ended.set_result(None)
+
+        def wake(_: Handle) -> None:  # on the worker thread
+            loop.call_soon_threadsafe(end)
+
+        handle.add_done_callback(wake)
+        try:
+            await ended
+        finally:
+            if not handle.done:
+                handle.cancel("consumer stopped")  # the caller's task was cancelled: stop the model too
+        result = handle.wait()
+        if result.finish_reason == "error":
+            failure = result.error
+            raise EngineError(f"generation failed: {type(failure).__name__}: {failure}") from failure
+        return result
+
+
+def _last_position_within(tokenizer: Any, generated: list[int], length: int) -> int:
+    """The largest i <= len(generated) whose first i tokens decode to at most `length` characters."""
+    low, high = 0, len(generated)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if len(tokenizer.decode(generated[:middle], skip_special_tokens=False)) <= length:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def _memory_note(model: Any, device: str) -> str:

@@ -50,6 +50,7 @@ from .base import (
     StopCheck,
     SupersedeRegistry,
     ToolSpec,
+    greedy_only,
     supersedable,
 )
 
@@ -169,6 +170,12 @@ class RemoteEngine:
         except Cancelled:
             outcome.finish_reason = "cancelled"
         return Completion(text="".join(pieces), finish_reason=outcome.finish_reason, stats=outcome.stats)
+
+    async def alternatives(self, request: GenerationRequest, n: int) -> list[Completion]:
+        """Just the greedy completion. The OpenAI API's `n` samples every choice at one temperature:
+        at 0 the choices are all the greedy one, above 0 none of them is, and branching needs the
+        model's KV, which stays on the server."""
+        return await greedy_only(self, request, n)
 
     def _generate(self, request: GenerationRequest, outcome: _Outcome) -> AsyncGenerator[str, None]:
         """Like every engine, a newer request with the same `supersede_key` cancels this one."""

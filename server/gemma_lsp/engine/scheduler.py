@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from .base import CancelToken, GenerationStats, Priority, StopCheck
+from .branching import TokenChoices, token_choices
 from .drafting import DraftPolicy, DraftStats, PromptLookup
 from .prefix_cache import PrefixCache
 from .speculative import Decoder
@@ -79,6 +80,7 @@ class Result:
     stats: GenerationStats
     stop_token: int | None = None  # the end-of-generation token that ended it, if one did
     error: BaseException | None = None
+    scores: list[TokenChoices] | None = None  # what `Scheduler.score` found, one row per position
 
 
 class Handle:
@@ -326,6 +328,44 @@ class Job:
                              stats=self.stats, stop_token=stop_token, error=error)
 
 
+class ScoreJob(Job):
+    """Scores a known continuation of a prompt in one target forward (`Scheduler.score`).
+
+    The prompt's KV comes from the prefix cache where it can (the greedy request that produced the
+    continuation stored it), else it is prefilled chunk by chunk like any job. The forward runs on a
+    fork of that cache which is dropped afterwards: nothing it computed is stored or reused.
+    """
+
+    def __init__(self, sched: Scheduler, prompt: list[int], continuation: list[int], chosen: list[int | None],
+                 top_k: int, params: DecodeParams, cancel: CancelToken, handle: Handle, order: int) -> None:
+        super().__init__(sched, prompt, params, cancel, None, handle, order)
+        self.continuation = continuation
+        self.chosen = chosen
+        self.top_k = top_k
+
+    def advance(self) -> None:
+        head = len(self.prompt) - 1  # the last prompt token is fed with the continuation
+        if self.prefilled == 0 and self.sched.prefix_cache.budget_bytes:
+            cache, reused = self.sched.prefix_cache.lookup(self.prompt)
+            if reused:
+                self.seq.cache, self.prefilled = cache, reused
+                self.stats.reused_prompt_tokens = reused
+        if self.prefilled < head:
+            end = min(head, self.prefilled + self.sched.config.prefill_chunk)
+            self.sched.decoder.prefill(self.seq, self.prompt[self.prefilled : end], last=False)
+            self.prefilled = end
+            return
+        logits = self.sched.decoder.score(self.seq, [self.prompt[-1], *self.continuation])
+        scores = token_choices(logits, self.chosen, self.top_k)
+        self._finish("stop")
+        assert self.result is not None
+        self.result.scores = scores
+
+    def _finish(self, reason: str, stop_token: int | None = None, error: BaseException | None = None) -> None:
+        self.seq.free()  # first: a finishing job stores its cache, and this one holds nothing new
+        super()._finish(reason, stop_token, error)
+
+
 class Scheduler:
     """Owns the model on one worker thread and runs submitted generations step by step.
 
@@ -390,6 +430,28 @@ class Scheduler:
                 if older is not None and not older.done:
                     older.cancel("superseded")
                 self._by_key[params.supersede_key] = handle
+            self._inbox.append(job)
+            self._cond.notify()
+        return handle
+
+    def score(self, prompt_ids: list[int], continuation: list[int], chosen: list[int | None], top_k: int,
+              params: DecodeParams | None = None, cancel: CancelToken | None = None) -> Handle:
+        """Queue a scoring of `continuation` after `prompt_ids`: the result's `scores` has one
+        `TokenChoices` per position 0..len(continuation) (the last one is what would follow it), with
+        the `top_k` most likely tokens and the log-probability of `chosen[i]`. `params` gives the
+        priority and supersede key; the prompt and continuation must fit the context limit."""
+        params = dataclasses.replace(params or DecodeParams(), prompt_lookup=False)
+        if not prompt_ids:
+            raise ValueError("the prompt is empty")
+        if len(prompt_ids) + len(continuation) >= self.config.max_context_tokens:
+            raise ValueError("the prompt and continuation are over the context limit")
+        cancel = cancel or CancelToken()
+        handle = Handle(cancel, self._wake)
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the engine is closed")
+            job = ScoreJob(self, prompt_ids, continuation, chosen, top_k, params, cancel, handle,
+                           next(self._clock))
             self._inbox.append(job)
             self._cond.notify()
         return handle

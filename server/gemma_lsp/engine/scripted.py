@@ -7,7 +7,9 @@ prompt still goes through the real chat template (the tiny fixture tokenizer), s
 Script file: a JSON object mapping a request purpose ("completion", "explain", "fix", "debug") to a
 list of replies used in order; the last one repeats. A reply is a string, or `{"text": ..., "delay":
 seconds per streamed chunk}` to stream slowly (tests cancel in the middle). A reply is the model's
-text *after* the request's prefill, exactly what a real model would generate.
+text *after* the request's prefill, exactly what a real model would generate. An object reply may also
+carry `"alternatives": [string, ...]`: what `alternatives(request, n)` offers after the reply itself
+(the first n - 1 of them, each cut by the request's stops like the reply).
 
 Like a real model the engine ends a turn at `<turn|>` or `<eos>`, and at `<|tool_response>` after a
 tool call; it honours `stop`, `stop_check`, `max_new_tokens` (in the fixture tokenizer's tokens) and
@@ -61,6 +63,7 @@ _CANCEL_POLL_SECONDS = 0.01
 class ScriptedReply:
     text: str
     delay: float = 0.0
+    alternatives: tuple[str, ...] = ()  # raw texts offered after `text` by `alternatives()`
 
 
 @dataclass
@@ -104,17 +107,21 @@ def _reply(path: Path, purpose: str, index: int, value: Any, fix: str) -> Script
         return ScriptedReply(value)
     if isinstance(value, dict) and isinstance(value.get("text"), str):
         delay = value.get("delay", 0.0)
-        if isinstance(delay, int | float) and not isinstance(delay, bool) and 0 <= delay <= 60:
-            return ScriptedReply(value["text"], float(delay))
+        alternatives = value.get("alternatives", [])
+        if (isinstance(delay, int | float) and not isinstance(delay, bool) and 0 <= delay <= 60
+                and isinstance(alternatives, list) and all(isinstance(a, str) for a in alternatives)
+                and not set(value) - {"text", "delay", "alternatives"}):
+            return ScriptedReply(value["text"], float(delay), tuple(alternatives))
     raise ModelUnavailable(
         f"script {path}: reply {index} of '{purpose}' must be a string or "
-        '{"text": string, "delay": seconds (0..60)}', fix)
+        '{"text": string, "delay": seconds (0..60), "alternatives": [string, ...]}', fix)
 
 
 @dataclass
 class _Outcome:
     finish: str = "stop"
     prompt_tokens: int = 0
+    alternatives: tuple[str, ...] = ()  # the reply's own alternatives (raw)
 
 
 def _held_back(generated: str, stops: Sequence[str]) -> int:
@@ -224,6 +231,7 @@ class ScriptedEngine:
         prompt = self.render(request.messages, request.tools, request.thinking) + request.prefill
         prompt_tokens = self.count_tokens(prompt)
         index, reply = self._take_reply(request.purpose)
+        outcome.alternatives = reply.alternatives
         started = time.monotonic()
         sent = ""
         try:
@@ -324,6 +332,22 @@ class ScriptedEngine:
         stats = GenerationStats(prompt_tokens=outcome.prompt_tokens, new_tokens=self.count_tokens(text),
                                 seconds=time.monotonic() - started)
         return Completion(text=text, finish_reason=outcome.finish, stats=stats)
+
+    async def alternatives(self, request: GenerationRequest, n: int) -> list[Completion]:
+        """The reply as `generate` gives it, then its scripted `alternatives` (up to n - 1 of them),
+        each cut where the request's stops, end of turn and token limit cut a reply."""
+        started = time.monotonic()
+        outcome = _Outcome()
+        text = "".join([piece async for piece in self._stream(request, outcome)])
+        stats = GenerationStats(prompt_tokens=outcome.prompt_tokens, new_tokens=self.count_tokens(text),
+                                seconds=time.monotonic() - started)
+        completions = [Completion(text=text, finish_reason=outcome.finish, stats=stats)]
+        for raw in outcome.alternatives[: max(0, n - 1)]:
+            cut = _Outcome()
+            alternative = "".join([piece async for piece in self._pieces(ScriptedReply(raw), request, cut)])
+            completions.append(Completion(text=alternative, finish_reason=cut.finish,
+                                          stats=GenerationStats(new_tokens=self.count_tokens(alternative))))
+        return completions
 
     async def close(self) -> None:
         return None

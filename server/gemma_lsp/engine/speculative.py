@@ -189,6 +189,17 @@ class Decoder:
         seq.hidden = hidden[:, n : n + 1]
         return StepResult(new_tokens=new_tokens, drafted=k, accepted=n)
 
+    @torch.inference_mode()
+    def score(self, seq: Sequence, ids: list[int]) -> torch.Tensor:
+        """Logits (len(ids), V) of the target after each of `ids`, fed after `seq.cache` in one forward:
+        how sure the model is at every position of a known continuation (engine/branching.py). The
+        cache grows by `ids`; callers score on a fork they then drop."""
+        if seq.cache is None:
+            seq.cache = new_cache()
+        logits, _ = self._forward(seq, ids, keep=len(ids))
+        seq.shared_kv = {}
+        return logits[0]
+
     # -- drafter -----------------------------------------------------------------------------
 
     def drafter_kv(self, seq: Sequence) -> dict[str, KV]:

@@ -1,6 +1,8 @@
 """textDocument/inlineCompletion: get the document, build the context, call the engine, clean, return.
 
 A suggestion the user is typing through is answered from the completion cache without a model call.
+An Invoked request (the user asked, or cycles) gets up to `completion.alternatives` items
+(features/alternatives.py); an Automatic one gets the single greedy suggestion.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from gemma_lsp.engine.base import (
     ModelUnavailable,
     Priority,
 )
+from gemma_lsp.features import alternatives
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +63,10 @@ async def complete(engine: Engine, builder: ContextBuilder, uri: str, position: 
     return text, ctx
 
 
-def _items(text: str, position: types.Position) -> types.InlineCompletionList:
+def _items(texts: list[str], position: types.Position) -> types.InlineCompletionList:
     return types.InlineCompletionList(items=[
         types.InlineCompletionItem(insert_text=text, range=types.Range(start=position, end=position))
+        for text in texts
     ])
 
 
@@ -76,8 +80,11 @@ async def inline_completion(server: Any, params: types.InlineCompletionParams) -
         return empty  # a stale or bogus position past the end of the document: nothing to complete
     offset = server.documents.offset_at(uri, position)
     cached = server.completion_cache.lookup(uri, doc.text[:offset], doc.text[offset:])
+    invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
+    if invoked and server.settings.completion.alternatives > 1:
+        return await _alternative_items(server, uri, position, cached or "")
     if cached:
-        return _items(cached, position)
+        return _items([cached], position)
     try:
         engine = await server.get_engine()
     except ModelUnavailable:
@@ -93,7 +100,30 @@ async def inline_completion(server: Any, params: types.InlineCompletionParams) -
     if not text:
         return empty
     server.completion_cache.store(uri, ctx.text_before, ctx.text_after, text)
-    return _items(text, position)
+    return _items([text], position)
+
+
+async def _alternative_items(server: Any, uri: str, position: types.Position,
+                             cached: str) -> types.InlineCompletionList:
+    """The suggestion an Automatic request would give (`cached` when there is one), then alternatives."""
+    shown = [cached] if cached else []
+    try:
+        engine = await server.get_engine()
+    except ModelUnavailable:
+        return _items(shown, position)
+    try:
+        with server.busy():
+            ctx, request = completion_request(server.context_builder, uri, position, server.settings)
+            found = await alternatives.suggest(engine, ctx, request, server.settings.completion.alternatives,
+                                               shown=cached)
+    except Cancelled:
+        return _items([], position)
+    except EngineError as error:
+        log.warning("completion alternatives failed: %s", error)
+        return _items(shown, position)
+    if found.greedy and not cached:
+        server.completion_cache.store(uri, ctx.text_before, ctx.text_after, found.greedy)
+    return _items(found.texts, position)
 
 
 def register(server: Any) -> None:

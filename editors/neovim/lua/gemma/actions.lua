@@ -42,8 +42,10 @@ end
 ---@param bufnr integer
 ---@param arguments any[]
 function M.explain(client, bufnr, arguments)
-  vim.notify('gemma: explaining…', vim.log.levels.INFO)
-  client_mod.execute(client, bufnr, 'gemma.explain', arguments, function(err, result)
+  -- Shown until the answer arrives (then cleared); the server's own progress may add detail.
+  local done = require('gemma.progress').start('explaining…')
+  local sent = client_mod.execute(client, bufnr, 'gemma.explain', arguments, function(err, result)
+    done(err and 'explain failed' or nil)
     if err then
       log.add('ERROR', 'gemma.explain: ' .. err.message)
       vim.notify('gemma: explain failed: ' .. err.message, vim.log.levels.ERROR)
@@ -56,6 +58,9 @@ function M.explain(client, bufnr, arguments)
     log.add('INFO', 'explanation: ' .. (result.title or ''))
     require('gemma.float').open(result.markdown, { title = result.title or 'Gemma: explanation' })
   end)
+  if not sent then
+    done()
+  end
 end
 
 --- Runs `gemma.fix`; the server applies the edit through workspace/applyEdit. Without a
@@ -66,8 +71,9 @@ end
 function M.fix(client, bufnr, arguments)
   local args = arguments[1] or {}
   local function send()
-    vim.notify('gemma: working on the fix…', vim.log.levels.INFO)
-    client_mod.execute(client, bufnr, 'gemma.fix', { args }, function(err, result)
+    local done = require('gemma.progress').start('computing the fix…')
+    local sent = client_mod.execute(client, bufnr, 'gemma.fix', { args }, function(err, result)
+      done()
       if err then
         log.add('ERROR', 'gemma.fix: ' .. err.message)
         vim.notify('gemma: fix failed: ' .. err.message, vim.log.levels.ERROR)
@@ -81,6 +87,9 @@ function M.fix(client, bufnr, arguments)
         result.applied and vim.log.levels.INFO or vim.log.levels.WARN
       )
     end)
+    if not sent then
+      done()
+    end
   end
   if args.diagnostic == nil and (args.instruction == nil or args.instruction == '') then
     vim.ui.input({ prompt = 'Gemma: what should change? ' }, function(input)

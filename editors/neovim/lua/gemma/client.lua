@@ -79,17 +79,45 @@ local function include_all_diagnostics(client)
   end
 end
 
+--- Models already announced as placeholders (the notice is shown once per model).
+local placeholder_noticed = {} ---@type table<string, true>
+
+--- Tells the user once that the model is a placeholder (random weights: `tiny`), which explains
+--- why suggestions are gibberish or mostly empty.
+---@param status table
+local function notice_placeholder(status)
+  local model = tostring(status.model or '?')
+  if status.placeholder ~= true or placeholder_noticed[model] then
+    return
+  end
+  placeholder_noticed[model] = true
+  -- One short line: a longer one would stop the editor with a hit-enter prompt at start.
+  vim.notify(
+    string.format(
+      "gemma: model '%s' is a placeholder (random weights): set server.settings.model",
+      model
+    ),
+    vim.log.levels.WARN
+  )
+end
+
 --- Records `gemma/status` and lets statuslines redraw (User GemmaStatus).
 local function on_status(_, result, ctx)
   if type(result) ~= 'table' then
     return
   end
   M.status[ctx.client_id] = result
+  require('gemma.progress').set_generating(ctx.client_id, result.state == 'generating')
+  if result.state == 'ready' then
+    notice_placeholder(result)
+  end
   log.add(
     result.state == 'error' and 'ERROR' or 'INFO',
     string.format('status %s %s %s', result.state, result.model or '', result.message or '')
   )
   vim.api.nvim_exec_autocmds('User', { pattern = 'GemmaStatus', modeline = false, data = result })
+  -- The statusline component shows the state: draw it now, not at the next keystroke.
+  pcall(vim.cmd.redrawstatus)
 end
 
 local function on_log_message(err, result, ctx)
@@ -111,14 +139,17 @@ end
 function M.lsp_config()
   local cfg = require('gemma.config').current.server
   -- Explanations are rendered by this plugin (float), so the server must not open documents.
-  local settings = vim.tbl_extend('force', cfg.settings, { clientRendersExplanations = true })
+  -- `client` lets the server name settings as setup() spells them (server.settings.model).
+  local settings =
+    vim.tbl_extend('force', cfg.settings, { clientRendersExplanations = true, client = 'neovim' })
   return {
     cmd = cfg.cmd,
     cmd_env = cfg.cmd_env,
     filetypes = cfg.filetypes,
     root_markers = cfg.root_markers,
     init_options = { gemma = settings },
-    settings = { gemma = cfg.settings },
+    -- An empty Lua table would go out as a JSON array ("gemma.gemma: unknown setting").
+    settings = { gemma = next(cfg.settings) and cfg.settings or vim.empty_dict() },
     capabilities = {
       textDocument = { inlineCompletion = { dynamicRegistration = false } },
     },
@@ -135,6 +166,9 @@ function M.lsp_config()
     end,
     on_exit = function(code, signal, client_id)
       M.status[client_id] = nil
+      vim.schedule(function()
+        require('gemma.progress').forget_client(client_id)
+      end)
       log.add(
         code == 0 and 'INFO' or 'ERROR',
         string.format('server exited (code %d, signal %d)', code, signal)
@@ -186,12 +220,18 @@ function M.restart()
   )
 end
 
---- One short line for statuslines, e.g. "gemma: ready (tiny)"; '' when no client is running.
+--- One short line for statuslines: "gemma: ready (tiny)" when idle, "⠙ gemma: explaining…" with
+--- a spinner while a request runs; '' when no client is running.
 ---@return string
 function M.statusline()
   local client = M.get() or M.any()
   if not client then
     return ''
+  end
+  local progress = require('gemma.progress')
+  local doing = progress.current()
+  if doing then
+    return string.format('%s gemma: %s', progress.spinner(), doing)
   end
   local s = M.status[client.id]
   if not s then

@@ -27,6 +27,8 @@ local TRIGGER_INVOKED, TRIGGER_AUTOMATIC = 1, 2
 ---@field items gemma.Suggestion[]|nil
 ---@field index integer
 ---@field shown {row: integer, col: integer, line: string, tick: integer}|nil
+---@field all_asked boolean|nil an Invoked request already brought every alternative for this spot
+---@field counted boolean|nil the user cycled: show "i/N" (even "1/1")
 
 ---@type table<integer, gemma.BufState>
 local states = {}
@@ -80,7 +82,7 @@ function M.clear(bufnr)
   cancel_pending(bufnr)
   local st = states[bufnr]
   if st then
-    st.items, st.shown, st.index = nil, nil, 1
+    st.items, st.shown, st.index, st.all_asked, st.counted = nil, nil, 1, nil, nil
   end
   ghost.clear(bufnr)
 end
@@ -160,6 +162,9 @@ local function normalize(result, client, bufnr, row, col)
   return out
 end
 
+--- Exposed for the completion-menu sources (gemma.menu).
+M.normalize = normalize
+
 --- Draws the current item of `bufnr` at the cursor and remembers the state it belongs to.
 ---@param bufnr integer
 local function render(bufnr)
@@ -167,6 +172,9 @@ local function render(bufnr)
   local row, col = cursor()
   local item = st.items[st.index]
   ghost.show(bufnr, row, col, item.display)
+  if st.counted or #st.items > 1 then
+    ghost.show_count(bufnr, row, st.index, #st.items)
+  end
   st.shown = {
     row = row,
     col = col,
@@ -193,9 +201,11 @@ function M.present(bufnr, client, result)
   return #items
 end
 
---- Asks the server for a suggestion at the cursor of the current buffer.
+--- Asks the server for a suggestion at the cursor of the current buffer. The answer is shown,
+--- or handed to `on_result(client, result)` when given (cycling merges it with what is shown).
 ---@param kind integer|nil InlineCompletionTriggerKind (default Automatic)
-function M.request(kind)
+---@param on_result fun(client: vim.lsp.Client, result: any)|nil
+function M.request(kind, on_result)
   local bufnr = vim.api.nvim_get_current_buf()
   local client = client_mod.get(bufnr)
   if not client or not client.server_capabilities.inlineCompletionProvider then
@@ -229,7 +239,11 @@ function M.request(kind)
     then
       return -- the buffer moved on: this answer is stale
     end
-    M.present(bufnr, client, result)
+    if on_result then
+      on_result(client, result)
+    else
+      M.present(bufnr, client, result)
+    end
   end, bufnr)
   if ok and id then
     request.id = id
@@ -294,7 +308,7 @@ function M.on_change(bufnr)
       local item = st.items[st.index]
       item.display = item.display:sub(k + 1)
       if item.display ~= '' then
-        st.items, st.index = { item }, 1
+        st.items, st.index, st.all_asked, st.counted = { item }, 1, nil, nil
         render(bufnr)
         return
       end
@@ -331,7 +345,7 @@ local function insert(bufnr, st, part)
     end
   else
     item.display = item.display:sub(#part + 1)
-    st.items, st.index = { item }, 1
+    st.items, st.index, st.all_asked, st.counted = { item }, 1, nil, nil
     render(bufnr)
   end
 end
@@ -386,7 +400,9 @@ function M.accept(what)
   return true
 end
 
---- Shows the next (delta 1) or previous (-1) suggestion; with none shown, asks for one now.
+--- Shows the next (delta 1) or previous (-1) suggestion with "i/N"; with none shown, asks for
+--- some now. An automatic request brings one item: the first cycle sends an Invoked request for
+--- the same spot, which brings the alternatives (the shown one first), and cycles through them.
 ---@param delta integer
 function M.cycle(delta)
   if M.native() then
@@ -400,11 +416,42 @@ function M.cycle(delta)
   local bufnr = vim.api.nvim_get_current_buf()
   local st = states[bufnr]
   if not (st and st.shown and st.items) then
-    M.request(TRIGGER_INVOKED)
+    M.request(TRIGGER_INVOKED, function(client, result)
+      if M.present(bufnr, client, result) > 0 then
+        local s = state(bufnr)
+        s.all_asked, s.counted = true, true
+        render(bufnr)
+      end
+    end)
     return
   end
-  st.index = (st.index - 1 + delta) % #st.items + 1
-  render(bufnr)
+  local function step()
+    st.index = (st.index - 1 + delta) % #st.items + 1
+    st.counted = true
+    render(bufnr)
+  end
+  if #st.items > 1 or st.all_asked then
+    step()
+    return
+  end
+  st.all_asked = true
+  M.request(TRIGGER_INVOKED, function(client, result)
+    if not st.items then
+      return
+    end
+    local row, col = cursor()
+    local seen = {}
+    for _, item in ipairs(st.items) do
+      seen[item.display] = true
+    end
+    for _, item in ipairs(normalize(result, client, bufnr, row, col)) do
+      if not seen[item.display] then
+        seen[item.display] = true
+        st.items[#st.items + 1] = item
+      end
+    end
+    step()
+  end)
 end
 
 --- Hides the suggestion. Returns false when none was shown.

@@ -77,6 +77,8 @@ M.defaults = {
   },
   -- Show $/progress from gemma-lsp: 'echo' (command line), 'notify' (vim.notify) or false.
   progress = 'echo',
+  -- Add the gemma component (state, spinner) to 'statusline' when you have not set one.
+  statusline = true,
   log = {
     max_entries = 2000,
   },
@@ -183,6 +185,12 @@ local schema = {
       return v == 'echo' or v == 'notify' or v == false
     end,
     "'echo', 'notify' or false",
+  },
+  ['statusline'] = {
+    function(v)
+      return type(v) == 'boolean'
+    end,
+    'a boolean',
   },
   ['log.max_entries'] = {
     function(v)

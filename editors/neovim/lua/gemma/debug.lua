@@ -10,6 +10,7 @@ local M = {}
 ---@field token string the workDoneToken we sent
 ---@field tokens table<string, true> progress tokens the server began during the session
 ---@field bufnr integer
+---@field done fun(outcome: string|nil) ends the session's progress line
 
 --- The session in flight, if any (one at a time).
 ---@type gemma.DebugSession|nil
@@ -22,35 +23,98 @@ M.last_result = nil
 
 local counter = 0
 
---- Applies a debug session's proposed edit according to `debug.apply_edit`.
----@param client vim.lsp.Client
+--- The summary of a WorkspaceEdit when the server sent no `proposal`, e.g. "1 change in calc.py".
+---@param result table the gemma.debug result
 ---@param edit lsp.WorkspaceEdit
-local function offer_edit(client, edit)
+---@return string
+local function fallback_summary(result, edit)
+  local message = type(result.editMessage) == 'string' and result.editMessage or ''
+  local from_message = message:match('^[Pp]roposed edit:%s*(.-)%.?$')
+  if from_message and from_message ~= '' then
+    return from_message
+  end
+  local count, files = 0, {}
+  for _, change in ipairs(require('gemma.diff').file_edits(edit)) do
+    count = count + #change.edits
+    files[#files + 1] = vim.fs.basename(vim.uri_to_fname(change.uri))
+  end
+  return string.format(
+    '%d change%s in %s',
+    count,
+    count == 1 and '' or 's',
+    table.concat(files, ', ')
+  )
+end
+
+--- The proposal of a debug result: the server's `proposal` ({edit, diff, summary}), or one made
+--- here from the older `edit` field (diff computed locally). nil when there is no edit.
+---@param client vim.lsp.Client
+---@param result table
+---@return {edit: lsp.WorkspaceEdit, diff: string, summary: string}|nil
+function M.proposal(client, result)
+  local p = result.proposal
+  if type(p) == 'table' and type(p.edit) == 'table' then
+    return {
+      edit = p.edit,
+      diff = type(p.diff) == 'string' and p.diff or '',
+      summary = type(p.summary) == 'string' and p.summary or fallback_summary(result, p.edit),
+    }
+  end
+  if type(result.edit) == 'table' then
+    return {
+      edit = result.edit,
+      diff = require('gemma.diff').unified(result.edit, client.offset_encoding),
+      summary = fallback_summary(result, result.edit),
+    }
+  end
+  return nil
+end
+
+--- Applies or offers a proposal according to `debug.apply_edit`. The answer and the diff are on
+--- screen before the question is asked.
+---@param client vim.lsp.Client
+---@param proposal {edit: lsp.WorkspaceEdit, diff: string, summary: string}
+---@param diff_win integer|nil the float showing the diff (retitled once applied)
+local function offer_edit(client, proposal, diff_win)
   local mode = require('gemma.config').current.debug.apply_edit
   local function apply()
-    vim.lsp.util.apply_workspace_edit(edit, client.offset_encoding)
-    log.add('INFO', 'debug: applied the proposed edit')
+    vim.lsp.util.apply_workspace_edit(proposal.edit, client.offset_encoding)
+    log.add('INFO', 'debug: applied ' .. proposal.summary)
+    if diff_win and vim.api.nvim_win_is_valid(diff_win) then
+      vim.api.nvim_win_set_config(diff_win, { title = ' Applied: ' .. proposal.summary .. ' ' })
+    end
+    vim.notify('gemma: Applied: ' .. proposal.summary, vim.log.levels.INFO)
   end
   if mode == 'apply' then
     apply()
   elseif mode == 'ask' then
-    vim.ui.select({ 'Apply the proposed edit', 'Discard it' }, {
-      prompt = 'Gemma proposes an edit:',
-    }, function(_, idx)
-      if idx == 1 then
-        apply()
-      end
+    -- Draw the floats first: the default vim.ui.select takes the command line (and a picker
+    -- plugin a window) and must not hide what it asks about.
+    vim.cmd.redraw()
+    vim.schedule(function()
+      vim.ui.select({ 'Apply the proposed edit', 'Discard it' }, {
+        prompt = 'Gemma proposes an edit (' .. proposal.summary .. '):',
+      }, function(_, idx)
+        if idx == 1 then
+          apply()
+        else
+          log.add('INFO', 'debug: discarded the proposed edit')
+        end
+      end)
     end)
   end
 end
 
---- Shows a finished session's answer in a float and offers its edit.
+--- Shows a finished session's answer (and the diff of its proposed edit) in floats, then offers
+--- the edit.
 ---@param client vim.lsp.Client
----@param result table {answer, edit, stopReason, transcript}
+---@param result table {answer, proposal, edit, editMessage, stopReason, transcript}
 local function show_result(client, result)
   local text = type(result.answer) == 'string' and result.answer or '(no answer)'
+  local proposal = M.proposal(client, result)
   local notes = {}
-  if type(result.editMessage) == 'string' and result.editMessage ~= '' then
+  if not proposal and type(result.editMessage) == 'string' and result.editMessage ~= '' then
+    -- Why there is no edit (e.g. a SEARCH block that matched nothing).
     notes[#notes + 1] = '*' .. result.editMessage .. '*'
   end
   if result.stopReason and result.stopReason ~= 'answered' then
@@ -60,9 +124,17 @@ local function show_result(client, result)
   if #notes > 0 then
     text = text .. '\n\n---\n' .. table.concat(notes, '\n\n')
   end
-  require('gemma.float').open(text, { title = 'Gemma: debug' })
-  if type(result.edit) == 'table' then
-    offer_edit(client, result.edit)
+  local sections = { { text = text, filetype = 'markdown', title = 'Gemma: debug' } }
+  if proposal and proposal.diff ~= '' then
+    sections[2] = {
+      text = proposal.diff:gsub('\n$', ''),
+      filetype = 'diff',
+      title = 'Proposed: ' .. proposal.summary,
+    }
+  end
+  local floats = require('gemma.float').open_stack(sections)
+  if proposal then
+    offer_edit(client, proposal, floats[2] and floats[2].winid)
   end
 end
 
@@ -101,12 +173,14 @@ function M.start(question, line1, line2)
   args.workDoneToken = token
   args.version = vim.lsp.util.buf_versions[bufnr]
   log.add('INFO', 'debug: started' .. (args.question and (': ' .. args.question) or ''))
-  vim.notify('gemma: debugging… (:GemmaCancel to stop)', vim.log.levels.INFO)
+  -- Until the answer (or cancel): the server's progress under our token adds the steps.
+  local done = require('gemma.progress').start('debugging… (:GemmaCancel stops it)')
   local id = client_mod.execute(client, bufnr, 'gemma.debug', { args }, function(err, result)
     if not M.session or M.session.token ~= token then
       return -- cancelled meanwhile
     end
     M.session = nil
+    done()
     if err then
       M.last_result = { error = err.message }
       log.add('ERROR', 'debug: ' .. err.message)
@@ -118,7 +192,10 @@ function M.start(question, line1, line2)
     show_result(client, M.last_result)
   end, { workDoneToken = token })
   if id then
-    M.session = { client = client, request_id = id, token = token, tokens = {}, bufnr = bufnr }
+    M.session =
+      { client = client, request_id = id, token = token, tokens = {}, bufnr = bufnr, done = done }
+  else
+    done()
   end
 end
 
@@ -142,6 +219,7 @@ function M.cancel()
     return false
   end
   M.session = nil
+  s.done()
   -- The server may report under our token or under one it created: cancel every one it began.
   s.tokens[s.token] = true
   for token in pairs(s.tokens) do

@@ -3,6 +3,9 @@
 local M = {}
 
 M.ns = vim.api.nvim_create_namespace('gemma.ghost_text')
+--- The "i/N" counter while cycling, at the end of the cursor line (its own namespace: the
+--- suggestion's extmark stays one mark).
+M.count_ns = vim.api.nvim_create_namespace('gemma.ghost_count')
 
 --- Draws `text` at (row, col), replacing the buffer's previous suggestion.
 ---@param bufnr integer
@@ -29,11 +32,36 @@ function M.show(bufnr, row, col, text)
   return vim.api.nvim_buf_set_extmark(bufnr, M.ns, row, col, opts)
 end
 
---- Removes the buffer's suggestion, if any.
+--- Shows "i/N" at the end of line `row` (replacing the previous counter).
+---@param bufnr integer
+---@param row integer 0-based
+---@param index integer
+---@param total integer
+function M.show_count(bufnr, row, index, total)
+  vim.api.nvim_buf_clear_namespace(bufnr, M.count_ns, 0, -1)
+  vim.api.nvim_buf_set_extmark(bufnr, M.count_ns, row, 0, {
+    virt_text = { { string.format(' %d/%d', index, total), 'GemmaSuggestionCount' } },
+    virt_text_pos = 'eol',
+    hl_mode = 'combine',
+    priority = 1000,
+  })
+end
+
+--- The counter shown in `bufnr` ("2/3"), or nil.
+---@param bufnr integer
+---@return string|nil
+function M.count_text(bufnr)
+  local marks = vim.api.nvim_buf_get_extmarks(bufnr, M.count_ns, 0, -1, { details = true })
+  local m = marks[1]
+  return m and vim.trim(m[4].virt_text[1][1]) or nil
+end
+
+--- Removes the buffer's suggestion and counter, if any.
 ---@param bufnr integer
 function M.clear(bufnr)
   if vim.api.nvim_buf_is_valid(bufnr) then
     vim.api.nvim_buf_clear_namespace(bufnr, M.ns, 0, -1)
+    vim.api.nvim_buf_clear_namespace(bufnr, M.count_ns, 0, -1)
   end
 end
 
