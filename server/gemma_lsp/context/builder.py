@@ -445,9 +445,10 @@ class _LineWalk:
     line: `above(i)` is the cost of line cursor_line - 1 - i with its break, `tokens(line + "\n")`;
     `below(i)` that of line cursor_line + 1 + i after a break, `tokens("\n" + line)`.
 
-    Lines are split a block at a time (one `split` in C and one cache lookup a line instead of a
-    slice, a concatenation and a `tokens` call each); a block holding any other break character is
-    counted line by line the original way, so every count is exactly what `tokens` gives.
+    Lines are split off a block at a time (one split in C instead of a slice and a concatenation
+    each) and counted one by one as the window asks for them (a line no earlier build counted costs a
+    tokenizer call: ~50 µs for the tiny tokenizer); a block holding any other break character is split
+    the original way, so every count is exactly what `tokens` gives.
 
     A keystroke changes the cursor's line and nothing around it: the counts of the document's last
     build are taken over when the text of the lines they were counted on is still there, as it was,
@@ -458,6 +459,10 @@ class _LineWalk:
         self.builder, self.doc, self.cursor_line = builder, doc, cursor_line
         self._above: list[int] = []
         self._below: list[int] = []
+        self._up: list[str] = []  # lines split off but not yet counted, nearest last
+        self._down: list[str] = []
+        self._down_plain = True
+        self._newline = 0
         memo = builder._walks.get(doc.uri)
         if memo is not None:
             above_text, above, below_text, below = memo
@@ -482,47 +487,51 @@ class _LineWalk:
         walks[self.doc.uri] = (above_text, tuple(self._above), below_text, tuple(self._below))
 
     def above(self, i: int) -> int:
-        while len(self._above) <= i:
-            self._extend_above()
-        return self._above[i]
+        counts, cache = self._above, self.builder._line_tokens
+        while len(counts) <= i:
+            if not self._up:
+                self._split_up()
+            piece = self._up.pop()  # the nearest line not yet counted, with its "\n"
+            value = cache.get(piece)
+            counts.append(value if value is not None else self.builder.tokens(piece))
+        return counts[i]
 
     def below(self, i: int) -> int:
-        while len(self._below) <= i:
-            self._extend_below()
-        return self._below[i]
+        counts, cache = self._below, self.builder._line_tokens
+        while len(counts) <= i:
+            if not self._down:
+                self._split_down()
+            piece = self._down.pop()
+            if self._down_plain:  # the line alone: its count after the "\n"'s
+                value = cache.get(piece) if piece else 0
+                counts.append(self._newline + (value if value is not None else self.builder.tokens(piece)))
+            else:  # "\n" + the line, counted as `tokens` counts it
+                counts.append(self.builder.tokens(piece))
+        return counts[i]
 
-    def _extend_above(self) -> None:
-        lines, builder = self.doc.lines, self.builder
-        last = self.cursor_line - 1 - len(self._above)  # the next line to count, walking up
+    def _split_up(self) -> None:
+        """The next block of lines above, split but not counted (a line is counted when asked for)."""
+        lines = self.doc.lines
+        last = self.cursor_line - 1 - len(self._above)
         first = max(0, last - _WALK_BLOCK + 1)
         block = self.doc.text[lines.starts[first]:lines.starts[last + 1]]
         if _OTHER_BREAKS.search(block) is None:
-            cache, count = builder._line_tokens, builder.tokens
-            pieces = block.split("\n")[:-1]  # the block ends with its last line's "\n"
-            counts = [cache.get(piece + "\n") for piece in pieces]
-            for j, value in enumerate(counts):
-                if value is None:
-                    counts[j] = count(pieces[j] + "\n")
-            self._above.extend(reversed(counts))  # type: ignore[arg-type]
+            self._up = block.splitlines(keepends=True)  # "line\n" each, as `tokens` would split them
         else:
-            self._above.extend(builder.tokens(lines.line_text(line) + "\n") for line in range(last, first - 1, -1))
+            self._up = [lines.line_text(line) + "\n" for line in range(first, last + 1)]
 
-    def _extend_below(self) -> None:
-        lines, builder = self.doc.lines, self.builder
-        first = self.cursor_line + 1 + len(self._below)  # the next line to count, walking down
+    def _split_down(self) -> None:
+        lines = self.doc.lines
+        first = self.cursor_line + 1 + len(self._below)
         last = min(len(lines.starts) - 1, first + _WALK_BLOCK - 1)
         block = self.doc.text[lines.starts[first]:lines.line_end(last)]
-        if _OTHER_BREAKS.search(block) is None:
-            cache, count = builder._line_tokens, builder.tokens
-            newline = count("\n")
-            pieces = block.split("\n")
-            counts = [cache.get(piece) if piece else 0 for piece in pieces]
-            for j, value in enumerate(counts):
-                if value is None:
-                    counts[j] = count(pieces[j])
-            self._below.extend(newline + value for value in counts)  # type: ignore[operator]
+        self._down_plain = _OTHER_BREAKS.search(block) is None
+        if self._down_plain:
+            self._down = block.split("\n")
+            self._newline = self.builder.tokens("\n")
         else:
-            self._below.extend(builder.tokens("\n" + lines.line_text(line)) for line in range(first, last + 1))
+            self._down = ["\n" + lines.line_text(line) for line in range(first, last + 1)]
+        self._down.reverse()  # nearest last, for pop()
 
 
 def _statement_depth(doc: Document, line: int, text: str) -> int | None:
