@@ -160,3 +160,49 @@ def test_utf16_cursor_after_emoji_and_cjk():
     assert (ctx.mode, ctx.reason) == ("single", "in a string")
     ctx = builder.build("file:///w/u.py", Position(line=1, character=15), 2000)
     assert ctx.prefix.endswith("name = greeting") and ctx.mode == "single"
+
+
+@pytest.mark.parametrize("text", [
+    "".join(f"line {i} = value_{i}\n" for i in range(200)),
+    "".join(f"line {i}\r\n" for i in range(150)) + "tail without a break",
+    "".join(f"page {i}\x0cbreak\u2028sep {i}\n" if i % 7 == 0 else f"plain {i}\n" for i in range(150)),
+    "".join(f"mixed {i}\r" if i % 5 == 0 else f"mixed {i}\n" for i in range(150)),
+])
+def test_window_line_counts_are_what_counting_each_line_gives(text):
+    """The windows are sized from lines counted a block at a time; every count must equal counting
+    that line alone, whatever breaks (CR, CRLF, form feeds, Unicode separators) the text holds."""
+    from gemma_lsp.context.builder import _LineWalk
+
+    store = DocumentStore()
+    open_text(store, "file:///w/notes.txt", text)
+    builder = ContextBuilder(store, lambda piece: 1 + len(piece))  # not additive: splitting changes it
+    doc = store.get("file:///w/notes.txt")
+    lines = doc.lines
+    count = len(lines.starts)
+    for cursor in (0, 1, 63, 64, 65, count // 2, count - 2, count - 1):
+        walk = _LineWalk(builder, doc, cursor)
+        for i in range(cursor):
+            assert walk.above(i) == builder.tokens(lines.line_text(cursor - 1 - i) + "\n"), (cursor, i)
+        for i in range(count - 1 - cursor):
+            assert walk.below(i) == builder.tokens("\n" + lines.line_text(cursor + 1 + i)), (cursor, i)
+
+
+def test_a_reused_builder_builds_what_a_fresh_one_does_after_edits_anywhere():
+    """The builder keeps the last build's window counts per document; edits above, below and on the
+    cursor's line (joined and split lines included) must give the context a fresh builder gives."""
+    from lsprotocol.types import Range, TextDocumentContentChangePartial
+
+    uri = "file:///w/main.py"
+    store = DocumentStore()
+    body = "\n".join(f"    value_{i} = compute(value_{i - 1}, {i})" for i in range(1, 150))
+    open_text(store, uri, f"def compute(a, b):\n    return a + b\n\n\ndef run():\n    value_0 = 0\n{body}\n")
+    kept = ContextBuilder(store, count_tokens)
+    edits = [((70, 10), (70, 10), "x"), ((70, 11), (70, 11), "y"), ((20, 0), (20, 0), "    extra = 1\n"),
+             ((71, 12), (71, 12), "z"), ((130, 4), (130, 4), "long_name_"), ((40, 0), (41, 0), ""),
+             ((70, 3), (70, 3), "\n    "), ((69, 5), (69, 5), "q")]
+    for version, (start, end, text) in enumerate(edits, start=2):
+        store.change(uri, version, [TextDocumentContentChangePartial(
+            range=Range(start=Position(*start), end=Position(*end)), text=text)])
+        cursor = Position(line=70, character=12)
+        for budget in (300, 900):
+            assert kept.build(uri, cursor, budget) == ContextBuilder(store, count_tokens).build(uri, cursor, budget)

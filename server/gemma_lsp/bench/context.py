@@ -3,7 +3,7 @@
 Measures, on generated files in a temporary folder:
   ctx_p50_ms / ctx_p95_ms     a completion request right after a one-character edit in a 5,000-line
                               Python file: the incremental tree update plus the context build, with the
-                              tiny fixture tokenizer counting tokens (target: p95 <= 3 ms);
+                              tiny fixture tokenizer counting tokens (target: p95 <= 2 ms);
   index_files / index_seconds the background workspace index of a generated 2,000-file repository;
   index_rss_mb                what the index adds to the server process's memory (its worker
                               process's own peak is index_worker_rss_mb);

@@ -21,7 +21,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -76,6 +76,9 @@ class ContextBuilder:
         self._line_tokens: dict[str, int] = {}
         self._recent: deque[_Place] = deque(maxlen=RECENT_PLACES)
         self._units: dict[str, tuple[int, str]] = {}
+        # Per document, the window line counts of the last build and the text they were counted on
+        # (see _LineWalk): the next keystroke's build reuses them where that text is unchanged.
+        self._walks: dict[str, tuple[str, tuple[int, ...], str, tuple[int, ...]]] = {}
         # Statement depths of lines, for the current build's document version only.
         self._depths: dict[tuple[str, int, int], int | None] = {}
         self._lock = threading.Lock()
@@ -114,6 +117,7 @@ class ContextBuilder:
         """Count with another tokenizer from now on (the model loaded); cached counts are dropped."""
         self.count_tokens = count_tokens
         self._line_tokens = {}
+        self._walks = {}
 
     def tokens(self, text: str) -> int:
         """Tokens of `text`, counted line by line with a cache (see the module docstring)."""
@@ -147,17 +151,19 @@ class ContextBuilder:
 
         path = uri.removeprefix("file://")
         available = max(16, budget_tokens - self.tokens(overhead_text(doc.language, path)))
-        suffix_part, suffix_end = self._suffix(doc, offset, cursor_line, int(available * SUFFIX_SHARE))
+        walk = _LineWalk(self, doc, cursor_line)
+        suffix_part, suffix_end = self._suffix(doc, offset, cursor_line, int(available * SUFFIX_SHARE), walk)
         prefix_cap = available - suffix_part.tokens - int(available * EXTRAS_SHARE)
-        prefix_part, prefix_start = self._prefix(doc, offset, cursor_line, prefix_cap)
+        prefix_part, prefix_start = self._prefix(doc, offset, cursor_line, prefix_cap, walk)
         window = (prefix_start, lines.line_of(suffix_end))
         extras_cap = available - prefix_part.tokens - suffix_part.tokens
         extras, extras_cost = self._extras(doc, offset, cursor_line, root, window, extras_cap)
         # The prefix takes whatever the extras left over; extras it now covers are dropped.
         spare = extras_cap - extras_cost
         if spare > 0 and prefix_start > 0:
-            prefix_part, prefix_start = self._prefix(doc, offset, cursor_line, prefix_part.tokens + spare)
+            prefix_part, prefix_start = self._prefix(doc, offset, cursor_line, prefix_part.tokens + spare, walk)
             extras = [part for part in extras if not _covered(part, uri, prefix_start, window[1])]
+        walk.remember()
         return CompletionContext(
             uri=uri, language=doc.language, prefix=prefix_part.text, suffix=suffix_part.text,
             parts=[*extras, prefix_part, suffix_part], mode=shape.mode, indent=shape.indent,
@@ -166,14 +172,17 @@ class ContextBuilder:
             budget_tokens=budget_tokens, text_before=doc.text[:offset], text_after=doc.text[offset:],
         )
 
-    def _prefix(self, doc: Document, offset: int, cursor_line: int, cap: int) -> tuple[ContextPart, int]:
-        """Whole lines above the cursor within `cap` tokens, starting where a statement starts."""
+    def _prefix(self, doc: Document, offset: int, cursor_line: int, cap: int,
+                walk: _LineWalk | None = None) -> tuple[ContextPart, int]:
+        """Whole lines above the cursor within `cap` tokens, starting where a statement starts. `walk`
+        carries the line counts of an earlier call in the same build (the prefix is sized twice)."""
         lines = doc.lines
         start = lines.starts[cursor_line]
         used = self.tokens(doc.text[start:offset])
+        walk = walk or _LineWalk(self, doc, cursor_line)
         first = cursor_line
         while first > 0:
-            cost = self.tokens(lines.line_text(first - 1) + "\n")
+            cost = walk.above(cursor_line - first)
             if used + cost > cap:
                 break
             used += cost
@@ -184,15 +193,17 @@ class ContextBuilder:
         text = doc.text[lines.starts[first]:offset]
         return ContextPart("prefix", text, self.tokens(text), f"{doc.uri}:{first + 1}"), first
 
-    def _suffix(self, doc: Document, offset: int, cursor_line: int, cap: int) -> tuple[ContextPart, int]:
+    def _suffix(self, doc: Document, offset: int, cursor_line: int, cap: int,
+                walk: _LineWalk | None = None) -> tuple[ContextPart, int]:
         """The rest of the cursor's line and whole lines below within `cap` tokens."""
         lines = doc.lines
         count = len(lines.starts)
-        end_of_line = lines.starts[cursor_line] + len(lines.line_text(cursor_line))
+        end_of_line = lines.line_end(cursor_line)
         used = self.tokens(doc.text[offset:end_of_line])
+        walk = walk or _LineWalk(self, doc, cursor_line)
         last = cursor_line
         while last + 1 < count:
-            cost = self.tokens("\n" + lines.line_text(last + 1))
+            cost = walk.below(last - cursor_line)
             if used + cost > cap:
                 break
             used += cost
@@ -200,7 +211,7 @@ class ContextBuilder:
         if last + 1 < count and last > cursor_line:
             # End the window just before a statement starts, so it does not stop mid-statement.
             last = max(cursor_line, self._statement_start(doc, last + 1, cursor_line + 1, forward=False) - 1)
-        end = lines.starts[last] + len(lines.line_text(last))
+        end = lines.line_end(last)
         text = doc.text[offset:end]
         return ContextPart("suffix", text, self.tokens(text), f"{doc.uri}:{cursor_line + 1}"), end
 
@@ -224,8 +235,10 @@ class ContextBuilder:
                 self._depths.setdefault(key, _statement_depth(doc, candidate, text) if text.strip() else None)
             if depth is not None and (best is None or depth < best[0]):
                 best = (depth, candidate)
-                if not forward:
-                    break  # the window's end: the nearest statement start will do
+                if not forward or depth == 1:
+                    # The window's end: the nearest statement start will do. The window's start: a
+                    # top-level one (depth 1) cannot be beaten by any farther line.
+                    break
             candidate += step
         return best[1] if best is not None else line
 
@@ -280,7 +293,7 @@ class ContextBuilder:
         pieces: list[str] = []
         first_line: int | None = None
         since_import = 0
-        for child in root.children:
+        for child in _children(root):
             if child.start_point[0] >= window_start or since_import > 50:
                 break  # imports sit at the top: stop looking well after the last one
             if child.type in spec.import_types:
@@ -377,6 +390,106 @@ class ContextBuilder:
         return [part for _, _, part in scored[:MAX_RECENT_PARTS]]
 
 
+# Characters `str.splitlines` breaks at besides "\n" (LSP lines break at "\r" too): where one occurs,
+# a line's count is taken the slow way, exactly as `ContextBuilder.tokens` counts it.
+_OTHER_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_WALK_BLOCK = 64  # lines split at once
+
+
+class _LineWalk:
+    """The token counts of whole lines walking away from the cursor, as the windows are grown line by
+    line: `above(i)` is the cost of line cursor_line - 1 - i with its break, `tokens(line + "\n")`;
+    `below(i)` that of line cursor_line + 1 + i after a break, `tokens("\n" + line)`.
+
+    Lines are split off a block at a time (one split in C instead of a slice and a concatenation
+    each) and counted one by one as the window asks for them (a line no earlier build counted costs a
+    tokenizer call: ~50 µs for the tiny tokenizer); a block holding any other break character is split
+    the original way, so every count is exactly what `tokens` gives.
+
+    A keystroke changes the cursor's line and nothing around it: the counts of the document's last
+    build are taken over when the text of the lines they were counted on is still there, as it was,
+    right above (below) the cursor's line. A count depends only on its line's text, so equal text
+    means equal counts."""
+
+    def __init__(self, builder: ContextBuilder, doc: Document, cursor_line: int) -> None:
+        self.builder, self.doc, self.cursor_line = builder, doc, cursor_line
+        self._above: list[int] = []
+        self._below: list[int] = []
+        self._up: list[str] = []  # lines split off but not yet counted, nearest last
+        self._down: list[str] = []
+        self._down_plain = True
+        self._newline = 0
+        memo = builder._walks.get(doc.uri)
+        if memo is not None:
+            above_text, above, below_text, below = memo
+            starts, text = doc.lines.starts, doc.text
+            first = cursor_line - len(above)
+            if first >= 0 and starts[cursor_line] - starts[first] == len(above_text) \
+                    and text.startswith(above_text, starts[first]):
+                self._above = list(above)
+            last = cursor_line + len(below)
+            if below and last < len(starts) and doc.lines.line_end(last) - starts[cursor_line + 1] == len(below_text) \
+                    and text.startswith(below_text, starts[cursor_line + 1]):
+                self._below = list(below)
+
+    def remember(self) -> None:
+        """Keep this build's counts, and the text they were counted on, for the document's next build."""
+        starts, text, line = self.doc.lines.starts, self.doc.text, self.cursor_line
+        above_text = text[starts[line - len(self._above)]:starts[line]]
+        below_text = text[starts[line + 1]:self.doc.lines.line_end(line + len(self._below))] if self._below else ""
+        walks = self.builder._walks
+        if len(walks) > 64 and self.doc.uri not in walks:
+            walks.clear()
+        walks[self.doc.uri] = (above_text, tuple(self._above), below_text, tuple(self._below))
+
+    def above(self, i: int) -> int:
+        counts, cache = self._above, self.builder._line_tokens
+        while len(counts) <= i:
+            if not self._up:
+                self._split_up()
+            piece = self._up.pop()  # the nearest line not yet counted, with its "\n"
+            value = cache.get(piece)
+            counts.append(value if value is not None else self.builder.tokens(piece))
+        return counts[i]
+
+    def below(self, i: int) -> int:
+        counts, cache = self._below, self.builder._line_tokens
+        while len(counts) <= i:
+            if not self._down:
+                self._split_down()
+            piece = self._down.pop()
+            if self._down_plain:  # the line alone: its count after the "\n"'s
+                value = cache.get(piece) if piece else 0
+                counts.append(self._newline + (value if value is not None else self.builder.tokens(piece)))
+            else:  # "\n" + the line, counted as `tokens` counts it
+                counts.append(self.builder.tokens(piece))
+        return counts[i]
+
+    def _split_up(self) -> None:
+        """The next block of lines above, split but not counted (a line is counted when asked for)."""
+        lines = self.doc.lines
+        last = self.cursor_line - 1 - len(self._above)
+        first = max(0, last - _WALK_BLOCK + 1)
+        block = self.doc.text[lines.starts[first]:lines.starts[last + 1]]
+        if _OTHER_BREAKS.search(block) is None:
+            self._up = block.splitlines(keepends=True)  # "line\n" each, as `tokens` would split them
+        else:
+            self._up = [lines.line_text(line) + "\n" for line in range(first, last + 1)]
+
+    def _split_down(self) -> None:
+        lines = self.doc.lines
+        first = self.cursor_line + 1 + len(self._below)
+        last = min(len(lines.starts) - 1, first + _WALK_BLOCK - 1)
+        block = self.doc.text[lines.starts[first]:lines.line_end(last)]
+        self._down_plain = _OTHER_BREAKS.search(block) is None
+        if self._down_plain:
+            self._down = block.split("\n")
+            self._newline = self.builder.tokens("\n")
+        else:
+            self._down = ["\n" + lines.line_text(line) for line in range(first, last + 1)]
+        self._down.reverse()  # nearest last, for pop()
+
+
 def _statement_depth(doc: Document, line: int, text: str) -> int | None:
     """How deeply nested the statement or definition that `line`'s first token begins is (0: top
     level), or None when that token does not begin one (e.g. it continues an argument list)."""
@@ -396,6 +509,15 @@ def _statement_depth(doc: Document, line: int, text: str) -> int | None:
         depth += 1
         ancestor = ancestor.parent
     return depth
+
+
+def _children(node: Node) -> Iterator[Node]:
+    """`node`'s children one at a time (`Node.children` builds them all: a module's thousand)."""
+    cursor = node.walk()
+    if cursor.goto_first_child():
+        yield cursor.node  # type: ignore[misc]
+        while cursor.goto_next_sibling():
+            yield cursor.node  # type: ignore[misc]
 
 
 def _names_a_definition(node: Node) -> bool:

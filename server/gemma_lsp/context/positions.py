@@ -117,16 +117,18 @@ class LineIndex:
         those before the edit stay and those after its old end move by the change in length."""
         new_end = start + len(new_text)
         delta = new_end - end
-        head = self.starts[:bisect.bisect_left(self.starts, max(start, 1))]  # 0 always starts a line
-        tail = self.starts[bisect.bisect_right(self.starts, end):]
+        starts = self.starts[:bisect.bisect_left(self.starts, max(start, 1))]  # 0 always starts a line
+        tail = bisect.bisect_right(self.starts, end)
         if "\r" in text[max(0, start - 1):new_end + 1] or "\r" in self.text[max(0, start - 1):end + 1]:
             middle = [p for p in range(max(1, start), new_end + 1) if _starts_line(text, p)]
         else:  # "\n" only around the edit: the starts are right after each "\n" of the new text
             middle = [start + i + 1 for i, ch in enumerate(new_text) if ch == "\n"] if "\n" in new_text else []
             if start and text[start - 1] == "\n":
                 middle.insert(0, start)
-        moved = list(map(delta.__add__, tail)) if delta else tail
-        return LineIndex(text, head + middle + moved)
+        # One list built in place: a keystroke in a 5,000-line file moves thousands of starts.
+        starts += middle
+        starts += map(delta.__add__, self.starts[tail:]) if delta else self.starts[tail:]
+        return LineIndex(text, starts)
 
     def line_of(self, offset: int) -> int:
         return bisect.bisect_right(self.starts, offset) - 1

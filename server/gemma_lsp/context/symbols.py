@@ -258,10 +258,23 @@ class SymbolTable:
 
     MAX_PENDING = 64
 
-    def __init__(self, language: str, base: list[Symbol], edits: tuple[_Edit, ...] = ()) -> None:
+    def __init__(self, language: str, base: list[Symbol], edits: tuple[_Edit, ...] = (),
+                 shared: dict[str, dict[str, list[Symbol]]] | None = None) -> None:
         self.language = language
         self._base = base  # sorted, in coordinates before `edits`
         self._edits = edits
+        # The base's symbols by name, built at the first lookup and shared by every table made from
+        # this one with the same base: a lookup then costs the names asked, not a pass over the file.
+        self._shared = shared if shared is not None else {}
+
+    def _base_by_name(self) -> dict[str, list[Symbol]]:
+        index = self._shared.get("by_name")
+        if index is None:
+            index = {}
+            for symbol in self._base:
+                index.setdefault(symbol.name, []).append(symbol)
+            self._shared["by_name"] = index
+        return index
 
     @classmethod
     def build(cls, language: str, tree: Tree, data: bytes) -> SymbolTable:
@@ -280,9 +293,10 @@ class SymbolTable:
         """The symbols called one of `names`, by name, in current coordinates. A name defined more
         than `limit` times (`__init__`, `new`) is too ambiguous to help a prompt and is left out."""
         found: dict[str, list[tuple[Symbol, int]]] = {}  # with the index of the first edit to apply
-        for symbol in self._base:
-            if symbol.name in names:
-                found.setdefault(symbol.name, []).append((symbol, 0))
+        by_name = self._base_by_name()
+        for name in names:
+            if name in by_name:
+                found[name] = [(symbol, 0) for symbol in by_name[name]]
         for index, edit in enumerate(self._edits):
             for symbol in edit.added:
                 if symbol.name in names:
@@ -306,4 +320,4 @@ class SymbolTable:
         if len(self._edits) >= self.MAX_PENDING:
             table = SymbolTable(self.language, self.symbols)
             return SymbolTable(self.language, table._base, (record,))
-        return SymbolTable(self.language, self._base, (*self._edits, record))
+        return SymbolTable(self.language, self._base, (*self._edits, record), self._shared)

@@ -238,21 +238,27 @@ class Decoder:
         position = torch.tensor([[len(seq.tokens) - 1]], dtype=torch.long, device=self.input_device)
         token = torch.tensor([[seq.tokens[-1]]], dtype=torch.long, device=self.input_device)
         hidden = seq.hidden
-        drafts: list[int] = []
-        confidences: list[float] = []
+        # Tokens and confidences stay on the device until the loop ends: one transfer per step, not
+        # two host syncs per draft (on a GPU each sync stalls the queue). Only a gate that can cut
+        # (stop_below > 0) needs each confidence on the host as it comes.
+        tokens: list[torch.Tensor] = []
+        confidences: list[torch.Tensor] = []
         for _ in range(k):
             embeds = torch.cat([self.embed(token).to(hidden.device), hidden], dim=-1)  # (1, 1, 2H)
             out = self.drafter(inputs_embeds=embeds, position_ids=position, shared_kv_states=kv, use_cache=False)
             logits = out.logits[0, -1].float()  # (V,)
-            best = logits.max()
-            confidence = float(torch.exp(best - torch.logsumexp(logits, dim=-1)))  # max softmax probability
-            if confidence < stop_below:
+            best, index = logits.max(dim=-1)  # the first maximal index, as argmax
+            confidence = torch.exp(best - torch.logsumexp(logits, dim=-1))  # max softmax probability
+            if stop_below > 0 and float(confidence) < stop_below:
                 break
-            token = logits.argmax().view(1, 1).to(self.input_device)  # (1, 1)
+            token = index.view(1, 1).to(self.input_device)  # (1, 1)
             hidden = out.last_hidden_state
-            drafts.append(int(token))
+            tokens.append(index)
             confidences.append(confidence)
-        return drafts, confidences
+        if not tokens:
+            return [], []
+        drafts: list[int] = torch.stack(tokens).tolist()
+        return drafts, torch.stack(confidences).tolist()
 
 
 def greedy_reference(target: Any, prompt: list[int], max_new_tokens: int, eos: set[int] | None = None) -> list[int]:
