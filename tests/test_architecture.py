@@ -67,3 +67,10 @@ def test_every_path_in_the_text_exists():
     paths = {token for token in re.findall(r"`([\w./]+(?:\.py|\.toml|/))`", text) if "/" in token}
     missing = [p for p in sorted(paths) if not (PACKAGE / p).exists() and not (ROOT / p).exists()]
     assert paths and not missing, f"docs/architecture.md names paths that do not exist: {missing}"
+
+
+def test_tests_mirror_the_packages():
+    """Every package of gemma_lsp has its tests in tests/<package>/ (docs/architecture.md, Tests)."""
+    packages = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists())
+    untested = [name for name in packages if not list((ROOT / "tests" / name).glob("test_*.py"))]
+    assert packages and not untested, f"packages with no tests/<package>/test_*.py: {untested}"
