@@ -17,11 +17,13 @@ from gemma_lsp.agent.loop import (
     Limits,
     Step,
     ToolLoop,
+    default_describe,
 )
 from gemma_lsp.config import Settings
 from gemma_lsp.engine.base import CancelToken, Priority
 from gemma_lsp.engine.scripted import ScriptedEngine
 from gemma_lsp.gemma4.codec import ToolCall
+from gemma_lsp.toolbox import describe_call
 
 RUN_TESTS = "<|tool_call>call:run_tests{}<tool_call|>"
 READ = '<|tool_call>call:read_file{path:<|"|>calc.py<|"|>}<tool_call|>'
@@ -290,3 +292,9 @@ async def test_a_session_on_the_26b_31b_template_variant():
     # thinking off: the first prompt ends with the empty thought; after results the turn stays open
     assert eng.calls[0].prompt.endswith("<|turn>model\n<|channel>thought\n<channel|>")
     assert eng.calls[1].prompt.endswith("<tool_response|>")
+
+
+def test_without_a_catalog_a_call_is_described_as_the_toolbox_describes_it():
+    """One wording for a tool with no progress text: the toolbox's (toolbox/executor.py)."""
+    call = ToolCall("mystery", {"path": "a.py"})
+    assert default_describe(call) == describe_call(call) == "running mystery…"

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from gemma_lsp.engine.base import Cancelled, GenerationRequest, Priority
-from gemma_lsp.engine.branching import TokenChoices, choose_branches
+from gemma_lsp.engine.branching import TokenChoices, choose_branches, stop_after
 from gemma_lsp.engine.local import LocalEngine
 from gemma_lsp.models import presets
 
@@ -132,3 +132,20 @@ async def test_scoring_reads_the_targets_own_distribution_at_every_position(engi
             assert row.chosen_logprob == pytest.approx(float(expected[i, greedy[i]]), abs=1e-4)
         else:
             assert row.chosen is None and row.chosen_logprob is None
+
+
+def test_a_branch_stops_where_the_output_shaper_stops_the_whole_completion():
+    """A branch's continuation is shaped with its head, by the one output shaper: a stop string may
+    start in the head, and the request's stop_check sees only text before the first stop string."""
+    seen: list[str] = []
+
+    def check(text: str) -> int | None:
+        seen.append(text)
+        return text.find("!") if "!" in text else None
+
+    stop = stop_after("x = EN", ["END"], check)
+    assert stop("D + 1") == 0  # "END" started in the head: nothing of the continuation is kept
+    assert stop("1 + 2") is None
+    assert stop("1! + 2") == 1
+    assert stop("1 END !") == 2  # cut at the stop string; the check never sees what follows it
+    assert seen and not [text for text in seen if "END" in text]

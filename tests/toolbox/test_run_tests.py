@@ -275,8 +275,10 @@ async def test_a_sandbox_that_breaks_after_the_probe_is_reported(tmp_path):
     fake.chmod(0o755)
     status = dataclasses.replace(sandbox_status(), bwrap_path=str(fake), process_limit="rlimit")
     ws = make_pytest_workspace(tmp_path)
-    result = await executor_for(ws, status=status).execute(ToolCall("run_tests", {}))
-    assert not result.ok and "the sandbox could not start: bwrap: Can't mount overlay" in result.error
+    executor = executor_for(ws, status=status)
+    for call in (ToolCall("run_tests", {}), ToolCall("git_diff", {})):  # a built-in and a command tool alike
+        result = await executor.execute(call)
+        assert not result.ok and "the sandbox could not start: bwrap: Can't mount overlay" in result.error, call
 
 
 # ---- detection and parsing, without running anything -------------------------------------------

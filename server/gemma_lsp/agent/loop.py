@@ -34,6 +34,7 @@ from gemma_lsp.engine.base import (
 from gemma_lsp.gemma4 import messages as shapes
 from gemma_lsp.gemma4.codec import ParsedTurn, ToolCall, parse_model_output
 from gemma_lsp.gemma4.template import generation_opens_thought
+from gemma_lsp.toolbox.executor import describe_call
 
 log = logging.getLogger(__name__)
 
@@ -132,9 +133,9 @@ class LoopResult:
 
 
 def default_describe(call: ToolCall) -> str:
-    """Progress text for a call when the caller has none; the tools' own text comes with the toolbox
-    (features/debug.py: the catalog's `progress`)."""
-    return f"running {call.name}…"
+    """Progress text for a call when the caller has no catalog: the toolbox's one wording ("running
+    NAME…"); the tools' own text comes with the catalog (features/debug.py: the catalog's `progress`)."""
+    return describe_call(call)
 
 
 class ToolLoop:

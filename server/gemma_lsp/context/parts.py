@@ -13,7 +13,12 @@ class ContextPart:
     source: str
     text: str
     tokens: int
-    origin: str | None = None
+    origin: str | None = None  # "URI:LINE" (1-based) where the part was taken from, for related parts
+
+    def taken_from(self, uri: str, first: int, last: int) -> bool:
+        """Whether the part was taken from `uri` at a line in `first`..`last` (0-based, inclusive)."""
+        origin_uri, _, line = (self.origin or "").rpartition(":")
+        return origin_uri == uri and line.isdigit() and first <= int(line) - 1 <= last
 
 
 @dataclass

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from .base import StopCheck
+from .output import shape_whole
 
 
 @dataclass
@@ -71,21 +72,12 @@ def choose_branches(rows: Sequence[TokenChoices], n: int, skip: Collection[int] 
     return candidates[:n]
 
 
-def first_cut(text: str, stop: Sequence[str], stop_check: StopCheck | None) -> int | None:
-    """Where a request's stop strings or its `stop_check` end `text`, or None."""
-    cuts = [at for at in (text.find(s) for s in stop if s) if at >= 0]
-    if stop_check is not None:
-        checked = stop_check(text)
-        if checked is not None:
-            cuts.append(max(0, min(checked, len(text))))
-    return min(cuts) if cuts else None
-
-
 def stop_after(head: str, stop: Sequence[str], stop_check: StopCheck | None) -> StopCheck:
     """A `stop_check` for a branch's continuation that applies the request's stops to `head` plus the
-    continuation, as they apply to the whole completion (a stop string may start in the head)."""
+    continuation through the one output shaper (engine/output.py), as they apply to the whole
+    completion (a stop string may start in the head)."""
     def check(continuation: str) -> int | None:
-        cut = first_cut(head + continuation, stop, stop_check)
-        return None if cut is None else max(0, cut - len(head))
+        shaped = shape_whole(head + continuation, stop, stop_check)
+        return max(0, len(shaped.text) - len(head)) if shaped.stopped else None
 
     return check

@@ -28,6 +28,7 @@ from gemma_lsp.engine.base import (
     Outcome,
     ProgressCallback,
 )
+from gemma_lsp.engine.output import shape_whole
 from gemma_lsp.engine.scheduler import DecodeParams, Handle, Result, Scheduler, SchedulerConfig
 from gemma_lsp.gemma4 import tokens
 from gemma_lsp.models import loader
@@ -251,9 +252,9 @@ class LocalEngine(BaseEngine):
         decode = self.tokenizer.decode
         head = decode(head_ids, skip_special_tokens=False)
         room = params.max_new_tokens - len(head_ids)
-        cut = branching.first_cut(head, params.stop, params.stop_check)
-        if cut is not None or room <= 0:
-            return Completion(head[:cut], "stop" if cut is not None else "length", branched_at=position)
+        shaped = shape_whole(head, params.stop, params.stop_check)
+        if shaped.stopped or room <= 0:
+            return Completion(shaped.text, "stop" if shaped.stopped else "length", branched_at=position)
         rest = dataclasses.replace(params, max_new_tokens=room, stop=(), supersede_key=None,
                                    stop_check=branching.stop_after(head, params.stop, params.stop_check))
         try:
@@ -262,8 +263,8 @@ class LocalEngine(BaseEngine):
             log.warning("alternatives: a branch failed: %s", error)
             return None
         text = decode([*head_ids, *result.token_ids], skip_special_tokens=False)
-        cut = branching.first_cut(text, params.stop, params.stop_check)
-        return Completion(text[:cut], "stop" if cut is not None else self._finish_reason(result), result.stats,
+        shaped = shape_whole(text, params.stop, params.stop_check)
+        return Completion(shaped.text, "stop" if shaped.stopped else self._finish_reason(result), result.stats,
                           branched_at=position)
 
     async def _run(self, ids: list[int], params: DecodeParams, cancel: CancelToken) -> Result:

@@ -104,3 +104,12 @@ class OutputShaper:
         hits = [i for i in (self.text.find(s, max(0, self._searched - len(s) + 1)) for s in self.stop) if i >= 0]
         self._searched = len(self.text)
         return min(hits) if hits else None
+
+
+def shape_whole(text: str, stop: Sequence[str] = (), stop_check: StopCheck | None = None) -> OutputShaper:
+    """The shaper after `text` as the whole raw reply: its `text` is the caller's, `stopped` whether a
+    stop string or `stop_check` cut it. For engines that decode a reply at once (engine/branching.py)."""
+    shaper = OutputShaper(stop, stop_check)
+    shaper.feed(text)
+    shaper.finish()
+    return shaper

@@ -111,19 +111,13 @@ def build_prompt(builder: ContextBuilder, store: DocumentStore, uri: str, positi
     # The related parts a completion here would get (the file around the cursor is shown whole here).
     ctx = builder.build(uri, position, budget_tokens)
     parts = [part for part in ctx.parts if part.source not in ("prefix", "suffix")
-             and not _inside(part, uri, first - CONTEXT_LINES_BEFORE, last + CONTEXT_LINES_AFTER)]
+             and not part.taken_from(uri, first - CONTEXT_LINES_BEFORE, last + CONTEXT_LINES_AFTER)]
     return NextEditPrompt(
         uri=uri, path=uri.removeprefix("file://"), language=doc.language, version=doc.version,
         window_start=window_start, window_end=window_end, window=doc.text[window_start:window_end],
         cursor=cursor, first_line=first, above=doc.text[above_start:window_start],
         below=doc.text[window_end:below_end], edits=list(edits), parts=parts,
     )
-
-
-def _inside(part: ContextPart, uri: str, first: int, last: int) -> bool:
-    """A related part the file excerpt already shows."""
-    origin_uri, _, line = (part.origin or "").rpartition(":")
-    return origin_uri == uri and line.isdigit() and first <= int(line) - 1 <= last
 
 
 def messages(prompt: NextEditPrompt) -> tuple[list[dict], str]:

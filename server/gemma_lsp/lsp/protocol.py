@@ -40,7 +40,7 @@ import socket
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Generator
-from typing import Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from lsprotocol import types
 from pygls.exceptions import (
@@ -53,6 +53,10 @@ from pygls.exceptions import (
 )
 from pygls.io_ import StdoutWriter
 from pygls.protocol import LanguageServerProtocol, lsp_method
+
+if TYPE_CHECKING:
+    from cattrs import Converter
+    from pygls.lsp.server import LanguageServer
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +100,7 @@ def check_envelope(data: Any) -> tuple[JsonRpcException | None, Any]:
 class GemmaProtocol(LanguageServerProtocol):
     """pygls' LSP protocol with a strict envelope check and the LSP lifecycle rules (see module doc)."""
 
-    def __init__(self, server: Any, converter: Any) -> None:
+    def __init__(self, server: LanguageServer, converter: Converter) -> None:
         super().__init__(server, converter)
         self.initialize_seen = False
         self.exit_code: int | None = None

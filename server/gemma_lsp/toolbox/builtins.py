@@ -18,7 +18,7 @@ from typing import Any
 
 import pathspec
 
-from gemma_lsp.sandbox import SandboxUnavailable, hostfiles, run_sandboxed, run_trusted
+from gemma_lsp.sandbox import RunResult, SandboxUnavailable, hostfiles, run_sandboxed, run_trusted
 from gemma_lsp.toolbox import testrunners
 from gemma_lsp.toolbox.base import ToolContext, ToolFailure
 from gemma_lsp.toolbox.paths import DenyList, GitIgnore, relative, resolve_in_workspace, walk
@@ -189,6 +189,26 @@ async def search_text(args: dict[str, Any], ctx: ToolContext) -> Outcome:
 # ------------------------------------------------------------------------------------------ run_tests
 
 
+async def run_tool_command(argv: list[str], ctx: ToolContext, timeout_seconds: float | None, *, unavailable: str,
+                           env: dict[str, str] | None = None) -> RunResult:
+    """Run a tool's command in the sandbox with the user's limits; a run that did not happen (no sandbox,
+    cancelled, the sandbox failed to start) is a ToolFailure the model reads. `unavailable` words the
+    first, with `{error}` the sandbox's reason."""
+    try:
+        result = await run_sandboxed(
+            argv, ctx.workspace, ctx.settings.limits(timeout_seconds), cancel=ctx.cancel, env=env,
+            extra_ro_paths=ctx.settings.extra_ro_paths, allow_unsandboxed=ctx.settings.allow_unsandboxed,
+            status=ctx.status,
+        )
+    except SandboxUnavailable as error:
+        raise ToolFailure(unavailable.format(error=error)) from None
+    if result.cancelled:
+        raise ToolFailure("cancelled")
+    if result.sandbox_error:
+        raise ToolFailure(f"the sandbox could not start: {result.sandbox_error}")
+    return result
+
+
 async def run_tests(args: dict[str, Any], ctx: ToolContext) -> Outcome:
     target = args.get("target") or None
     if target and (target.startswith("-") or "\0" in target):
@@ -197,19 +217,8 @@ async def run_tests(args: dict[str, Any], ctx: ToolContext) -> Outcome:
     if runner is None:
         raise ToolFailure("no tests found: no pytest/unittest files, package.json, go.mod or Cargo.toml; "
                           "set tests.command to say how this workspace runs its tests")
-    try:
-        result = await run_sandboxed(
-            runner.command, ctx.workspace, ctx.settings.limits(ctx.timeout_seconds), cancel=ctx.cancel,
-            extra_ro_paths=ctx.settings.extra_ro_paths,
-            allow_unsandboxed=ctx.settings.allow_unsandboxed,
-            status=ctx.status,
-        )
-    except SandboxUnavailable as error:
-        raise ToolFailure(f"tests cannot run: the sandbox is unavailable ({error})") from None
-    if result.cancelled:
-        raise ToolFailure("cancelled")
-    if result.sandbox_error:
-        raise ToolFailure(f"the sandbox could not start: {result.sandbox_error}")
+    result = await run_tool_command(runner.command, ctx, ctx.timeout_seconds,
+                                    unavailable="tests cannot run: the sandbox is unavailable ({error})")
     output = result.stdout + ("\n" + result.stderr if result.stderr.strip() else "")
     counts = testrunners.parse_counts(runner.name, output)
     content: dict[str, Any] = {

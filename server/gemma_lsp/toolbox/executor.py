@@ -17,9 +17,9 @@ from typing import Any
 import jsonschema
 
 from gemma_lsp.gemma4.codec import ToolCall, defang
-from gemma_lsp.sandbox import SandboxStatus, SandboxUnavailable, run_sandboxed, sandbox_status
+from gemma_lsp.sandbox import SandboxStatus, sandbox_status
 from gemma_lsp.toolbox.base import ToolContext, ToolFailure, ToolResult, ToolSettings
-from gemma_lsp.toolbox.builtins import BUILTINS
+from gemma_lsp.toolbox.builtins import BUILTINS, run_tool_command
 from gemma_lsp.toolbox.catalog import ToolCatalog, ToolDef
 
 log = logging.getLogger(__name__)
@@ -68,19 +68,10 @@ class ToolExecutor:
                            ) -> tuple[dict[str, Any], str]:
         argv = render_command(tool, arguments)
         try:
-            result = await run_sandboxed(
-                argv, ctx.workspace, self.settings.limits(tool.timeout_seconds), cancel=ctx.cancel,
-                env=tool.env, extra_ro_paths=self.settings.extra_ro_paths,
-                allow_unsandboxed=self.settings.allow_unsandboxed, status=ctx.status,
-            )
-        except SandboxUnavailable as error:
-            raise ToolFailure(f"command tools are disabled: {error}") from None
+            result = await run_tool_command(argv, ctx, tool.timeout_seconds, env=tool.env,
+                                            unavailable="command tools are disabled: {error}")
         except FileNotFoundError as error:
             raise ToolFailure(f"cannot start {argv[0]}: {error}") from None
-        if result.cancelled:
-            raise ToolFailure("cancelled")
-        if result.sandbox_error:
-            raise ToolFailure(f"the sandbox could not start: {result.sandbox_error}")
         content: dict[str, Any] = {"command": argv, "exit_code": result.exit_code, "stdout": result.stdout,
                                    "stderr": result.stderr, "sandboxed": result.sandboxed}
         if result.killed_reason:
