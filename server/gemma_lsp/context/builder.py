@@ -533,5 +533,4 @@ def _names_a_definition(node: Node) -> bool:
 def _covered(part: ContextPart, uri: str, first: int, last: int) -> bool:
     if part.source not in ("scopes", "imports", "definition", "recent") or not part.origin:
         return False
-    origin_uri, _, line = part.origin.rpartition(":")
-    return origin_uri == uri and line.isdigit() and first <= int(line) - 1 <= last
+    return part.taken_from(uri, first, last)

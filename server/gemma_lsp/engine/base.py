@@ -65,6 +65,8 @@ class CancelToken:
         return self._event.is_set()
 
 
+DEFAULT_MAX_NEW_TOKENS = 256  # a request that does not say how long its reply may be
+
 StopCheck = Callable[[str], int | None]
 """Given the reply so far (what is certain to reach the caller: engine/output.py), return the index at
 which to cut it and stop, or None to go on. It may be called on the worker thread."""
@@ -73,7 +75,7 @@ which to cut it and stop, or None to go on. It may be called on the worker threa
 @dataclass
 class GenerationRequest:
     messages: list[Message]
-    max_new_tokens: int = 256
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
     tools: Sequence[ToolSpec] | None = None
     thinking: bool = False
     priority: Priority = Priority.FOREGROUND

@@ -28,7 +28,7 @@ import torch
 from gemma_lsp.client_terms import setting_name
 from gemma_lsp.config import DEFAULT_DRAFT_TOKENS, DEFAULT_KV_CACHE_BUDGET_MB
 
-from .base import CancelToken, GenerationStats, Priority, StopCheck, SupersedeRegistry
+from .base import DEFAULT_MAX_NEW_TOKENS, CancelToken, GenerationStats, Priority, StopCheck, SupersedeRegistry
 from .branching import TokenChoices, token_choices
 from .drafting import DraftPolicy, DraftStats, PromptLookup, lookup_limit
 from .output import OutputShaper
@@ -67,7 +67,7 @@ class SchedulerConfig:
 class DecodeParams:
     """What one generation wants (the prompt itself is passed as token ids)."""
 
-    max_new_tokens: int = 256
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
     eos_token_ids: Collection[int] = ()
     stop: Sequence[str] = ()
     stop_check: StopCheck | None = None
