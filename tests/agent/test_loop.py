@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from dataclasses import dataclass
-from typing import Any
 
 from gemma_lsp.agent.loop import (
     ANSWERED,
@@ -24,21 +22,13 @@ from gemma_lsp.engine.base import CancelToken, Priority
 from gemma_lsp.engine.scripted import ScriptedEngine
 from gemma_lsp.gemma4.codec import ToolCall
 from gemma_lsp.toolbox import describe_call
+from tests.agent.tool_stubs import READ, Result
 
 RUN_TESTS = "<|tool_call>call:run_tests{}<tool_call|>"
-READ = '<|tool_call>call:read_file{path:<|"|>calc.py<|"|>}<tool_call|>'
 SPECS = [{"type": "function", "function": {"name": n, "description": n,
                                             "parameters": {"type": "object", "properties": {}}}}
          for n in ("run_tests", "read_file")]
 MESSAGES = [{"role": "user", "content": "Why does the test fail?"}]
-
-
-@dataclass
-class Result:
-    ok: bool
-    content: Any = None
-    error: str = ""
-    summary: str = ""
 
 
 class FakeExecutor:

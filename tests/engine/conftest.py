@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gemma_lsp.models import tiny
+from gemma_lsp.engine.local import LocalEngine
+from gemma_lsp.models import presets, tiny
 
 from .engine_helpers import plain_greedy
 
@@ -25,3 +26,12 @@ def pair() -> tiny.TinyPair:
 @pytest.fixture(scope="session")
 def reference(pair):
     return lambda prompt, n: plain_greedy(pair.target, prompt, n)
+
+
+@pytest.fixture
+async def engine():
+    """A started LocalEngine on the tiny preset (CPU, a small KV-cache budget); closed after the test."""
+    eng = LocalEngine(presets.resolve("tiny"), device="cpu", kv_cache_budget_mb=16)
+    await eng.start()
+    yield eng
+    await eng.close()

@@ -15,17 +15,8 @@ import torch
 from gemma_lsp.engine.base import Cancelled, GenerationRequest, Priority
 from gemma_lsp.engine.branching import TokenChoices, choose_branches, stop_after
 from gemma_lsp.engine.local import LocalEngine
-from gemma_lsp.models import presets
 
 from .engine_helpers import plain_greedy
-
-
-@pytest.fixture
-async def engine():
-    eng = LocalEngine(presets.resolve("tiny"), device="cpu", kv_cache_budget_mb=16)
-    await eng.start()
-    yield eng
-    await eng.close()
 
 
 def _cut_at_stop(eng: LocalEngine, tokens: list[int]) -> list[int]:

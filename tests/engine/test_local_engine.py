@@ -15,17 +15,8 @@ import torch
 
 from gemma_lsp.engine.base import Cancelled, EngineError, GenerationRequest, Priority
 from gemma_lsp.engine.local import LocalEngine
-from gemma_lsp.models import presets
 
 from .engine_helpers import plain_greedy
-
-
-@pytest.fixture
-async def engine():
-    eng = LocalEngine(presets.resolve("tiny"), device="cpu", kv_cache_budget_mb=16)
-    await eng.start()
-    yield eng
-    await eng.close()
 
 
 def expected_text(eng: LocalEngine, messages, n: int) -> tuple[str, int]:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import stat
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from gemma_lsp.agent.edits import Snapshot, apply_text_edits
 from gemma_lsp.agent.loop import default_describe
@@ -16,19 +14,11 @@ from gemma_lsp.engine.scripted import ScriptedEngine
 from gemma_lsp.features.debug import DebugOutcome, DebugRequest, Toolbox
 from gemma_lsp.features.debug import debug as run_debug
 from gemma_lsp.gemma4.codec import ToolCall
+from tests.agent.tool_stubs import READ, Result
 
 CALC = "def add(a, b):\n    return a - b\n"
-READ = '<|tool_call>call:read_file{path:<|"|>calc.py<|"|>}<tool_call|>'
 ANSWER = ("**What is wrong:** `add` subtracts (calc.py, line 2).\n\n**The fix:**\n\ncalc.py\n"
           "<<<<<<< SEARCH\n    return a - b\n=======\n    return a + b\n>>>>>>> REPLACE\n")
-
-
-@dataclass
-class Result:
-    ok: bool
-    content: Any = None
-    error: str = ""
-    summary: str = ""
 
 
 class ReadingExecutor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,27 @@ from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from tests.lsp.lsp_support import open_document
+
+CALC = "def add(a, b):\n    return a - b\n\n\ndef mul(a, b):\n    return a * b\n"
+
+
+def calc_workspace(prefix: str) -> tuple[Path, Path, str]:
+    """A fresh folder holding a workspace `ws` with a buggy calc.py (CALC): the folder, the workspace, calc.py's URI."""
+    here = Path(tempfile.mkdtemp(prefix=prefix))
+    workspace = here / "ws"
+    workspace.mkdir()
+    (workspace / "calc.py").write_text(CALC)
+    return here, workspace, (workspace / "calc.py").as_uri()
+
+
+def record_applied_edits(client: LanguageClient) -> None:
+    """Answer workspace/applyEdit as applied and keep each edit in `client.applied_edits`."""
+    client.applied_edits = []  # type: ignore[attr-defined]
+
+    @client.feature(types.WORKSPACE_APPLY_EDIT)
+    def on_apply(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
+        client.applied_edits.append(params.edit)  # type: ignore[attr-defined]
+        return types.ApplyWorkspaceEditResult(applied=True)
 
 
 def write_script(folder: Path, script: dict[str, Any]) -> Path:
@@ -60,4 +82,5 @@ def apply_edit(edit: types.WorkspaceEdit, files: dict[str, str], versions: dict[
     return out
 
 
-__all__ = ["apply_edit", "change", "code_actions", "diagnostic", "model_calls", "open_document", "write_script"]
+__all__ = ["CALC", "apply_edit", "calc_workspace", "change", "code_actions", "diagnostic", "model_calls", "open_document",
+           "record_applied_edits", "write_script"]

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
+import pytest_lsp
 from lsprotocol import types
-from pytest_lsp import LanguageClient
+from pytest_lsp import ClientServerConfig, LanguageClient
+
+from tests.conftest import server_command, server_env
 
 
 def client_capabilities() -> types.ClientCapabilities:
@@ -80,3 +84,34 @@ def open_document(client: LanguageClient, uri: str, text: str, language_id: str 
     client.text_document_did_open(types.DidOpenTextDocumentParams(
         text_document=types.TextDocumentItem(uri=uri, language_id=language_id, version=version, text=text)
     ))
+
+
+async def ready_in_workspace(client: LanguageClient, workspace: Path, uri: str, text: str, **options: Any) -> None:
+    """Initialize with `workspace` as the root and `options` as gemma's, require the server to report
+    ready (not error), then open `uri` holding `text`; gemma/status is recorded from the start."""
+    record_status(client)
+    await initialize(client, root_uri=workspace.as_uri(), **options)
+    status = await wait_for_status(client, {"ready", "error"})
+    assert status["state"] == "ready", status
+    open_document(client, uri, text)
+
+
+def scripted_config(script: Path, model: str = "tiny") -> ClientServerConfig:
+    """The server as a subprocess on the scripted engine: `script` cans the model's text."""
+    return ClientServerConfig(server_command=server_command("--model", model, "--script", str(script)),
+                              server_env=server_env())
+
+
+def ready_client_fixture(script: Path) -> Any:
+    """A pytest-lsp fixture: the tiny-model server on `script`, initialized, its gemma/status recorded,
+    handed to the test once it reports ready. Bind it to the fixture's name: `client = ready_client_fixture(S)`."""
+
+    @pytest_lsp.fixture(config=scripted_config(script))
+    async def client(lsp_client: LanguageClient):
+        record_status(lsp_client)
+        await initialize(lsp_client)
+        await wait_for_status(lsp_client, {"ready"})
+        yield
+        await lsp_client.shutdown_session()
+
+    return client

@@ -10,25 +10,28 @@ from __future__ import annotations
 import json
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 import pytest
 import pytest_lsp
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
-from pytest_lsp import ClientServerConfig, LanguageClient
+from pytest_lsp import LanguageClient
 
-from tests.conftest import server_command, server_env
-from tests.lsp.lsp_harness import apply_edit, change, code_actions, diagnostic, model_calls, write_script
-from tests.lsp.lsp_support import initialize, open_document, record_status, wait_for_status
+from tests.lsp.lsp_harness import (
+    CALC,
+    apply_edit,
+    calc_workspace,
+    change,
+    code_actions,
+    diagnostic,
+    model_calls,
+    record_applied_edits,
+    write_script,
+)
+from tests.lsp.lsp_support import initialize, open_document, record_status, scripted_config, wait_for_status
 
-HERE = Path(tempfile.mkdtemp(prefix="gemma-code-actions-"))
-WORKSPACE = HERE / "ws"
-WORKSPACE.mkdir()
-CALC = "def add(a, b):\n    return a - b\n\n\ndef mul(a, b):\n    return a * b\n"
-(WORKSPACE / "calc.py").write_text(CALC)
-URI = (WORKSPACE / "calc.py").as_uri()
+HERE, WORKSPACE, URI = calc_workspace("gemma-code-actions-")
 SCRIPT = write_script(HERE, {
     "fix": ["Here is the fix:\n```python\ndef add(a, b):\n    return a + b\n\n```\n",
             "I am not sure what to change."],
@@ -41,19 +44,14 @@ DIAG = diagnostic(1, "AssertionError: assert add(1, 2) == 3", 4, 16)
 BIG_SCRIPT = write_script(HERE / "31b", json.loads(SCRIPT.read_text()))
 
 
-def config(script: Path, model: str) -> ClientServerConfig:
-    return ClientServerConfig(server_command=server_command("--model", model, "--script", str(script)),
-                              server_env=server_env())
-
-
-@pytest_lsp.fixture(config=config(SCRIPT, "tiny"))
+@pytest_lsp.fixture(config=scripted_config(SCRIPT))
 async def client(lsp_client: LanguageClient):
     await start(lsp_client, SCRIPT)
     yield
     await lsp_client.shutdown_session()
 
 
-@pytest_lsp.fixture(config=config(BIG_SCRIPT, "31b"))
+@pytest_lsp.fixture(config=scripted_config(BIG_SCRIPT, "31b"))
 async def big_client(lsp_client: LanguageClient):
     """The server stands in for `--model 31b`: prompts go through the 26B/31B template variant."""
     await start(lsp_client, BIG_SCRIPT)
@@ -64,12 +62,7 @@ async def big_client(lsp_client: LanguageClient):
 async def start(lsp_client: LanguageClient, script: Path) -> None:
     script.with_name("script.calls.jsonl").unlink(missing_ok=True)
     record_status(lsp_client)
-    lsp_client.applied_edits = []  # type: ignore[attr-defined]
-
-    @lsp_client.feature(types.WORKSPACE_APPLY_EDIT)
-    def on_apply(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
-        lsp_client.applied_edits.append(params.edit)  # type: ignore[attr-defined]
-        return types.ApplyWorkspaceEditResult(applied=True)
+    record_applied_edits(lsp_client)
 
     await initialize(lsp_client, root_uri=WORKSPACE.as_uri())
     await wait_for_status(lsp_client, {"ready", "error"})

@@ -10,13 +10,11 @@ import json
 from pathlib import Path
 
 import pytest
-import pytest_lsp
 from lsprotocol import types
 from pygls.exceptions import JsonRpcRequestCancelled
-from pytest_lsp import ClientServerConfig, LanguageClient
+from pytest_lsp import LanguageClient
 
-from tests.conftest import server_command, server_env
-from tests.lsp.lsp_support import initialize, open_document, record_status, wait_for_status
+from tests.lsp.lsp_support import open_document, ready_client_fixture
 
 SCRIPT = Path(__file__).with_name("completion_script.json")
 URI = "file:///tmp/gemma-lsp-test/calc.py"
@@ -32,15 +30,7 @@ def _write_script() -> Path:
     return SCRIPT
 
 
-@pytest_lsp.fixture(config=ClientServerConfig(
-    server_command=server_command("--model", "tiny", "--script", str(_write_script())),
-    server_env=server_env()))
-async def client(lsp_client: LanguageClient):
-    record_status(lsp_client)
-    await initialize(lsp_client)
-    await wait_for_status(lsp_client, {"ready"})
-    yield
-    await lsp_client.shutdown_session()
+client = ready_client_fixture(_write_script())
 
 
 def _params(line: int, character: int) -> types.InlineCompletionParams:

@@ -7,29 +7,26 @@ Before, the region (the diagnostic's line plus a margin) was replaced whole, so 
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import pytest_lsp
-from pytest_lsp import ClientServerConfig, LanguageClient
+from pytest_lsp import LanguageClient
 
-from tests.conftest import server_command, server_env
-from tests.lsp.lsp_harness import apply_edit, code_actions, diagnostic, write_script
-from tests.lsp.lsp_support import initialize, open_document, record_status, wait_for_status
+from tests.lsp.lsp_harness import (
+    CALC,
+    apply_edit,
+    calc_workspace,
+    code_actions,
+    diagnostic,
+    write_script,
+)
+from tests.lsp.lsp_support import initialize, open_document, record_status, scripted_config, wait_for_status
 
-HERE = Path(tempfile.mkdtemp(prefix="gemma-minimal-fix-"))
-WORKSPACE = HERE / "ws"
-WORKSPACE.mkdir()
-CALC = "def add(a, b):\n    return a - b\n\n\ndef mul(a, b):\n    return a * b\n"
-(WORKSPACE / "calc.py").write_text(CALC)
-URI = (WORKSPACE / "calc.py").as_uri()
+HERE, WORKSPACE, URI = calc_workspace("gemma-minimal-fix-")
 # The block echoes the line above and stops right after the fixed line: no blank line at its end.
 SCRIPT = write_script(HERE, {"fix": ["Here is the fix:\n```python\ndef add(a, b):\n    return a + b\n```\n"]})
 DIAG = diagnostic(1, "AssertionError: assert add(1, 2) == 3", 4, 16)
 
 
-@pytest_lsp.fixture(config=ClientServerConfig(server_command=server_command("--model", "tiny", "--script", str(SCRIPT)),
-                                              server_env=server_env()))
+@pytest_lsp.fixture(config=scripted_config(SCRIPT))
 async def client(lsp_client: LanguageClient):
     record_status(lsp_client)
     await initialize(lsp_client, root_uri=WORKSPACE.as_uri())

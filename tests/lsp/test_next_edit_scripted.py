@@ -11,13 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_lsp
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
-from pytest_lsp import ClientServerConfig, LanguageClient
+from pytest_lsp import LanguageClient
 
-from tests.conftest import server_command, server_env
-from tests.lsp.lsp_support import initialize, open_document, record_status, wait_for_status
+from tests.lsp.lsp_support import open_document, ready_client_fixture
 
 FOLDER = Path(tempfile.mkdtemp(prefix="gemma-lsp-next-edit-"))
 SCRIPT = FOLDER / "script.json"
@@ -35,15 +33,7 @@ def _write_script() -> Path:
     return SCRIPT
 
 
-@pytest_lsp.fixture(config=ClientServerConfig(
-    server_command=server_command("--model", "tiny", "--script", str(_write_script())),
-    server_env=server_env()))
-async def client(lsp_client: LanguageClient):
-    record_status(lsp_client)
-    await initialize(lsp_client)
-    await wait_for_status(lsp_client, {"ready"})
-    yield
-    await lsp_client.shutdown_session()
+client = ready_client_fixture(_write_script())
 
 
 def _type(client: LanguageClient, version: int, line: int, character: int, text: str) -> int:
@@ -125,15 +115,7 @@ SLOW_SCRIPT = FOLDER / "slow.json"
 SLOW_SCRIPT.write_text(json.dumps({"next_edit": [{"text": RENAMED + "\n```", "delay": 0.2}]}))
 
 
-@pytest_lsp.fixture(config=ClientServerConfig(
-    server_command=server_command("--model", "tiny", "--script", str(SLOW_SCRIPT)),
-    server_env=server_env()))
-async def slow_client(lsp_client: LanguageClient):
-    record_status(lsp_client)
-    await initialize(lsp_client)
-    await wait_for_status(lsp_client, {"ready"})
-    yield
-    await lsp_client.shutdown_session()
+slow_client = ready_client_fixture(SLOW_SCRIPT)
 
 
 async def test_the_next_keystroke_supersedes_a_running_prediction(slow_client: LanguageClient):

@@ -7,8 +7,6 @@ does not).
 from __future__ import annotations
 
 import asyncio
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,23 +14,27 @@ import pytest_lsp
 from lsprotocol import types
 from lsprotocol.converters import get_converter
 from pygls.exceptions import JsonRpcException
-from pytest_lsp import ClientServerConfig, LanguageClient
+from pytest_lsp import LanguageClient
 
-from tests.conftest import server_command, server_env
-from tests.lsp.lsp_harness import apply_edit, code_actions, diagnostic, model_calls, write_script
+from tests.lsp.lsp_harness import (
+    CALC,
+    apply_edit,
+    calc_workspace,
+    code_actions,
+    diagnostic,
+    model_calls,
+    record_applied_edits,
+    write_script,
+)
 from tests.lsp.lsp_support import (
     client_capabilities,
     open_document,
     record_status,
+    scripted_config,
     wait_for_status,
 )
 
-HERE = Path(tempfile.mkdtemp(prefix="gemma-progress-"))
-WORKSPACE = HERE / "ws"
-WORKSPACE.mkdir()
-CALC = "def add(a, b):\n    return a - b\n\n\ndef mul(a, b):\n    return a * b\n"
-(WORKSPACE / "calc.py").write_text(CALC)
-URI = (WORKSPACE / "calc.py").as_uri()
+HERE, WORKSPACE, URI = calc_workspace("gemma-progress-")
 FIX = "Here is the fix:\n```python\ndef add(a, b):\n    return a + b\n```\n"
 # Long enough, streamed slowly enough, that a cancel always arrives while it streams.
 ENDLESS = "Let me think. " * 400
@@ -45,19 +47,14 @@ EXPECTED_DIFF = ("--- a/calc.py\n+++ b/calc.py\n@@ -1,5 +1,5 @@\n def add(a, b):
                  "+    return a + b\n \n \n def mul(a, b):\n")
 
 
-def config() -> ClientServerConfig:
-    return ClientServerConfig(server_command=server_command("--model", "tiny", "--script", str(SCRIPT)),
-                              server_env=server_env())
-
-
-@pytest_lsp.fixture(config=config())
+@pytest_lsp.fixture(config=scripted_config(SCRIPT))
 async def client(lsp_client: LanguageClient):
     await start(lsp_client, client_capabilities())
     yield
     await lsp_client.shutdown_session()
 
 
-@pytest_lsp.fixture(config=config())
+@pytest_lsp.fixture(config=scripted_config(SCRIPT))
 async def quiet_client(lsp_client: LanguageClient):
     capabilities = client_capabilities()
     capabilities.window = types.WindowClientCapabilities(work_done_progress=False)
@@ -69,12 +66,7 @@ async def quiet_client(lsp_client: LanguageClient):
 async def start(lsp_client: LanguageClient, capabilities: types.ClientCapabilities) -> None:
     SCRIPT.with_name("script.calls.jsonl").unlink(missing_ok=True)
     record_status(lsp_client)
-    lsp_client.applied_edits = []  # type: ignore[attr-defined]
-
-    @lsp_client.feature(types.WORKSPACE_APPLY_EDIT)
-    def on_apply(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
-        lsp_client.applied_edits.append(params.edit)  # type: ignore[attr-defined]
-        return types.ApplyWorkspaceEditResult(applied=True)
+    record_applied_edits(lsp_client)
 
     await lsp_client.initialize_session(types.InitializeParams(
         capabilities=capabilities, root_uri=WORKSPACE.as_uri(),

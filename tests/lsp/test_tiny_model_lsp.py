@@ -17,7 +17,9 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 
 from tests.conftest import server_command, server_env
 from tests.lsp.lsp_harness import code_actions, diagnostic
-from tests.lsp.lsp_support import initialize, open_document, record_status, wait_for_status
+from tests.lsp.lsp_support import (
+    ready_in_workspace,
+)
 
 WORKSPACE = Path(tempfile.mkdtemp(prefix="gemma-tiny-features-"))
 CALC = "def add(a, b):\n    return a - b\n"
@@ -28,12 +30,8 @@ URI = (WORKSPACE / "calc.py").as_uri()
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=server_command("--model", "tiny"),
                                               server_env=server_env()))
 async def client(lsp_client: LanguageClient):
-    record_status(lsp_client)
-    await initialize(lsp_client, root_uri=WORKSPACE.as_uri(), clientRendersExplanations=True,
-                     debug={"maxTokens": 96, "maxToolCalls": 2})
-    status = await wait_for_status(lsp_client, {"ready", "error"})
-    assert status["state"] == "ready", status
-    open_document(lsp_client, URI, CALC)
+    await ready_in_workspace(lsp_client, WORKSPACE, URI, CALC, clientRendersExplanations=True,
+                             debug={"maxTokens": 96, "maxToolCalls": 2})
     yield
     await lsp_client.shutdown_session()
 

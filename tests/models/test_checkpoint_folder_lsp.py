@@ -21,7 +21,9 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 from gemma_lsp.models import tiny
 from tests.conftest import server_command, server_env
 from tests.lsp.lsp_harness import code_actions, diagnostic
-from tests.lsp.lsp_support import initialize, open_document, record_status, wait_for_status
+from tests.lsp.lsp_support import (
+    ready_in_workspace,
+)
 
 ROOT = Path(tempfile.mkdtemp(prefix="gemma-checkpoint-folder-"))
 TARGET, DRAFTER = tiny.save(ROOT / "models")
@@ -85,12 +87,8 @@ def test_the_loader_reads_the_text_model_only_and_it_matches_the_multimodal_mode
     server_command=server_command("--model", str(TARGET), "--drafter-model", str(DRAFTER)),
     server_env=server_env()))
 async def client(lsp_client: LanguageClient):
-    record_status(lsp_client)
-    await initialize(lsp_client, root_uri=WORKSPACE.as_uri(), clientRendersExplanations=True, maxNewTokens=24,
-                     debug={"maxTokens": 96, "maxToolCalls": 2})
-    status = await wait_for_status(lsp_client, {"ready", "error"})
-    assert status["state"] == "ready", status
-    open_document(lsp_client, URI, CALC)
+    await ready_in_workspace(lsp_client, WORKSPACE, URI, CALC, clientRendersExplanations=True, maxNewTokens=24,
+                             debug={"maxTokens": 96, "maxToolCalls": 2})
     yield
     await lsp_client.shutdown_session()
 

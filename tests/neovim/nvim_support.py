@@ -130,6 +130,39 @@ def open_and_attach(nvim: pynvim.Nvim, file: Path, timeout_s: float = 60.0) -> i
     return int(client_id)
 
 
+@contextmanager
+def attached_editor(workspace: Path, script: Path, file: str, before_attach: str = "",
+                    **opts: Any) -> Iterator[pynvim.Nvim]:
+    """A Neovim in `workspace` with the plugin set up on `script` (`opts` as for setup_plugin), the Lua
+    chunk `before_attach` run, then `file` edited with gemma-lsp attached and ready."""
+    with nvim_session(workspace) as nvim:
+        setup_plugin(nvim, script, **opts)
+        if before_attach:
+            lua(nvim, before_attach)
+        open_and_attach(nvim, workspace / file)
+        yield nvim
+
+
+def back_to_buffer(nvim: pynvim.Nvim, name: str) -> None:
+    """Normal mode, every floating window closed, `name` the only window's buffer."""
+    nvim.input("<Esc>")
+    lua(nvim, """
+        for _, win in ipairs(vim.api.nvim_list_wins()) do
+          if vim.api.nvim_win_get_config(win).relative ~= '' then vim.api.nvim_win_close(win, true) end
+        end
+        vim.cmd('silent! only | buffer ' .. ...)
+    """, name)
+
+
+def set_undefined_c_diagnostic(nvim: pynvim.Nvim) -> None:
+    """A linter's error on the `c` of `    return a + c` (line 2), as pyflakes reports it."""
+    lua(nvim, """
+        local ns = vim.api.nvim_create_namespace('test-linter')
+        vim.diagnostic.set(ns, 0, { { lnum = 1, col = 15, end_lnum = 1, end_col = 16,
+          severity = vim.diagnostic.severity.ERROR, message = "undefined name 'c'", source = 'pyflakes' } })
+    """)
+
+
 def ghost_marks(nvim: pynvim.Nvim) -> list[dict[str, Any]]:
     """The ghost-text extmarks of the current buffer: [{row, col, text, lines}]."""
     return lua(

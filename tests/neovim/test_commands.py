@@ -19,11 +19,11 @@ import pytest
 
 from tests.conftest import SERVER_SRC
 from tests.neovim.nvim_support import (
+    attached_editor,
+    back_to_buffer,
     lua,
-    nvim_session,
-    open_and_attach,
     requires_nvim,
-    setup_plugin,
+    set_undefined_c_diagnostic,
     wait_for,
     write_script,
 )
@@ -71,10 +71,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def editor(workspace: Path) -> Iterator[pynvim.Nvim]:
-    with nvim_session(workspace) as nvim:
-        setup_plugin(nvim, workspace / "script.json", completion={"auto_trigger": False})
-        # Record what the user would see: notifications, progress, and the code action menu.
-        lua(nvim, """
+    # Record what the user would see: notifications, progress, and the code action menu.
+    record = """
             _G.seen = { notify = {}, progress = {}, menu = {}, status = {} }
             vim.api.nvim_create_autocmd('User', { pattern = 'GemmaStatus', callback = function(args)
               table.insert(_G.seen.status, args.data.state)
@@ -85,27 +83,18 @@ def editor(workspace: Path) -> Iterator[pynvim.Nvim]:
               table.insert(_G.seen.progress, { token = args.data.params.token, kind = v.kind,
                                                title = v.title, message = v.message })
             end })
-        """)
-        open_and_attach(nvim, workspace / "buggy.py")
+        """
+    with attached_editor(workspace, workspace / "script.json", "buggy.py", before_attach=record,
+                         completion={"auto_trigger": False}) as nvim:
         yield nvim
 
 
 @pytest.fixture
 def buggy(editor: pynvim.Nvim) -> pynvim.Nvim:
     """buggy.py's text restored, in Normal mode, with a linter's diagnostic on `c` (line 2)."""
-    editor.input("<Esc>")
-    lua(editor, """
-        for _, win in ipairs(vim.api.nvim_list_wins()) do
-          if vim.api.nvim_win_get_config(win).relative ~= '' then vim.api.nvim_win_close(win, true) end
-        end
-        vim.cmd('silent! only | buffer buggy.py')
-    """)
+    back_to_buffer(editor, "buggy.py")
     lua(editor, "vim.api.nvim_buf_set_lines(0, 0, -1, false, ...)", BUGGY[:-1])
-    lua(editor, """
-        local ns = vim.api.nvim_create_namespace('test-linter')
-        vim.diagnostic.set(ns, 0, { { lnum = 1, col = 15, end_lnum = 1, end_col = 16,
-          severity = vim.diagnostic.severity.ERROR, message = "undefined name 'c'", source = 'pyflakes' } })
-    """)
+    set_undefined_c_diagnostic(editor)
     editor.command("call cursor(2, 16)")
     return editor
 

@@ -13,12 +13,10 @@ import pynvim
 import pytest
 
 from tests.neovim.nvim_support import (
+    attached_editor,
     ghost_marks,
     lua,
-    nvim_session,
-    open_and_attach,
     requires_nvim,
-    setup_plugin,
     wait_for,
     write_script,
 )
@@ -37,11 +35,9 @@ def editor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pynvim.Nvim]:
     # a stray "`" in block completions (reported to the server's owners).
     script = write_script(tmp / "script.json", {"completion": ["a + b\n    return a - b\n<turn|>"]})
     (tmp / "example.py").write_text(SOURCE)
-    with nvim_session(tmp) as nvim:
-        setup_plugin(nvim, script)
-        # Offer only UTF-16 (LSP's default) so positions after non-ASCII text need converting.
-        lua(nvim, "vim.lsp.config('gemma', { capabilities = { general = { positionEncodings = { 'utf-16' } } } })")
-        open_and_attach(nvim, tmp / "example.py")
+    # Offer only UTF-16 (LSP's default) so positions after non-ASCII text need converting.
+    utf16_only = "vim.lsp.config('gemma', { capabilities = { general = { positionEncodings = { 'utf-16' } } } })"
+    with attached_editor(tmp, script, "example.py", before_attach=utf16_only) as nvim:
         yield nvim
 
 

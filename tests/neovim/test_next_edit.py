@@ -10,11 +10,9 @@ from typing import Any
 import pynvim
 
 from tests.neovim.nvim_support import (
+    attached_editor,
     lua,
-    nvim_session,
-    open_and_attach,
     requires_nvim,
-    setup_plugin,
     wait_for,
     write_script,
 )
@@ -46,9 +44,7 @@ def test_a_rename_shows_the_next_use_renamed_and_one_key_accepts_it(tmp_path: Pa
     (tmp_path / ".git").mkdir()
     script = write_script(tmp_path / "script.json", {"next_edit": [RENAMED + "\n```"]})
     (tmp_path / "geometry.py").write_text(SOURCE)
-    with nvim_session(tmp_path) as nvim:
-        setup_plugin(nvim, script, next_edit={"debounce_ms": 30})
-        open_and_attach(nvim, tmp_path / "geometry.py")
+    with attached_editor(tmp_path, script, "geometry.py", next_edit={"debounce_ms": 30}) as nvim:
         nvim.command("call cursor(1, 10)")
         nvim.input("cwsize<Esc>")  # rename the parameter w
         _shown(nvim)
@@ -83,9 +79,7 @@ def test_the_setting_turns_it_off(tmp_path: Path):
     (tmp_path / ".git").mkdir()
     script = write_script(tmp_path / "script.json", {"next_edit": [RENAMED + "\n```"]})
     (tmp_path / "geometry.py").write_text(SOURCE)
-    with nvim_session(tmp_path) as nvim:
-        setup_plugin(nvim, script, next_edit={"enabled": False, "debounce_ms": 0})
-        open_and_attach(nvim, tmp_path / "geometry.py")
+    with attached_editor(tmp_path, script, "geometry.py", next_edit={"enabled": False, "debounce_ms": 0}) as nvim:
         lua(nvim, """
             _G.sent = {}
             local client = require('gemma.client').get()

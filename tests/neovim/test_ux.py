@@ -26,12 +26,14 @@ import pytest
 
 from tests.neovim.nvim_support import (
     PLUGIN,
+    attached_editor,
+    back_to_buffer,
     ghost_marks,
     lua,
     nvim_session,
     open_and_attach,
     requires_nvim,
-    setup_plugin,
+    set_undefined_c_diagnostic,
     wait_for,
     write_script,
 )
@@ -96,23 +98,15 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def editor(workspace: Path) -> Iterator[pynvim.Nvim]:
-    with nvim_session(workspace) as nvim:
-        setup_plugin(nvim, workspace / "script.json", completion={"auto_trigger": False})
-        lua(nvim, RECORD)
-        open_and_attach(nvim, workspace / "buggy.py")
+    with attached_editor(workspace, workspace / "script.json", "buggy.py", before_attach=RECORD,
+                         completion={"auto_trigger": False}) as nvim:
         yield nvim
 
 
 def restore(nvim: pynvim.Nvim) -> None:
     """Normal mode, no floats, buggy.py's text back, the cursor on `c`, the records emptied."""
-    nvim.input("<Esc>")
-    lua(nvim, """
-        for _, win in ipairs(vim.api.nvim_list_wins()) do
-          if vim.api.nvim_win_get_config(win).relative ~= '' then vim.api.nvim_win_close(win, true) end
-        end
-        vim.cmd('silent! only | buffer buggy.py')
-        _G.seen.notify, _G.seen.echo, _G.seen.asked, _G.seen.progress = {}, {}, {}, {}
-    """)
+    back_to_buffer(nvim, "buggy.py")
+    lua(nvim, "_G.seen.notify, _G.seen.echo, _G.seen.asked, _G.seen.progress = {}, {}, {}, {}")
     lua(nvim, "vim.api.nvim_buf_set_lines(0, 0, -1, false, ...)", BUGGY)
     nvim.command("call cursor(2, 16)")
 
@@ -120,11 +114,7 @@ def restore(nvim: pynvim.Nvim) -> None:
 @pytest.fixture
 def buggy(editor: pynvim.Nvim) -> pynvim.Nvim:
     restore(editor)
-    lua(editor, """
-        local ns = vim.api.nvim_create_namespace('test-linter')
-        vim.diagnostic.set(ns, 0, { { lnum = 1, col = 15, end_lnum = 1, end_col = 16,
-          severity = vim.diagnostic.severity.ERROR, message = "undefined name 'c'", source = 'pyflakes' } })
-    """)
+    set_undefined_c_diagnostic(editor)
     return editor
 
 
