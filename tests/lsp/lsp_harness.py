@@ -7,7 +7,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient
 
 from tests.lsp.lsp_support import open_document
@@ -62,6 +64,25 @@ async def code_actions(client: LanguageClient, uri: str, diags: list[types.Diagn
     return [a for a in result or [] if isinstance(a, types.CodeAction)]
 
 
+async def gibberish_fix_explain_and_debug(client: LanguageClient, uri: str) -> dict[str, Any]:
+    """On a model whose output is gibberish (the tiny pair), with calc.py's `add` subtracting at `uri`:
+    resolving Fix ends in the clear "no usable fix" refusal, Explain still returns markdown saved to a
+    file, and a debug session ends within its limits. Returns the debug session's result."""
+    diag = diagnostic(1, "assert add(1, 2) == 3", 4, 16)
+    explain_action, fix_action = await code_actions(client, uri, [diag])
+    with pytest.raises(JsonRpcException, match="no usable fix") as refusal:
+        await client.code_action_resolve_async(fix_action)
+    assert "Nothing was changed" in str(refusal.value)
+    resolved = await client.code_action_resolve_async(explain_action)
+    result = await client.workspace_execute_command_async(types.ExecuteCommandParams(
+        command=resolved.command.command, arguments=resolved.command.arguments))
+    assert result["markdown"] and result["path"].endswith(".md")
+    result = await client.workspace_execute_command_async(types.ExecuteCommandParams(
+        command="gemma.debug", arguments=[{"uri": uri, "position": {"line": 1, "character": 4}}]))
+    assert result["stopReason"] in {"answered", "max_tokens", "max_tool_calls"}
+    return result
+
+
 def change(client: LanguageClient, uri: str, version: int, text: str) -> None:
     client.text_document_did_change(types.DidChangeTextDocumentParams(
         text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
@@ -82,5 +103,5 @@ def apply_edit(edit: types.WorkspaceEdit, files: dict[str, str], versions: dict[
     return out
 
 
-__all__ = ["CALC", "apply_edit", "calc_workspace", "change", "code_actions", "diagnostic", "model_calls", "open_document",
+__all__ = ["CALC", "apply_edit", "calc_workspace", "change", "code_actions", "diagnostic", "gibberish_fix_explain_and_debug", "model_calls", "open_document",
            "record_applied_edits", "write_script"]

@@ -12,15 +12,13 @@ import json
 import tempfile
 from pathlib import Path
 
-import pytest
 import pytest_lsp
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 from gemma_lsp.models import tiny
 from tests.conftest import server_command, server_env
-from tests.lsp.lsp_harness import code_actions, diagnostic
+from tests.lsp.lsp_harness import gibberish_fix_explain_and_debug
 from tests.lsp.lsp_support import (
     ready_in_workspace,
 )
@@ -110,19 +108,7 @@ async def test_completion_explain_fix_and_debug_on_the_checkpoint_folders(client
     for item in items:
         assert item.range is None or item.range.start == types.Position(1, 16)
 
-    diag = diagnostic(1, "assert add(1, 2) == 3", 4, 16)
-    explain_action, fix_action = await code_actions(client, URI, [diag])
-    with pytest.raises(JsonRpcException, match="no usable fix") as refusal:
-        await client.code_action_resolve_async(fix_action)
-    assert "Nothing was changed" in str(refusal.value)
-    resolved = await client.code_action_resolve_async(explain_action)
-    result = await client.workspace_execute_command_async(types.ExecuteCommandParams(
-        command=resolved.command.command, arguments=resolved.command.arguments))
-    assert result["markdown"] and result["path"].endswith(".md")
-
-    result = await client.workspace_execute_command_async(types.ExecuteCommandParams(
-        command="gemma.debug", arguments=[{"uri": URI, "position": {"line": 1, "character": 4}}]))
-    assert result["stopReason"] in {"answered", "max_tokens", "max_tool_calls"}
+    result = await gibberish_fix_explain_and_debug(client, URI)
     assert isinstance(result["answer"], str) and result["editMessage"]
     assert result["transcript"].endswith(".md") and _is_file(result["transcript"])
     assert (WORKSPACE / "calc.py").read_text() == CALC  # nothing was changed

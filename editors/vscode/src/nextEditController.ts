@@ -7,17 +7,8 @@
  * shown only when it was made for the document version the editor still has; accepting hands out the
  * edit only for that version, so a suggestion never lands on text it was not computed for.
  */
+import type { LspPosition, LspRange } from './commandArgs';
 import { CancelToken, debounce } from './inline';
-
-export interface LspPosition {
-    line: number;
-    character: number;
-}
-
-export interface LspRange {
-    start: LspPosition;
-    end: LspPosition;
-}
 
 /** A `gemma/nextEdit` result. */
 export interface NextEdit {

@@ -59,6 +59,71 @@ function M.execute(client, bufnr, command, arguments, on_result, extra)
   return id
 end
 
+--- Sends `method` as the one request in flight for a feature's per-buffer state `st`: it becomes
+--- `st.pending` (which cancel_latest cancels), and the answer to a request that is no longer
+--- `st.pending` (superseded or cancelled) is dropped. An error is logged (DEBUG, prefixed `what`);
+--- a result goes to `on_result(result)`.
+---@param client vim.lsp.Client
+---@param bufnr integer
+---@param st {pending: {client: vim.lsp.Client, id: integer}|nil}
+---@param method string
+---@param params table
+---@param what string
+---@param on_result fun(result: any)
+function M.request_latest(client, bufnr, st, method, params, what, on_result)
+  local request = { client = client }
+  local ok, id = client:request(method, params, function(err, result)
+    if st.pending ~= request then
+      return -- superseded or cancelled
+    end
+    st.pending = nil
+    if err then
+      log.add('DEBUG', what .. ': ' .. tostring(err.message))
+      return
+    end
+    on_result(result)
+  end, bufnr)
+  if ok and id then
+    request.id = id
+    st.pending = request
+  end
+end
+
+--- Cancels `st.pending`, the request request_latest has in flight, if any.
+---@param st {pending: {client: vim.lsp.Client, id: integer}|nil}
+function M.cancel_latest(st)
+  if st.pending then
+    pcall(st.pending.client.cancel_request, st.pending.client, st.pending.id)
+    st.pending = nil
+  end
+end
+
+--- (Re)starts `timer` (a new one when nil) so that `fn` runs on the main loop after `ms` of quiet;
+--- returns the timer to keep for the next call.
+---@param timer uv.uv_timer_t|nil
+---@param ms integer
+---@param fn fun()
+---@return uv.uv_timer_t
+function M.debounce(timer, ms, fn)
+  timer = timer or assert(vim.uv.new_timer())
+  timer:stop()
+  timer:start(ms, 0, vim.schedule_wrap(fn))
+  return timer
+end
+
+--- Byte column of the LSP position (`character` in `encoding`) on line `row` of `bufnr`, clamped to
+--- the line.
+---@param bufnr integer
+---@param row integer
+---@param character integer
+---@param encoding string
+---@return integer
+function M.byte_col(bufnr, row, character, encoding)
+  local line = vim.api.nvim_buf_get_lines(bufnr, row, row + 1, false)[1] or ''
+  local ok, col = pcall(vim.str_byteindex, line, encoding, character, false)
+  return ok and col or #line
+end
+
 -- vim.lsp.buf.code_action() only sends a client the diagnostics that client published itself.
 -- gemma-lsp publishes none: it explains and fixes the diagnostics of other servers and linters.
 -- So the gemma client fills in every diagnostic under the requested range before sending.

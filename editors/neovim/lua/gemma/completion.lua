@@ -10,7 +10,6 @@
 --- next characters keeps it (shortened), anything else clears it and asks again.
 local client_mod = require('gemma.client')
 local ghost = require('gemma.ghost_text')
-local log = require('gemma.log')
 
 local M = {}
 
@@ -69,9 +68,8 @@ end
 ---@param bufnr integer
 local function cancel_pending(bufnr)
   local st = states[bufnr]
-  if st and st.pending then
-    pcall(st.pending.client.cancel_request, st.pending.client, st.pending.id)
-    st.pending = nil
+  if st then
+    client_mod.cancel_latest(st)
   end
 end
 
@@ -106,12 +104,7 @@ function M.pending_request(bufnr)
   return st and st.pending and st.pending.id or nil
 end
 
---- Byte column of an LSP position on line `row`.
-local function byte_col(bufnr, row, character, encoding)
-  local line = vim.api.nvim_buf_get_lines(bufnr, row, row + 1, false)[1] or ''
-  local ok, col = pcall(vim.str_byteindex, line, encoding, character, false)
-  return ok and col or #line
-end
+local byte_col = client_mod.byte_col
 
 --- Plain text of an item's insertText (snippets are flattened to their text).
 local function item_text(raw)
@@ -217,16 +210,7 @@ function M.request(kind, on_result)
   local tick = vim.b[bufnr].changedtick
   local params = vim.lsp.util.make_position_params(0, client.offset_encoding)
   params.context = { triggerKind = kind or TRIGGER_AUTOMATIC }
-  local request = { client = client }
-  local ok, id = client:request('textDocument/inlineCompletion', params, function(err, result)
-    if st.pending ~= request then
-      return -- superseded or cancelled
-    end
-    st.pending = nil
-    if err then
-      log.add('DEBUG', 'inlineCompletion: ' .. tostring(err.message))
-      return
-    end
+  local function on_answer(result)
     local here_row, here_col = cursor()
     if
       not M.enabled
@@ -244,11 +228,16 @@ function M.request(kind, on_result)
     else
       M.present(bufnr, client, result)
     end
-  end, bufnr)
-  if ok and id then
-    request.id = id
-    st.pending = request
   end
+  client_mod.request_latest(
+    client,
+    bufnr,
+    st,
+    'textDocument/inlineCompletion',
+    params,
+    'inlineCompletion',
+    on_answer
+  )
 end
 
 --- (Re)starts the debounce timer; when it fires in insert mode in the same buffer, requests.
@@ -258,19 +247,11 @@ local function schedule(bufnr)
   if not (M.enabled and cfg.auto_trigger) then
     return
   end
-  if not timer then
-    timer = assert(vim.uv.new_timer())
-  end
-  timer:stop()
-  timer:start(
-    cfg.debounce_ms,
-    0,
-    vim.schedule_wrap(function()
-      if M.enabled and vim.api.nvim_get_current_buf() == bufnr and in_insert_mode() then
-        M.request(TRIGGER_AUTOMATIC)
-      end
-    end)
-  )
+  timer = client_mod.debounce(timer, cfg.debounce_ms, function()
+    if M.enabled and vim.api.nvim_get_current_buf() == bufnr and in_insert_mode() then
+      M.request(TRIGGER_AUTOMATIC)
+    end
+  end)
 end
 
 --- If the user typed the next characters of the suggestion, returns how many bytes; else nil.

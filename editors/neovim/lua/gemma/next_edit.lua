@@ -3,7 +3,6 @@
 --- the new text as virtual text after it. `jump` moves the cursor there, `accept` applies it; the
 --- next change to the buffer clears it (and, after `debounce_ms` of quiet, asks again).
 local client_mod = require('gemma.client')
-local log = require('gemma.log')
 
 local M = {}
 
@@ -42,12 +41,7 @@ vim.api.nvim_set_hl(
 vim.api.nvim_set_hl(0, 'GemmaNextEditAdd', { default = true, link = 'DiffAdd' })
 vim.api.nvim_set_hl(0, 'GemmaNextEditHint', { default = true, link = 'Comment' })
 
---- Byte column of an LSP position on line `row` (clamped to the line).
-local function byte_col(bufnr, row, character, encoding)
-  local line = vim.api.nvim_buf_get_lines(bufnr, row, row + 1, false)[1] or ''
-  local ok, col = pcall(vim.str_byteindex, line, encoding, character, false)
-  return ok and col or #line
-end
+local byte_col = client_mod.byte_col
 
 --- Cancels the request in flight and removes what is shown in `bufnr`.
 ---@param bufnr integer|nil
@@ -55,10 +49,8 @@ function M.clear(bufnr)
   bufnr = bufnr or vim.api.nvim_get_current_buf()
   local st = states[bufnr]
   if st then
-    if st.pending then
-      pcall(st.pending.client.cancel_request, st.pending.client, st.pending.id)
-    end
-    st.pending, st.edit, st.tick = nil, nil, nil
+    client_mod.cancel_latest(st)
+    st.edit, st.tick = nil, nil
   end
   if vim.api.nvim_buf_is_valid(bufnr) then
     vim.api.nvim_buf_clear_namespace(bufnr, M.ns, 0, -1)
@@ -136,38 +128,33 @@ function M.request()
   local version = vim.lsp.util.buf_versions[bufnr]
   local params = vim.lsp.util.make_position_params(0, client.offset_encoding)
   params.version = version
-  local request = { client = client }
-  local ok, id = client:request('gemma/nextEdit', params, function(err, result)
-    if st.pending ~= request then
-      return -- superseded or cancelled
+  client_mod.request_latest(
+    client,
+    bufnr,
+    st,
+    'gemma/nextEdit',
+    params,
+    'nextEdit',
+    function(result)
+      if
+        type(result) ~= 'table'
+        or not vim.api.nvim_buf_is_valid(bufnr)
+        or vim.b[bufnr].changedtick ~= tick
+        or result.version ~= vim.lsp.util.buf_versions[bufnr]
+      then
+        return -- nothing to suggest, or the buffer moved on: the edit was for other text
+      end
+      st.edit = {
+        range = result.range,
+        newText = result.newText,
+        label = result.label or '',
+        version = result.version,
+        encoding = client.offset_encoding,
+      }
+      st.tick = tick
+      M.show(bufnr, st.edit)
     end
-    st.pending = nil
-    if err then
-      log.add('DEBUG', 'nextEdit: ' .. tostring(err.message))
-      return
-    end
-    if
-      type(result) ~= 'table'
-      or not vim.api.nvim_buf_is_valid(bufnr)
-      or vim.b[bufnr].changedtick ~= tick
-      or result.version ~= vim.lsp.util.buf_versions[bufnr]
-    then
-      return -- nothing to suggest, or the buffer moved on: the edit was for other text
-    end
-    st.edit = {
-      range = result.range,
-      newText = result.newText,
-      label = result.label or '',
-      version = result.version,
-      encoding = client.offset_encoding,
-    }
-    st.tick = tick
-    M.show(bufnr, st.edit)
-  end, bufnr)
-  if ok and id then
-    request.id = id
-    st.pending = request
-  end
+  )
 end
 
 --- Moves the cursor to where the shown edit starts. Returns false when nothing is shown.
@@ -221,19 +208,11 @@ function M.on_change(bufnr)
   if not config().enabled then
     return
   end
-  if not timer then
-    timer = assert(vim.uv.new_timer())
-  end
-  timer:stop()
-  timer:start(
-    config().debounce_ms,
-    0,
-    vim.schedule_wrap(function()
-      if vim.api.nvim_get_current_buf() == bufnr and client_mod.get(bufnr) then
-        M.request()
-      end
-    end)
-  )
+  timer = client_mod.debounce(timer, config().debounce_ms, function()
+    if vim.api.nvim_get_current_buf() == bufnr and client_mod.get(bufnr) then
+      M.request()
+    end
+  end)
 end
 
 local mapped = {} ---@type {[1]: string, [2]: string}[] (mode, key) mapped by the last set_keymaps()
