@@ -135,16 +135,22 @@ def _sandboxed_run_in_flight(tmp_path: Path) -> tuple[RawServer, list[psutil.Pro
     return server, _wait_for_child(server, "pytest", exclude="bwrap")  # the test run inside the sandbox
 
 
+def _assert_stopped_cleanly(tmp_path: Path, signum: int, tree: list[psutil.Process]) -> None:
+    """After a stop signal: nothing of the server's tree is left, and its stderr says it stopped on
+    that signal, without a traceback."""
+    assert _survivors(tree) == []
+    stderr = (tmp_path / "stderr.log").read_text(errors="replace")
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    assert f"{signal.Signals(signum).name} received" in stderr
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_stop_signal_ends_the_server_cleanly_with_0_and_the_index_worker_with_it(tmp_path: Path, signum):
     server, tree = _index_running(tmp_path)
     try:
         server.proc.send_signal(signum)
         assert server.wait_exit(30) == 0
-        assert _survivors(tree) == []
-        stderr = (tmp_path / "stderr.log").read_text(errors="replace")
-        assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
-        assert f"{signal.Signals(signum).name} received" in stderr
+        _assert_stopped_cleanly(tmp_path, signum, tree)
     finally:
         _kill_leftovers(tree)
         server.close()
@@ -328,10 +334,7 @@ def test_over_tcp_a_stop_signal_ends_the_server_cleanly_with_0_and_the_index_wor
                 time.sleep(0.05)
             proc.send_signal(signum)
             assert proc.wait(30) == 0
-        assert _survivors(tree) == []
-        stderr = (tmp_path / "stderr.log").read_text(errors="replace")
-        assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
-        assert f"{signal.Signals(signum).name} received" in stderr
+        _assert_stopped_cleanly(tmp_path, signum, tree)
     finally:
         _kill_leftovers(tree)
         if proc.poll() is None:
